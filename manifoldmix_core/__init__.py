@@ -1,0 +1,1 @@
+"""ManifoldMix Studio core library: manifold mixing model soups (Fassold 2023)."""

@@ -1,0 +1,73 @@
+"""Headless entry point; the app launches exactly these commands, so every app run is reproducible."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import runs
+from .errors import Cancelled, ManifoldMixError
+
+
+def _summary(results: dict) -> str:
+    """A small accuracy table for the terminal."""
+    datasets = results["datasets"]
+    rows = [("model", *datasets)]
+    for name, entry in results["methods"].items():
+        rows.append((name, *(f"{100 * entry['accuracy'][d]:.2f}" for d in datasets)))
+    best = max(results["ingredients"], key=lambda n: results["ingredients"][n]["valacc"])
+    rows.append((f"best ingredient ({best})", *(f"{100 * results['ingredients'][best]['accuracy'][d]:.2f}" for d in datasets)))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def cmd_run(args) -> int:
+    from .runner import execute, start_run
+    run_dir = start_run(args.config, args.run_dir)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    print(_summary(execute(run_dir, show_progress=not args.quiet)))
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from .runner import execute, resume_check
+    run_dir = resume_check(args.run_dir)
+    if runs.read_status(run_dir).get("state") == "finished" and (run_dir / runs.RESULTS).is_file():
+        print(f"{run_dir} has already finished; nothing to resume", file=sys.stderr)
+        return 0
+    print(_summary(execute(run_dir, show_progress=not args.quiet)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m manifoldmix_core",
+                                     description="Fuse finetuned checkpoints: uniform, greedy and manifold mixing model soups.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start a run from a config file")
+    run.add_argument("config", type=Path, help="run config (JSON)")
+    run.add_argument("--run-dir", type=Path, required=True, help="directory for config, status, events, results")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+    resume = sub.add_parser("resume", help="continue an interrupted or cancelled run")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.set_defaults(func=cmd_resume)
+    try:
+        from .demo import commands
+        commands.add_parser(sub)
+    except ImportError:
+        pass
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Cancelled as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 130
+    except ManifoldMixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

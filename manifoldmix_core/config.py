@@ -1,0 +1,200 @@
+"""Run configuration: typed dataclasses read from JSON, with errors that name the offending key."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+SEMANTICS = ("paper", "code-release")
+METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
+SOURCES = ("demo", "imagefolder", "tensors")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture (open_clip config name or vision-config dict) and how features meet the head."""
+
+    architecture: Any = "ViT-B-32"
+    normalize_features: bool = False
+    quick_gelu: bool | None = None
+    image_mean: tuple = (0.48145466, 0.4578275, 0.40821073)
+    image_std: tuple = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class IngredientConfig:
+    name: str
+    path: str
+    hparams: dict | None = None
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One evaluation set: where it comes from and how model classes map onto its classes."""
+
+    name: str
+    source: str
+    path: str
+    class_subset: list | None = None
+    class_map: dict | None = None
+
+
+@dataclass(frozen=True)
+class ManifoldMixConfig:
+    """Algorithm 1's settings; `semantics` picks the paper's text or the author's code release."""
+
+    optimizer: str = "Cobyla"
+    budget_per_component: int = 30
+    budget: int | None = None
+    tau: float = 0.998
+    semantics: str = "paper"
+    second_pass: bool = False
+    seed: int = 0
+    optimize_inert: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rerun: ingredients, datasets, partition, methods and their settings."""
+
+    model: ModelConfig
+    ingredients: list
+    val: DatasetConfig
+    test: list = field(default_factory=list)
+    ood: list = field(default_factory=list)
+    partition: dict = field(default_factory=lambda: {"preset": "structural"})
+    methods: list = field(default_factory=lambda: list(METHODS))
+    manifoldmix: ManifoldMixConfig = field(default_factory=ManifoldMixConfig)
+    device: str = "auto"
+    batch_size: int | None = None
+    name: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def datasets(self) -> list[DatasetConfig]:
+        return [self.val, *self.test]
+
+
+def _build(cls, data: Any, where: str):
+    """Instantiate a config dataclass from JSON data, rejecting unknown keys and wrong types."""
+    if dataclasses.is_dataclass(data):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(names)}")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ConfigError(f"{where} is missing required key(s) {missing}")
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            value = _build(hint, value, f"{where}.{key}")
+        elif hint in (int, float, bool, str) and not _fits(value, hint):
+            raise ConfigError(f"{where}.{key} must be {hint.__name__}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _fits(value, hint) -> bool:
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
+    """A validated RunConfig; relative paths are resolved against base_dir (the config file's folder)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("a run config must be a JSON object")
+    data = dict(data)
+    for key in ("model", "ingredients", "val"):
+        if key not in data:
+            raise ConfigError(f"the run config needs '{key}'")
+    base = Path(base_dir or ".")
+    ingredients = data["ingredients"]
+    if isinstance(ingredients, Mapping) and "folder" in ingredients:
+        from .ingredients import find_ingredients
+        ingredients = [{"name": i.name, "path": str(i.path), "hparams": dict(i.hparams) if i.hparams else None}
+                       for i in find_ingredients(_resolve(base, ingredients["folder"]))]
+    if not isinstance(ingredients, list) or not ingredients:
+        raise ConfigError("'ingredients' must be a non-empty list of {name, path} or {\"folder\": path}")
+    data["ingredients"] = [_ingredient(i, f"ingredients[{n}]", base) for n, i in enumerate(ingredients)]
+    data["model"] = _build(ModelConfig, data["model"], "model")
+    data["val"] = _dataset(data["val"], "val", base)
+    data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
+    data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
+    config = _build(RunConfig, data, "config")
+    _check_values(config)
+    return config
+
+
+def _resolve(base: Path, path: str) -> str:
+    return str(path) if Path(path).is_absolute() else str((base / path).resolve())
+
+
+def _ingredient(data, where: str, base: Path) -> IngredientConfig:
+    cfg = _build(IngredientConfig, data, where)
+    return dataclasses.replace(cfg, path=_resolve(base, cfg.path))
+
+
+def _dataset(data, where: str, base: Path) -> DatasetConfig:
+    cfg = _build(DatasetConfig, data, where)
+    if cfg.source not in SOURCES:
+        raise ConfigError(f"{where}.source must be one of {SOURCES}, got {cfg.source!r}")
+    if cfg.source != "demo":
+        cfg = dataclasses.replace(cfg, path=_resolve(base, cfg.path))
+    return cfg
+
+
+def _check_values(config: RunConfig) -> None:
+    """Reject absurd settings before any work starts."""
+    mm = config.manifoldmix
+    unknown = [m for m in config.methods if m not in METHODS]
+    if unknown or not config.methods:
+        raise ConfigError(f"methods must be a non-empty subset of {METHODS}; unknown: {unknown}")
+    if mm.semantics not in SEMANTICS:
+        raise ConfigError(f"manifoldmix.semantics must be one of {SEMANTICS}, got {mm.semantics!r}")
+    if not 0.0 < mm.tau <= 1.0:
+        raise ConfigError(f"manifoldmix.tau must be in (0, 1], got {mm.tau}")
+    if mm.budget_per_component < 1 or (mm.budget is not None and mm.budget < 1):
+        raise ConfigError("manifoldmix budget must be at least 1 evaluation")
+    if (mm.budget or 0) > 100_000 or mm.budget_per_component > 10_000:
+        raise ConfigError("manifoldmix budget is absurdly large (over 100,000 evaluations per candidate)")
+    if config.batch_size is not None and not 1 <= config.batch_size <= 65536:
+        raise ConfigError(f"batch_size must be between 1 and 65536, got {config.batch_size}")
+    names = [d.name for d in config.datasets]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"dataset names must be unique, got {names}")
+    missing = [n for n in config.ood if n not in names]
+    if missing:
+        raise ConfigError(f"ood names {missing} are not among the datasets {names}")
+    ingredient_names = [i.name for i in config.ingredients]
+    if len(set(ingredient_names)) != len(ingredient_names):
+        raise ConfigError("ingredient names must be unique")
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    return parse_config(data, path.parent.resolve())

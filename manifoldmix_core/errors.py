@@ -1,0 +1,34 @@
+"""Errors the user can act on: each message names the file, parameter or setting at fault."""
+
+
+class ManifoldMixError(Exception):
+    """Base class: a problem with the user's input, reported without a traceback."""
+
+
+class IngredientError(ManifoldMixError):
+    """An ingredient checkpoint is unreadable, unsafe, corrupt or does not match the others."""
+
+    def __init__(self, path, detail: str, param: str | None = None):
+        self.path, self.param, self.detail = str(path), param, detail
+        where = f"{self.path}" + (f" (parameter '{param}')" if param else "")
+        super().__init__(f"{where}: {detail}")
+
+
+class PartitionError(ManifoldMixError):
+    """A partition does not cover every parameter exactly once, or names unknown ones."""
+
+
+class DatasetError(ManifoldMixError):
+    """A dataset folder or tensor file is missing, empty, corrupt or inconsistent with the model."""
+
+
+class ConfigError(ManifoldMixError):
+    """A run configuration has an unknown key, a wrong type or an absurd value."""
+
+
+class ResumeError(ManifoldMixError):
+    """A run directory cannot be resumed (missing config, or its inputs changed since)."""
+
+
+class Cancelled(ManifoldMixError):
+    """The user asked the run to stop (CANCEL file); the run directory stays resumable."""

@@ -1,0 +1,180 @@
+"""Find, read and validate ingredient checkpoints, never executing pickled code.
+
+Ingredients are handled lazily: a pool only keeps file paths and signatures (names, shapes,
+dtypes); tensors are read when an algorithm needs that model, so memory does not grow with
+the number of ingredients.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from .errors import IngredientError
+
+SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+HPARAMS_FILE = "hparams.json"
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """Shape and dtype of one parameter, enough to check that ingredients agree."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+Signature = dict[str, ParamInfo]
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """One finetuned checkpoint: a name, a file and, when known, its hyperparameters."""
+
+    name: str
+    path: Path
+    hparams: Mapping | None = field(default=None, compare=False)
+
+
+def find_ingredients(folder: str | Path) -> list[Ingredient]:
+    """All checkpoint files of a folder, sorted by name; hyperparameters from hparams.json if present."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise IngredientError(folder, "is not a folder; point at a folder of .safetensors/.pt/.pth files")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+    if not files:
+        raise IngredientError(folder, f"holds no checkpoint files (looked for {', '.join(SUFFIXES)})")
+    hparams = read_hparams(folder / HPARAMS_FILE)
+    return [Ingredient(p.stem, p, hparams.get(p.stem)) for p in files]
+
+
+def read_hparams(path: Path) -> dict:
+    """The optional {ingredient name: hyperparameters} sidecar file of an ingredient folder."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IngredientError(path, f"is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise IngredientError(path, "must hold a JSON object {ingredient name: {hyperparameter: value}}")
+    return data
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint's tensors on the CPU: safetensors, or torch.load with weights_only=True."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngredientError(path, "file not found")
+    if path.suffix == ".safetensors":
+        try:
+            state = load_file(path)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise IngredientError(path, f"is not a valid safetensors file ({exc})") from exc
+    else:
+        state = _torch_load(path)
+    return _unwrap(path, state)
+
+
+def _torch_load(path: Path):
+    """torch.load that refuses pickled code and turns every failure into an IngredientError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise IngredientError(
+            path,
+            "holds pickled Python objects, not just tensors; refusing to unpickle them. "
+            "Re-save it with torch.save(model.state_dict(), ...) or as .safetensors",
+        ) from exc
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise IngredientError(path, f"is not a readable PyTorch checkpoint ({exc})") from exc
+
+
+def _unwrap(path: Path, state) -> dict[str, torch.Tensor]:
+    """Accept a bare state dict or one wrapped as {'state_dict': ...}; strip DataParallel's 'module.'."""
+    if not isinstance(state, dict):
+        raise IngredientError(path, f"holds a {type(state).__name__}, expected a state dict of tensors")
+    for key in _WRAPPER_KEYS:
+        if key in state and isinstance(state[key], dict) and all(isinstance(v, torch.Tensor) for v in state[key].values()):
+            state = state[key]
+            break
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    if not state:
+        raise IngredientError(path, "holds no tensors")
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise IngredientError(path, f"is a {type(value).__name__}, not a tensor", param=name)
+    return state
+
+
+def read_signature(path: str | Path) -> Signature:
+    """Names, shapes and dtypes of a checkpoint; for safetensors only the header is read."""
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        try:
+            with safe_open(path, framework="pt") as f:
+                return {name: _info(f.get_slice(name)) for name in f.keys()}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise IngredientError(path, f"is not a valid safetensors file ({exc})") from exc
+    return signature_of(read_state_dict(path))
+
+
+def _info(tensor_slice) -> ParamInfo:
+    dtype = tensor_slice.get_dtype()
+    return ParamInfo(tuple(tensor_slice.get_shape()), _DTYPE_NAMES.get(dtype, dtype))
+
+
+_DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64", "I64": "int64", "I32": "int32",
+                "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def signature_of(state: Mapping[str, torch.Tensor]) -> Signature:
+    """The signature of tensors already in memory."""
+    return {name: ParamInfo(tuple(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in state.items()}
+
+
+def check_compatible(path: str | Path, signature: Signature, reference: Signature, reference_path: str | Path) -> None:
+    """Fail on the first parameter whose presence, shape or dtype differs from the reference ingredient."""
+    for name, info in reference.items():
+        if name not in signature:
+            raise IngredientError(path, f"is missing; {reference_path} has it", param=name)
+        other = signature[name]
+        if other.shape != info.shape:
+            raise IngredientError(path, f"has shape {list(other.shape)} but {reference_path} has {list(info.shape)}", param=name)
+        if other.dtype != info.dtype:
+            raise IngredientError(path, f"has dtype {other.dtype} but {reference_path} has {info.dtype}", param=name)
+    extra = [name for name in signature if name not in reference]
+    if extra:
+        raise IngredientError(path, f"is not in {reference_path} (different architecture?)", param=extra[0])
+
+
+def validate_pool(ingredients: list[Ingredient]) -> Signature:
+    """Check that all ingredients share names, shapes and dtypes; return the common signature."""
+    if not ingredients:
+        raise IngredientError("<ingredients>", "no ingredients given; a soup needs at least one checkpoint")
+    names = [ing.name for ing in ingredients]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise IngredientError(duplicate, "two ingredients share this name; names must be unique")
+    first = ingredients[0]
+    reference = read_signature(first.path)
+    for ing in ingredients[1:]:
+        check_compatible(ing.path, read_signature(ing.path), reference, first.path)
+    return reference
+
+
+def check_finite(path: str | Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Reject NaN or infinite weights, which would poison every soup they enter."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise IngredientError(path, "contains NaN or infinite values", param=name)

@@ -1,0 +1,160 @@
+"""Build the classifier (open_clip image tower + linear head) from data, never downloading weights.
+
+A checkpoint's key layout decides where the image tower and the head live: open_clip's image
+tower + head (`visual.*`, `head.*`), a full open_clip / OpenAI-CLIP state dict with a head, or
+the model-soups layout (`model.visual.*`, `classification_head.*`). Every other parameter (the
+text tower's leftovers) is carried along but does not affect the classifier: it is *inert*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.model import CLIPVisionCfg, _build_vision_tower
+from torch import nn
+
+from .errors import ConfigError, IngredientError
+from .ingredients import Signature
+
+VISUAL_PREFIXES = ("model.visual.", "visual.")
+HEAD_PREFIXES = ("classification_head.", "model.classification_head.", "head.")
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the image tower and the linear head sit in a checkpoint's parameter names."""
+
+    visual_prefix: str
+    head_prefix: str
+
+    def classifier_name(self, name: str) -> str | None:
+        """The classifier's own parameter name for a checkpoint name, or None if it is inert."""
+        if name.startswith(self.visual_prefix):
+            return "visual." + name[len(self.visual_prefix):]
+        if name in (self.head_prefix + "weight", self.head_prefix + "bias"):
+            return "head." + name[len(self.head_prefix):]
+        return None
+
+
+def detect_layout(names) -> Layout:
+    """Recognise the three supported checkpoint layouts from parameter names alone."""
+    names = set(names)
+    visual = next((p for p in VISUAL_PREFIXES if p + "conv1.weight" in names), None)
+    head = next((p for p in HEAD_PREFIXES if p + "weight" in names and p + "bias" in names), None)
+    if visual is None:
+        raise IngredientError("<checkpoint>", "no ViT image tower found: expected 'visual.conv1.weight' "
+                              "(open_clip / OpenAI CLIP) or 'model.visual.conv1.weight' (model-soups)")
+    if head is None:
+        raise IngredientError("<checkpoint>", "no linear head found: expected 'head.weight'/'head.bias' or "
+                              "'classification_head.weight'/'classification_head.bias'")
+    return Layout(visual, head)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture as data: an open_clip config name or a vision-config dict, plus the head."""
+
+    architecture: str | Mapping
+    embed_dim: int
+    num_classes: int
+    normalize_features: bool = False
+    quick_gelu: bool = False
+    image_mean: tuple[float, float, float] = OPENAI_MEAN
+    image_std: tuple[float, float, float] = OPENAI_STD
+
+    @property
+    def vision_cfg(self) -> dict:
+        """The open_clip vision config this spec stands for."""
+        if isinstance(self.architecture, str):
+            return dict(_named_config(self.architecture)["vision_cfg"])
+        return dict(self.architecture)
+
+    @property
+    def image_size(self) -> int:
+        size = self.vision_cfg.get("image_size", 224)
+        return size if isinstance(size, int) else size[0]
+
+
+def _named_config(name: str) -> dict:
+    cfg = open_clip.get_model_config(name)
+    if cfg is None:
+        known = ", ".join(n for n in open_clip.list_models() if n.startswith("ViT"))[:400]
+        raise ConfigError(f"unknown open_clip model config '{name}'; known ViT configs include: {known}")
+    return cfg
+
+
+def spec_from_signature(architecture: str | Mapping, signature: Signature, layout: Layout,
+                        normalize_features: bool = False, quick_gelu: bool | None = None,
+                        image_mean=OPENAI_MEAN, image_std=OPENAI_STD) -> ModelSpec:
+    """Infer head size and feature width from the checkpoint so users only name the architecture."""
+    head = signature[layout.head_prefix + "weight"].shape
+    if len(head) != 2:
+        raise IngredientError("<checkpoint>", f"head weight must be 2-D, got shape {list(head)}",
+                              param=layout.head_prefix + "weight")
+    if quick_gelu is None:
+        quick_gelu = bool(_named_config(architecture).get("quick_gelu", False)) if isinstance(architecture, str) else False
+    return ModelSpec(architecture, embed_dim=head[1], num_classes=head[0], normalize_features=normalize_features,
+                     quick_gelu=quick_gelu, image_mean=tuple(image_mean), image_std=tuple(image_std))
+
+
+class Classifier(nn.Module):
+    """Image tower -> (optional L2 normalisation) -> linear head, as in model-soups' ModelWrapper."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        try:
+            vision_cfg = CLIPVisionCfg(**spec.vision_cfg)
+        except TypeError as exc:
+            raise ConfigError(f"invalid vision config {spec.vision_cfg}: {exc}") from exc
+        self.visual = _build_vision_tower(spec.embed_dim, vision_cfg, quick_gelu=spec.quick_gelu)
+        self.head = nn.Linear(spec.embed_dim, spec.num_classes)
+        self.normalize_features = spec.normalize_features
+        self.register_buffer("mean", torch.tensor(spec.image_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.image_std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for uint8 images [N, 3, H, W]; scaling and normalisation happen here, on the device."""
+        x = (images.to(self.mean.dtype) / 255.0 - self.mean) / self.std
+        features = self.visual(x)
+        if self.normalize_features:
+            features = F.normalize(features, dim=-1)
+        return self.head(features)
+
+
+def build_classifier(spec: ModelSpec, device: torch.device | str = "cpu") -> Classifier:
+    """A classifier whose parameters are unset (meta) until `bind` points them at real storage."""
+    with torch.device("meta"):
+        model = Classifier(spec)
+    model.mean = torch.tensor(spec.image_mean, device=device).view(1, 3, 1, 1)
+    model.std = torch.tensor(spec.image_std, device=device).view(1, 3, 1, 1)
+    return model.eval().requires_grad_(False)
+
+
+def check_architecture(model: Classifier, signature: Signature, layout: Layout, source: str) -> None:
+    """Fail early, naming the parameter, when a checkpoint does not fit the chosen architecture."""
+    expected = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    found = {layout.classifier_name(n): (n, info.shape) for n, info in signature.items() if layout.classifier_name(n)}
+    for name, shape in expected.items():
+        if name not in found:
+            raise IngredientError(source, f"the architecture needs '{name}' but the checkpoint has no such parameter")
+        ckpt_name, ckpt_shape = found[name]
+        if tuple(ckpt_shape) != shape:
+            raise IngredientError(source, f"has shape {list(ckpt_shape)} but the architecture expects {list(shape)}; "
+                                  "is the model config right?", param=ckpt_name)
+    extra = [ckpt for name, (ckpt, _) in found.items() if name not in expected]
+    if extra:
+        raise IngredientError(source, "is not used by the chosen architecture; is the model config right?", param=extra[0])
+
+
+def bind(model: Classifier, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Make the classifier's parameters views of the given tensors, so in-place mixing needs no reload."""
+    for name, tensor in tensors.items():
+        module_name, _, attr = name.rpartition(".")
+        module = model.get_submodule(module_name)
+        setattr(module, attr, nn.Parameter(tensor, requires_grad=False))

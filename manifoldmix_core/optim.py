@@ -1,0 +1,61 @@
+"""The nevergrad wrapper: an optimizer by its nevergrad name, a budget, box bounds and a seed.
+
+We drive nevergrad with ask/tell so every evaluation passes through our callback (events,
+cancellation, caching) and keep the best λ we evaluated ourselves: λ* is an argmax over the
+points actually measured, exactly what Eq. (3) asks for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import nevergrad as ng
+import numpy as np
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Search:
+    """One optimizer run: nevergrad optimizer name, number of evaluations and seed."""
+
+    optimizer: str = "Cobyla"
+    budget: int = 30
+    seed: int = 0
+
+
+def check_optimizer(name: str) -> None:
+    """Fail early, with suggestions, on an optimizer name nevergrad does not know."""
+    if name not in ng.optimizers.registry:
+        close = difflib.get_close_matches(name, list(ng.optimizers.registry), n=5)
+        raise ConfigError(f"nevergrad has no optimizer '{name}'" + (f"; did you mean {', '.join(close)}?" if close else ""))
+
+
+def maximize(objective: Callable[[np.ndarray], float], init: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+             search: Search) -> tuple[np.ndarray, float]:
+    """Maximise objective(λ) over the box [lower, upper] starting at init; return the best λ seen and its value.
+
+    nevergrad minimises, so it is told 1 − objective. NGOpt on 1–3 dimensional problems can fail
+    inside nevergrad 1.0.12 with numpy 2; there it picks Cobyla anyway, so we use Cobyla directly.
+    """
+    check_optimizer(search.optimizer)
+    if search.budget < 1:
+        raise ConfigError(f"optimizer budget must be at least 1 evaluation, got {search.budget}")
+    name = "Cobyla" if search.optimizer == "NGOpt" and init.size <= 3 else search.optimizer
+    param = ng.p.Array(init=np.clip(init, lower, upper), lower=lower, upper=upper)
+    param.random_state.seed(search.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimizer = ng.optimizers.registry[name](parametrization=param, budget=search.budget, num_workers=1)
+        best_lam, best_value = None, -np.inf
+        for _ in range(search.budget):
+            candidate = optimizer.ask()
+            lam = np.clip(np.asarray(candidate.value, dtype=np.float64), lower, upper)
+            value = objective(lam)
+            optimizer.tell(candidate, 1.0 - value)
+            if value > best_value:
+                best_lam, best_value = lam, value
+    return best_lam, float(best_value)

@@ -1,0 +1,221 @@
+"""Partitions: the model cut into ordered components (latent space manifolds), each mixed with its own λ.
+
+Presets: the whole model; the author's name-depth grouping (`groupStateDictKeysByLevel` semantics,
+which gives C8 / C15 / C26 on CLIP ViT-B/32 in model-soups layout); structural ViT presets for any
+depth; and a custom mapping from block or parameter names to components. All serialise to JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+from .errors import PartitionError
+from .models import Layout
+
+_BLOCK = re.compile(r"^(?P<tower>.*transformer\.resblocks\.)(?P<idx>\d+)\.(?P<rest>.*)$")
+OTHER = "other (not used by the classifier)"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One latent space manifold: a name and the parameter names it owns."""
+
+    name: str
+    params: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Ordered components; every parameter belongs to exactly one of them."""
+
+    components: tuple[Component, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.components]
+
+    def __len__(self) -> int:
+        return len(self.components)
+
+    def component_of(self) -> dict[str, int]:
+        """Parameter name -> component index."""
+        return {p: i for i, c in enumerate(self.components) for p in c.params}
+
+    def validate(self, param_names: Iterable[str]) -> "Partition":
+        """Every parameter in exactly one component, no empty or duplicate component; errors name the culprits."""
+        param_names = list(param_names)
+        if not self.components:
+            raise PartitionError("the partition has no components")
+        empty = [c.name for c in self.components if not c.params]
+        if empty:
+            raise PartitionError(f"empty components (assign parameters or remove them): {', '.join(empty)}")
+        dup_names = [n for n, count in Counter(self.names).items() if count > 1]
+        if dup_names:
+            raise PartitionError(f"component names must be unique; repeated: {', '.join(dup_names)}")
+        counts = Counter(p for c in self.components for p in c.params)
+        twice = [p for p, count in counts.items() if count > 1]
+        if twice:
+            raise PartitionError(f"parameters in more than one component: {_some(twice)}")
+        known = set(param_names)
+        unknown = [p for p in counts if p not in known]
+        if unknown:
+            raise PartitionError(f"parameters not in the model: {_some(unknown)}")
+        missing = [p for p in param_names if p not in counts]
+        if missing:
+            raise PartitionError(f"parameters in no component: {_some(missing)}")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps({"components": [{"name": c.name, "params": list(c.params)} for c in self.components]}, indent=1)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Partition":
+        try:
+            return cls(tuple(Component(str(c["name"]), tuple(c["params"])) for c in data["components"]))
+        except (KeyError, TypeError) as exc:
+            raise PartitionError('a partition is {"components": [{"name": str, "params": [str, ...]}, ...]}') from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> "Partition":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise PartitionError(f"partition file is not valid JSON: {exc}") from exc
+
+
+def _some(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _grouped(param_names: Iterable[str], key) -> Partition:
+    """Components in first-appearance order of key(name)."""
+    groups: dict[str, list[str]] = {}
+    for name in param_names:
+        groups.setdefault(key(name), []).append(name)
+    return Partition(tuple(Component(k, tuple(v)) for k, v in groups.items()))
+
+
+def whole_model(param_names: Iterable[str]) -> Partition:
+    """One component: ManifoldMixMS then mixes whole models with one λ per candidate."""
+    return Partition((Component("whole model", tuple(param_names)),))
+
+
+def by_name_depth(param_names: Iterable[str], level: int, special_cases: Mapping[str, int] | None = None) -> Partition:
+    """The author's groupStateDictKeysByLevel: group names by their first level+1 dot-separated tokens.
+
+    `special_cases` maps a name prefix to its own level; a trailing '<INT>' in the prefix stands
+    for the block number found at that level of the name, so numbered blocks become separate groups.
+    """
+    special_cases = special_cases or {}
+
+    def key(name: str) -> str:
+        tokens = name.split(".")
+        use = min(level, len(tokens) - 1)
+        for prefix, special_level in special_cases.items():
+            special_level = min(special_level, len(tokens) - 1)
+            truncated = ".".join(tokens[: special_level + 1])
+            number = re.search(r"\d+$", truncated)
+            if prefix.endswith("<INT>") and number:
+                prefix = prefix.replace("<INT>", number.group())
+            if name.startswith(prefix):
+                use = special_level
+                break
+        return ".".join(tokens[: use + 1])
+
+    return _grouped(param_names, key)
+
+
+def author_preset(param_names: Iterable[str], granularity: int) -> Partition:
+    """The author's granularities 1/2/3: C8 / C15 / C26 on CLIP ViT-B/32 in model-soups layout."""
+    if granularity == 3:
+        return by_name_depth(param_names, 2, {"model.visual.transformer.resblocks.<INT>": 4,
+                                              "model.transformer.resblocks.<INT>": 3})
+    if granularity in (0, 1, 2):
+        return by_name_depth(param_names, granularity)
+    raise PartitionError(f"author granularity must be 0, 1, 2 or 3, got {granularity}")
+
+
+def vit_depth(param_names: Iterable[str], layout: Layout) -> int:
+    """Number of transformer blocks in the image tower."""
+    blocks = {int(m["idx"]) for n in param_names if n.startswith(layout.visual_prefix) and (m := _BLOCK.match(n))}
+    return max(blocks) + 1 if blocks else 0
+
+
+def structural(param_names: Iterable[str], layout: Layout, blocks_per_component: int = 1,
+               split_attn_mlp: bool = False) -> Partition:
+    """ViT building blocks: embeddings, blocks (grouped by N, optionally attention vs MLP), final, head.
+
+    Parameters outside the classifier (text-tower leftovers) form one last component.
+    """
+    param_names = list(param_names)
+    if blocks_per_component < 1:
+        raise PartitionError(f"blocks per component must be at least 1, got {blocks_per_component}")
+    depth = vit_depth(param_names, layout)
+
+    def key(name: str) -> str:
+        if name.startswith(layout.head_prefix):
+            return "head"
+        if not name.startswith(layout.visual_prefix):
+            return OTHER
+        match = _BLOCK.match(name)
+        if match is None:
+            rest = name[len(layout.visual_prefix):]
+            return "final norm + projection" if rest.startswith(("ln_post", "proj")) else "embeddings"
+        first = int(match["idx"]) // blocks_per_component * blocks_per_component
+        last = min(first + blocks_per_component, depth) - 1
+        label = f"block {first}" if first == last else f"blocks {first}-{last}"
+        if split_attn_mlp:
+            half = "attention" if match["rest"].startswith(("ln_1", "attn", "ls_1")) else "MLP"
+            label += f" {half}"
+        return label
+
+    order = ["embeddings"]
+    for start in range(0, depth, blocks_per_component):
+        last = min(start + blocks_per_component, depth) - 1
+        label = f"block {start}" if start == last else f"blocks {start}-{last}"
+        order += [f"{label} attention", f"{label} MLP"] if split_attn_mlp else [label]
+    order += ["final norm + projection", "head", OTHER]
+    grouped = {c.name: c for c in _grouped(param_names, key).components}
+    return Partition(tuple(grouped[name] for name in order if name in grouped))
+
+
+def from_assignment(param_names: Iterable[str], assignment: Mapping[str, str], default: str | None = None) -> Partition:
+    """Custom partition: map parameter names or name prefixes (blocks) to components; longest prefix wins."""
+    prefixes = sorted(assignment, key=len, reverse=True)
+
+    def key(name: str) -> str:
+        for prefix in prefixes:
+            if name == prefix or name.startswith(prefix.rstrip(".") + "."):
+                return assignment[prefix]
+        if default is None:
+            raise PartitionError(f"parameter '{name}' matches no entry of the assignment and no default component is set")
+        return default
+
+    return _grouped(param_names, key)
+
+
+PRESETS = ("whole", "author", "structural", "assign", "components")
+
+
+def resolve(spec: Mapping, param_names: Sequence[str], layout: Layout) -> Partition:
+    """Turn a partition spec from a run config into a validated Partition."""
+    kind = spec.get("preset", "components" if "components" in spec else None)
+    if kind == "whole":
+        partition = whole_model(param_names)
+    elif kind == "author":
+        partition = author_preset(param_names, int(spec.get("granularity", 1)))
+    elif kind == "structural":
+        partition = structural(param_names, layout, int(spec.get("blocks_per_component", 1)),
+                               bool(spec.get("split_attn_mlp", False)))
+    elif kind == "assign":
+        partition = from_assignment(param_names, spec["assign"], spec.get("default"))
+    elif kind == "components":
+        partition = Partition.from_dict(spec)
+    else:
+        raise PartitionError(f"unknown partition preset {kind!r}; use one of {', '.join(PRESETS)}")
+    return partition.validate(param_names)

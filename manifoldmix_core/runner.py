@@ -1,0 +1,263 @@
+"""Execute a run directory: set up from config.json, run each method, write results and the fused model.
+
+The same function serves `run` and `resume`: on resume the journal replays what was already
+measured (see runs.py), so an interrupted run finishes exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from . import runs
+from .config import RunConfig, load_config
+from .data import EvalSet, default_cache_dir, load_dataset
+from .errors import Cancelled, ConfigError, ManifoldMixError
+from .evaluate import Evaluator, pick_device
+from .ingredients import Ingredient, read_state_dict, validate_pool
+from .mixing import FlatLayout
+from .models import bind, build_classifier, check_architecture, detect_layout, spec_from_signature
+from .partition import Partition, resolve
+from .soups import ENSEMBLES, SOUPS, Kitchen, SoupResult, beta
+
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+LOGITS_DIR = "cache/logits"
+FUSED_PRIORITY = ("manifoldmixms", "greedy_soup", "uniform_soup")
+
+
+@dataclass
+class Setup:
+    """Everything built from a config before the first evaluation."""
+
+    kitchen: Kitchen
+    partition: Partition
+    signature: dict
+    datasets: dict[str, EvalSet]
+    device: torch.device
+
+
+def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], None] = lambda _: None,
+            cache_dir: Path | None = None) -> Setup:
+    """Validate ingredients, build the classifier bound to a work buffer, load datasets onto the device."""
+    ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
+    signature = validate_pool(ingredients)
+    layout = detect_layout(signature)
+    model_cfg = config.model
+    spec = spec_from_signature(model_cfg.architecture, signature, layout, model_cfg.normalize_features,
+                               model_cfg.quick_gelu, model_cfg.image_mean, model_cfg.image_std)
+    device = pick_device(config.device)
+    model = build_classifier(spec, device)
+    check_architecture(model, signature, layout, str(ingredients[0].path))
+    float_names = [n for n, info in signature.items() if info.dtype in FLOAT_DTYPES]
+    partition = resolve(config.partition, float_names, layout)
+    flat = FlatLayout.build(partition, {n: signature[n].shape for n in float_names},
+                            is_live=lambda n: layout.classifier_name(n) is not None)
+    work = torch.zeros(flat.numel, dtype=torch.float32, device=device)
+    bind(model, {layout.classifier_name(n): view for n, view in flat.views(work).items() if layout.classifier_name(n)})
+    datasets = {}
+    for ds in config.datasets:
+        evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
+        evalset.check_classes(spec.num_classes)
+        datasets[ds.name] = evalset.to(device)
+    evaluator = Evaluator(model, device, config.batch_size)
+    kitchen = Kitchen(flat, ingredients, evaluator, work, datasets, config.val.name, journal, on_step)
+    return Setup(kitchen, partition, signature, datasets, device)
+
+
+def _steps(config: RunConfig) -> int:
+    """Progress units: one per ingredient, per soup candidate and per final evaluation."""
+    n = len(config.ingredients)
+    per_method = {"uniform_soup": 1, "ensemble": 1}
+    return n + sum(per_method.get(m, n) + 1 for m in config.methods)
+
+
+class Progress:
+    """Feeds status.json (and a terminal bar) with progress, ETA and the latest ValAcc."""
+
+    def __init__(self, status: runs.StatusWriter, total: int, show: bool):
+        self.status, self.total, self.done, self.evals = status, total, 0, 0
+        self.started = time.time()
+        self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, disable=not show)
+        self.last_write = 0.0
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        self.bar.update(1)
+        self.bar.set_description(label[:60])
+        self._write(label, force=True)
+
+    def event(self, event: dict) -> None:
+        if event.get("type") == "eval":
+            self.evals += 1
+            self.bar.set_postfix(valacc=f"{event['valacc']:.4f}")
+            self._write(f"{event['method']}: {event['candidate']} ({event['phase']}) ValAcc {event['valacc']:.4f}")
+
+    def _write(self, message: str, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.last_write < 0.25:
+            return
+        self.last_write = now
+        fraction = min(self.done / self.total, 0.999)
+        eta = (now - self.started) / fraction * (1 - fraction) if fraction > 0 else None
+        self.status.update(state="running", progress=round(fraction, 4), eta_s=eta, message=message, evals=self.evals)
+
+
+def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | None = None) -> dict:
+    """Run (or resume) the run in run_dir to the end; returns results.json's content."""
+    run_dir = Path(run_dir)
+    (run_dir / runs.CANCEL).unlink(missing_ok=True)
+    status = runs.StatusWriter(run_dir)
+    status.update(state="running", progress=status.data.get("progress", 0.0), message="setting up",
+                  started_at=status.data.get("started_at", time.time()))
+    try:
+        config = load_config(run_dir / runs.CONFIG)
+        journal = runs.Journal(run_dir)
+        progress = Progress(status, _steps(config), show_progress)
+        journal.listeners.append(progress.event)
+        setup = prepare(config, journal, progress.step, cache_dir)
+        results = _cook(run_dir, config, setup)
+    except Cancelled:
+        status.update(state="cancelled", message="cancelled by the user; resume to continue")
+        raise
+    except ManifoldMixError as exc:
+        status.update(state="failed", message=str(exc))
+        raise
+    except Exception as exc:
+        status.update(state="failed", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        raise
+    status.update(state="finished", progress=1.0, eta_s=0, message="finished", finished_at=time.time())
+    return results
+
+
+def fingerprint(path: Path) -> str:
+    """Size plus a hash of the file's ends: cheap, survives copies, catches replaced checkpoints."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as f:
+        digest.update(f.read(1 << 16))
+        f.seek(max(0, size - (1 << 16)))
+        digest.update(f.read(1 << 16))
+    return f"{size}:{digest.hexdigest()[:16]}"
+
+
+def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
+    kitchen = setup.kitchen
+    kitchen.record({"type": "setup", "ingredients": {n: fingerprint(i.path) for n, i in kitchen.ingredients.items()},
+                    "datasets": {n: len(d) for n, d in setup.datasets.items()}, "components": setup.partition.names})
+    ingredient_acc = {name: _ingredient_accuracy(run_dir, kitchen, name, config.val.name) for name in kitchen.ingredients}
+    kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
+    kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
+    methods, soups = {}, {}
+    for method in config.methods:
+        if method in SOUPS:
+            result = soups[method] = SOUPS[method](kitchen, config.manifoldmix)
+            logits = lambda result=result: kitchen.test_logits(kitchen.stored(result.params))
+        else:
+            result = ENSEMBLES[method](kitchen, lambda name: _ingredient_logits(run_dir, kitchen, name))
+            logits = lambda result=result: result.logits
+        accuracy = kitchen.journal.record({"type": "accuracy", "model": method, "kind": "method"},
+                                          lambda logits=logits: {"accuracy": kitchen.accuracies(logits())})["accuracy"]
+        kitchen.on_step(f"{method}: test accuracy")
+        methods[method] = _method_entry(result, accuracy, kitchen.n_components)
+    results = {
+        "name": config.name,
+        "val_dataset": config.val.name,
+        "datasets": list(setup.datasets),
+        "ood_datasets": list(config.ood),
+        "device": str(setup.device),
+        "partition": {"n": len(setup.partition), "components": setup.partition.names,
+                      "live": [setup.partition.names[j] for j in kitchen.layout.live_components]},
+        "order": kitchen.order,
+        "ingredients": {name: {"accuracy": ingredient_acc[name], "valacc": kitchen.valacc_of[name],
+                               "hparams": kitchen.ingredients[name].hparams, "path": str(kitchen.ingredients[name].path)}
+                        for name in kitchen.order},
+        "methods": methods,
+        "evaluations": sum(1 for e in runs.read_events(run_dir) if e.get("type") == "eval"),
+    }
+    fused = next((soups[m] for m in FUSED_PRIORITY if m in soups), None)
+    if fused is not None:
+        _save_fused(run_dir / runs.FUSED, setup, fused, config)
+        results["fused"] = {"method": fused.method, "file": runs.FUSED}
+    runs.write_json_atomic(run_dir / runs.RESULTS, results)
+    return results
+
+
+def _method_entry(result: SoupResult, accuracy: dict, m: int) -> dict:
+    entry = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": result.valacc, "lambdas": result.lambdas}
+    if result.method == "manifoldmixms":
+        entry["beta"] = beta(result.lambdas, m)
+    return entry
+
+
+def _logits_path(run_dir: Path, name: str) -> Path:
+    return run_dir / LOGITS_DIR / f"{name}.safetensors"
+
+
+def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str) -> dict[str, torch.Tensor]:
+    """Per-dataset logits of an ingredient, computed once per run and cached (float32, exact)."""
+    path = _logits_path(run_dir, name)
+    if path.is_file():
+        return {k: v.to(kitchen.work.device) for k, v in load_file(path).items()}
+    logits = kitchen.test_logits(kitchen.stored(name=name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.cpu().contiguous() for k, v in logits.items()}, tmp)
+    os.replace(tmp, path)
+    return logits
+
+
+def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str) -> dict[str, float]:
+    """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event."""
+    accuracy = kitchen.journal.record({"type": "accuracy", "model": name, "kind": "ingredient"},
+                                      lambda: {"accuracy": kitchen.accuracies(_ingredient_logits(run_dir, kitchen, name))})["accuracy"]
+    kitchen.record({"type": "eval", "method": "ingredients", "phase": "ingredient", "candidate": name,
+                    "lambda": None, "valacc": accuracy[val_name]})
+    kitchen.on_step(f"ingredient {name}")
+    return accuracy
+
+
+def _save_fused(path: Path, setup: Setup, result: SoupResult, config: RunConfig) -> None:
+    """The fused model in the ingredients' own names and dtypes, with its recipe in the metadata."""
+    layout, signature = setup.kitchen.layout, setup.signature
+    tensors = {name: view.to(getattr(torch, signature[name].dtype)).cpu().contiguous()
+               for name, view in layout.views(result.params).items()}
+    constants = [n for n in signature if n not in tensors]
+    if constants:
+        first = read_state_dict(setup.kitchen.ingredients[result.ingredients[0]].path)
+        tensors.update({n: first[n].contiguous() for n in constants})
+    recipe = {"method": result.method, "ingredients": result.ingredients, "lambdas": result.lambdas,
+              "beta": beta(result.lambdas, len(setup.partition)) if result.method == "manifoldmixms" else None,
+              "valacc": result.valacc, "partition": json.loads(setup.partition.to_json()), "config": config.to_dict()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, tmp, metadata={"manifoldmix_recipe": json.dumps(recipe)})
+    os.replace(tmp, path)
+
+
+def start_run(config_path: str | Path, run_dir: str | Path) -> Path:
+    """Create a run directory from a config file (refusing to overwrite another run's events)."""
+    run_dir = Path(run_dir)
+    config = load_config(config_path)
+    if (run_dir / runs.EVENTS).exists() or (run_dir / runs.RESULTS).exists():
+        raise ConfigError(f"{run_dir} already holds a run; use 'resume {run_dir}' or choose a new --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json_atomic(run_dir / runs.CONFIG, config.to_dict())
+    runs.StatusWriter(run_dir).update(state="queued", progress=0.0, message="queued", created_at=time.time())
+    return run_dir
+
+
+def resume_check(run_dir: str | Path) -> Path:
+    """A run directory that can be resumed: it has a config and has not finished."""
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).is_file():
+        raise ConfigError(f"{run_dir} has no {runs.CONFIG}; it is not a run directory")
+    return run_dir

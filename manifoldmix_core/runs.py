@@ -1,0 +1,132 @@
+"""The run directory: config.json, status.json, events.jsonl, results.json, fused.safetensors, CANCEL.
+
+events.jsonl is both the live feed the app draws and the tape a resumed run replays: a resumed
+run executes from the start, and each event it would write that is already on the tape is read
+back instead of recomputed (including its ValAcc). Since every decision depends only on those
+values, the resumed run retraces the interrupted one exactly and then carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from .errors import Cancelled, ResumeError
+
+CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
+    "config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors", "CANCEL")
+STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON so that readers see the old or the new file, never a half-written one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default=None):
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_status(run_dir: str | Path) -> dict:
+    """status.json, with a 'running' run whose process has died reported as 'interrupted'."""
+    status = read_json(Path(run_dir) / STATUS, default={"state": "queued", "progress": 0.0, "message": "waiting to start"})
+    if status.get("state") == "running" and not pid_alive(status.get("pid")):
+        status = {**status, "state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"}
+    return status
+
+
+def read_events(run_dir: str | Path) -> list[dict]:
+    """All complete event lines (a line cut short by a crash is ignored)."""
+    path = Path(run_dir) / EVENTS
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return events
+
+
+def request_cancel(run_dir: str | Path) -> None:
+    """Ask the worker to stop between two evaluations."""
+    (Path(run_dir) / CANCEL).write_text("cancel requested\n")
+
+
+class Journal:
+    """Append-only events.jsonl that replays its own past on resume (see the module docstring)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / EVENTS
+        self.cancel_path = run_dir / CANCEL
+        self.tape = read_events(run_dir)
+        self._truncate_partial_line()
+        self.position = 0
+        self.start = time.time() - (self.tape[-1].get("t", 0.0) if self.tape else 0.0)
+        self.listeners: list[Callable[[dict], None]] = []
+
+    def _truncate_partial_line(self) -> None:
+        if self.path.is_file():
+            text = self.path.read_text()
+            keep = "".join(line + "\n" for line in text.splitlines()[: len(self.tape)])
+            if keep != text:
+                self.path.write_text(keep)
+
+    @property
+    def replaying(self) -> bool:
+        return self.position < len(self.tape)
+
+    def record(self, event: dict, compute: Callable[[], dict] | None = None) -> dict:
+        """Write event (+ the fields compute() returns), or read it back from the tape when replaying."""
+        if self.replaying:
+            old = self.tape[self.position]
+            if {k: old.get(k) for k in event} != event:
+                raise ResumeError(f"cannot resume: event {self.position + 1} of {self.path} was {_brief(old)} but the "
+                                  f"resumed run produced {_brief(event)}; the ingredients, datasets or settings changed")
+            self.position += 1
+            return old
+        if self.cancel_path.exists():
+            raise Cancelled("cancelled by the user")
+        full = {**event, **(compute() if compute else {}), "t": round(time.time() - self.start, 3)}
+        with self.path.open("a") as f:
+            f.write(json.dumps(full) + "\n")
+        for listener in self.listeners:
+            listener(full)
+        return full
+
+
+def _brief(event: dict) -> str:
+    return json.dumps({k: event.get(k) for k in ("type", "method", "phase", "candidate", "model") if k in event})
+
+
+class StatusWriter:
+    """Keeps status.json current: state, progress in [0, 1], ETA, message, pid."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / STATUS
+        self.data = read_json(self.path, default={}) or {}
+
+    def update(self, **fields) -> None:
+        self.data.update(fields, pid=os.getpid(), updated_at=time.time())
+        write_json_atomic(self.path, self.data)

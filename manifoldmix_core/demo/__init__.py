@@ -1,0 +1,1 @@
+"""Embedded demo world: a procedurally generated stand-in for ImageNet and its five OOD shifts."""

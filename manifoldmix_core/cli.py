@@ -24,7 +24,12 @@ def _summary(results: dict) -> str:
 
 def cmd_run(args) -> int:
     from .runner import execute, start_run
-    run_dir = start_run(args.config, args.run_dir)
+    try:
+        run_dir = start_run(args.config, args.run_dir)
+    except ManifoldMixError as exc:
+        if (args.run_dir / runs.CONFIG).is_file() and not (args.run_dir / runs.EVENTS).exists():
+            runs.StatusWriter(args.run_dir).update(state="failed", message=str(exc))
+        raise
     print(f"run directory: {run_dir}", file=sys.stderr)
     print(_summary(execute(run_dir, show_progress=not args.quiet)))
     return 0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -104,18 +106,33 @@ def _build(cls, data: Any, where: str):
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             value = _build(hint, value, f"{where}.{key}")
-        elif hint in (int, float, bool, str) and not _fits(value, hint):
-            raise ConfigError(f"{where}.{key} must be {hint.__name__}, got {value!r}")
+        elif not _fits(value, hint):
+            raise ConfigError(f"{where}.{key} must be {_type_name(hint)}, got {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
 
 
 def _fits(value, hint) -> bool:
+    """Whether a JSON value fits a field's type hint (None for optional fields; Any always fits)."""
+    if hint is Any:
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
+    if hint is tuple:
+        return isinstance(value, (list, tuple))
+    return isinstance(value, typing.get_origin(hint) or hint)
+
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    return {type(None): "null", dict: "an object", list: "a list", tuple: "a list"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
@@ -168,6 +185,9 @@ def _check_values(config: RunConfig) -> None:
     unknown = [m for m in config.methods if m not in METHODS]
     if unknown or not config.methods:
         raise ConfigError(f"methods must be a non-empty subset of {METHODS}; unknown: {unknown}")
+    if "manifoldmixms" in config.methods:
+        from .optim import check_optimizer
+        check_optimizer(mm.optimizer)
     if mm.semantics not in SEMANTICS:
         raise ConfigError(f"manifoldmix.semantics must be one of {SEMANTICS}, got {mm.semantics!r}")
     if not 0.0 < mm.tau <= 1.0:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -90,6 +90,8 @@ def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc):
+            raise IngredientError(path, "is not a readable PyTorch checkpoint (corrupt or not a checkpoint)") from exc
         raise IngredientError(
             path,
             "holds pickled Python objects, not just tensors; refusing to unpickle them. "

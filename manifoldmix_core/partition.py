@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 from .errors import PartitionError
 from .models import Layout
@@ -45,7 +45,7 @@ class Partition:
         """Parameter name -> component index."""
         return {p: i for i, c in enumerate(self.components) for p in c.params}
 
-    def validate(self, param_names: Iterable[str]) -> "Partition":
+    def validate(self, param_names: Iterable[str]) -> Partition:
         """Every parameter in exactly one component, no empty or duplicate component; errors name the culprits."""
         param_names = list(param_names)
         if not self.components:
@@ -73,14 +73,14 @@ class Partition:
         return json.dumps({"components": [{"name": c.name, "params": list(c.params)} for c in self.components]}, indent=1)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Partition":
+    def from_dict(cls, data: Mapping) -> Partition:
         try:
             return cls(tuple(Component(str(c["name"]), tuple(c["params"])) for c in data["components"]))
         except (KeyError, TypeError) as exc:
             raise PartitionError('a partition is {"components": [{"name": str, "params": [str, ...]}, ...]}') from exc
 
     @classmethod
-    def from_json(cls, text: str) -> "Partition":
+    def from_json(cls, text: str) -> Partition:
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
@@ -199,7 +199,16 @@ def from_assignment(param_names: Iterable[str], assignment: Mapping[str, str], d
     return _grouped(param_names, key)
 
 
-PRESETS = ("whole", "author", "structural", "assign", "components")
+PRESETS = ("whole", "coarse", "medium", "fine", "author", "structural", "assign", "components")
+
+
+def granularity(param_names: Sequence[str], layout: Layout, level: str) -> Partition:
+    """Named structural presets for any ViT depth: coarse (two halves of the blocks), medium (per block),
+    fine (per block, attention and MLP apart)."""
+    depth = max(1, vit_depth(param_names, layout))
+    if level == "coarse":
+        return structural(param_names, layout, blocks_per_component=-(-depth // 2))
+    return structural(param_names, layout, blocks_per_component=1, split_attn_mlp=level == "fine")
 
 
 def resolve(spec: Mapping, param_names: Sequence[str], layout: Layout) -> Partition:
@@ -207,6 +216,8 @@ def resolve(spec: Mapping, param_names: Sequence[str], layout: Layout) -> Partit
     kind = spec.get("preset", "components" if "components" in spec else None)
     if kind == "whole":
         partition = whole_model(param_names)
+    elif kind in ("coarse", "medium", "fine"):
+        partition = granularity(param_names, layout, kind)
     elif kind == "author":
         partition = author_preset(param_names, int(spec.get("granularity", 1)))
     elif kind == "structural":

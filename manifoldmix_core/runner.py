@@ -11,9 +11,9 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -115,7 +115,6 @@ class Progress:
 def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | None = None) -> dict:
     """Run (or resume) the run in run_dir to the end; returns results.json's content."""
     run_dir = Path(run_dir)
-    (run_dir / runs.CANCEL).unlink(missing_ok=True)
     status = runs.StatusWriter(run_dir)
     status.update(state="running", progress=status.data.get("progress", 0.0), message="setting up",
                   started_at=status.data.get("started_at", time.time()))
@@ -243,10 +242,10 @@ def _save_fused(path: Path, setup: Setup, result: SoupResult, config: RunConfig)
     os.replace(tmp, path)
 
 
-def start_run(config_path: str | Path, run_dir: str | Path) -> Path:
-    """Create a run directory from a config file (refusing to overwrite another run's events)."""
+def start_run(config: RunConfig | str | Path, run_dir: str | Path) -> Path:
+    """Create a run directory from a config (or config file), refusing to overwrite another run."""
     run_dir = Path(run_dir)
-    config = load_config(config_path)
+    config = config if isinstance(config, RunConfig) else load_config(config)
     if (run_dir / runs.EVENTS).exists() or (run_dir / runs.RESULTS).exists():
         raise ConfigError(f"{run_dir} already holds a run; use 'resume {run_dir}' or choose a new --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -256,8 +255,12 @@ def start_run(config_path: str | Path, run_dir: str | Path) -> Path:
 
 
 def resume_check(run_dir: str | Path) -> Path:
-    """A run directory that can be resumed: it has a config and has not finished."""
+    """A run directory that can be resumed: it has a config and no live worker; a pending cancel is cleared."""
     run_dir = Path(run_dir)
     if not (run_dir / runs.CONFIG).is_file():
         raise ConfigError(f"{run_dir} has no {runs.CONFIG}; it is not a run directory")
+    status = runs.read_status(run_dir)
+    if status.get("state") == "running":
+        raise ConfigError(f"{run_dir} is still running (worker pid {status.get('pid')}); cancel it first")
+    (run_dir / runs.CANCEL).unlink(missing_ok=True)
     return run_dir

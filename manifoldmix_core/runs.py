@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import Cancelled, ResumeError
 
@@ -36,6 +36,7 @@ def read_json(path: Path, default=None):
 
 
 def pid_alive(pid: int | None) -> bool:
+    """Whether a worker process still runs (an exited child not yet reaped, a zombie, counts as gone)."""
     if not pid:
         return False
     try:
@@ -44,7 +45,10 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def read_status(run_dir: str | Path) -> dict:

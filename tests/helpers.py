@@ -1,0 +1,80 @@
+"""Helpers shared by the test modules: config variants, runs, CLI processes, run-directory comparison."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from manifoldmix_core import runs
+from manifoldmix_core.runner import execute, start_run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def derived_config(base: Path, name: str, **changes) -> Path:
+    """A variant of a toy config written next to it (relative paths keep working); dicts are merged one level."""
+    config = json.loads(base.read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path = base.parent / f"{name}.json"
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+def run_config(config: Path, run_dir: Path) -> dict:
+    """start_run + execute in this process: the run directory's results."""
+    return execute(start_run(config, run_dir))
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m manifoldmix_core ARGS` in a fresh process, as the app launches it."""
+    return subprocess.run([sys.executable, "-m", "manifoldmix_core", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def cli_popen(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "manifoldmix_core", *map(str, args)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def events_of(run_dir: Path, **match) -> list[dict]:
+    """Events of a run directory whose fields equal `match`."""
+    return [e for e in runs.read_events(run_dir) if all(e.get(k) == v for k, v in match.items())]
+
+
+def without_time(events: list[dict]) -> list[dict]:
+    return [{k: v for k, v in e.items() if k != "t"} for e in events]
+
+
+def fused_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a fused.safetensors file."""
+    with safe_open(path, framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+
+
+def assert_same_run(run_dir: Path, reference: Path) -> None:
+    """Results, events (timings aside) and the fused model bit for bit equal those of the reference run."""
+    assert json.loads((run_dir / runs.RESULTS).read_text()) == json.loads((reference / runs.RESULTS).read_text())
+    assert without_time(runs.read_events(run_dir)) == without_time(runs.read_events(reference))
+    tensors, metadata = fused_tensors(run_dir / runs.FUSED)
+    ref_tensors, ref_metadata = fused_tensors(reference / runs.FUSED)
+    assert tensors.keys() == ref_tensors.keys()
+    for name, tensor in ref_tensors.items():
+        assert tensors[name].dtype == tensor.dtype and torch.equal(tensors[name], tensor), name
+    assert json.loads(metadata["manifoldmix_recipe"]) == json.loads(ref_metadata["manifoldmix_recipe"])
+    assert runs.read_status(run_dir)["state"] == "finished"

@@ -1,0 +1,136 @@
+"""The headless entry point: `python -m manifoldmix_core run|resume`, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from helpers import cli, derived_config
+
+from manifoldmix_core import cli as cli_module
+from manifoldmix_core import runs
+from manifoldmix_core.config import load_config
+from manifoldmix_core.errors import ConfigError
+
+METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
+
+
+@pytest.fixture(scope="module")
+def cli_run(toy_world, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    return run_dir, cli("run", toy_world, "--run-dir", run_dir, "--quiet")
+
+
+@pytest.mark.slow
+def test_run_writes_the_run_directory_and_prints_a_table(cli_run):
+    run_dir, done = cli_run
+    assert done.returncode == 0, done.stderr
+    for name in (runs.CONFIG, runs.STATUS, runs.EVENTS, runs.RESULTS, runs.FUSED):
+        assert (run_dir / name).is_file(), name
+    status = json.loads((run_dir / runs.STATUS).read_text())
+    assert status["state"] == "finished" and status["progress"] == 1.0
+    results = json.loads((run_dir / runs.RESULTS).read_text())
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].split() == ["model", "val", "test"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    for method in METHODS:
+        accuracy = results["methods"][method]["accuracy"]
+        assert rows[method] == [f"{100 * accuracy['val']:.2f}", f"{100 * accuracy['test']:.2f}"]
+    assert lines[-1].startswith("best ingredient (a)")
+    assert f"run directory: {run_dir}" in done.stderr
+
+
+@pytest.mark.slow
+def test_cli_run_equals_in_process_run(cli_run, finished_run):
+    """The same config gives the same results from the CLI's own process as from execute() here."""
+    run_dir, done = cli_run
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run_dir / runs.RESULTS).read_text()) == json.loads((finished_run / runs.RESULTS).read_text())
+    assert json.loads((run_dir / runs.CONFIG).read_text()) == json.loads((finished_run / runs.CONFIG).read_text())
+
+
+@pytest.mark.slow
+def test_resume_of_a_finished_run_has_nothing_to_do(cli_run, capsys):
+    run_dir, _ = cli_run
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run_dir.rglob("*") if p.is_file()}
+    assert cli_module.main(["resume", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "nothing to resume" in captured.err and captured.out == ""
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def _main(capsys, *args) -> tuple[int, str]:
+    code = cli_module.main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"manifoldmix": {"budget_per_comp": 3}}, "budget_per_comp"),
+    ({"colour": "blue"}, "colour"),
+    ({"manifoldmix": {"tau": 0}}, "manifoldmix.tau"),
+    ({"manifoldmix": {"budget_per_component": 0}}, "budget"),
+    ({"manifoldmix": {"budget": 0}}, "budget"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"manifoldmix": {"semantics": "paperish"}}, "semantics"),
+    ({"methods": ["greedy_soup", "best_soup"]}, "best_soup"),
+    ({"ood": ["imagenet-a"]}, "imagenet-a"),
+    ({"manifoldmix": {"tau": "high"}}, "manifoldmix.tau"),
+])
+def test_bad_config_exits_2_naming_the_key(toy_world, tmp_path, capsys, changes, expected):
+    config = derived_config(toy_world, "bad", **changes)
+    code, err = _main(capsys, "run", config, "--run-dir", tmp_path / "run", "--quiet")
+    assert code == 2
+    assert err.startswith("error:") and expected in err
+    assert not (tmp_path / "run").exists()  # refused before a run directory was made
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"batch_size": "64"}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"manifoldmix": {"budget": "10"}}, "budget"),
+    ({"manifoldmix": {"budget": 2.5}}, "budget"),
+    ({"model": {"quick_gelu": "yes"}}, "quick_gelu"),
+])
+def test_optional_settings_of_the_wrong_type_are_config_errors(toy_world, changes, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config(derived_config(toy_world, "wrong-type", **changes))
+
+
+def test_corrupt_checkpoint_exits_2_naming_the_file(toy_world, tmp_path, capsys):
+    corrupt = tmp_path / "broken.safetensors"
+    corrupt.write_bytes(random.Random(0).randbytes(2048))
+    config = derived_config(toy_world, "corrupt", ingredients=[{"name": "a", "path": "a.safetensors"},
+                                                              {"name": "broken", "path": str(corrupt)}])
+    code, err = _main(capsys, "run", config, "--run-dir", tmp_path / "run", "--quiet")
+    assert code == 2
+    assert err.count("error:") == 1 and str(corrupt) in err
+    status = runs.read_status(tmp_path / "run")
+    assert status["state"] == "failed" and str(corrupt) in status["message"]
+
+
+def test_missing_config_file_exits_2(tmp_path, capsys):
+    code, err = _main(capsys, "run", tmp_path / "nope.json", "--run-dir", tmp_path / "run")
+    assert code == 2 and str(tmp_path / "nope.json") in err and "not found" in err
+    (tmp_path / "broken.json").write_text("{")
+    code, err = _main(capsys, "run", tmp_path / "broken.json", "--run-dir", tmp_path / "run")
+    assert code == 2 and "not valid JSON" in err
+
+
+def test_missing_dataset_file_exits_2(toy_world, tmp_path, capsys):
+    missing = {"name": "val", "source": "tensors", "path": str(tmp_path / "v.safetensors")}
+    config = derived_config(toy_world, "no-val", val=missing)
+    code, err = _main(capsys, "run", config, "--run-dir", tmp_path / "run", "--quiet")
+    assert code == 2 and str(tmp_path / "v.safetensors") in err
+
+
+def test_resume_needs_a_run_directory(tmp_path, capsys):
+    code, err = _main(capsys, "resume", tmp_path)
+    assert code == 2 and "not a run directory" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main(["run"])
+    assert exc.value.code == 2
+    assert "--run-dir" in capsys.readouterr().err

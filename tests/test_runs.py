@@ -1,0 +1,285 @@
+"""Run directories: a killed, cancelled or crashed run resumes to exactly the uninterrupted run's results."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import REPO, assert_same_run, cli, dead_pid, derived_config, events_of, run_config
+from safetensors.torch import load_file
+
+from manifoldmix_core import cli as cli_module
+from manifoldmix_core import runs
+from manifoldmix_core.errors import ConfigError, ResumeError
+from manifoldmix_core.runner import LOGITS_DIR, execute, start_run
+
+MM = "manifoldmixms"
+
+
+@pytest.fixture(scope="module")
+def small_config(toy_world) -> Path:
+    """The toy config without a_copy and with a smaller search budget, so the many reruns here stay cheap."""
+    ingredients = [{"name": n, "path": f"{n}.safetensors"} for n in ("a", "b", "noise")]
+    return derived_config(toy_world, "resumable", ingredients=ingredients, manifoldmix={"budget_per_component": 2})
+
+
+@pytest.fixture(scope="module")
+def reference_run(small_config, tmp_path_factory) -> Path:
+    """The small config run to the end without interruption."""
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    run_config(small_config, run_dir)
+    return run_dir
+
+
+def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: bool = False) -> Path:
+    """A copy of a finished run as a kill after `keep_lines` events would leave it."""
+    shutil.copytree(reference, target)
+    lines = (reference / runs.EVENTS).read_text().splitlines(keepends=True)
+    text = "".join(lines[:keep_lines])
+    if partial_line:
+        text += lines[keep_lines][: len(lines[keep_lines]) // 2]
+    (target / runs.EVENTS).write_text(text)
+    (target / runs.RESULTS).unlink()
+    (target / runs.FUSED).unlink()
+    # Per-ingredient logits are saved just before their accuracy event: drop those the kill came too early for.
+    measured = {e["model"] for e in runs.read_events(target) if e["type"] == "accuracy" and e.get("kind") == "ingredient"}
+    for path in (target / LOGITS_DIR).glob("*.safetensors"):
+        if path.stem not in measured:
+            path.unlink()
+    status = json.loads((target / runs.STATUS).read_text())
+    status.update(state="running", pid=dead_pid(), progress=0.5, message="ValAcc ...")
+    (target / runs.STATUS).write_text(json.dumps(status))
+    assert runs.read_status(target)["state"] == "interrupted"
+    return target
+
+
+def kill_points(reference: Path) -> dict[str, tuple[int, bool]]:
+    events = runs.read_events(reference)
+    optimizing = [i for i, e in enumerate(events) if e.get("method") == MM and e.get("phase") == "optimize_1"]
+    return {
+        "nothing": (0, False),
+        "after-3": (3, False),
+        "mid-optimisation": (optimizing[len(optimizing) // 2], False),
+        "half-written-line": (optimizing[len(optimizing) // 3], True),
+        "last-but-one": (len(events) - 1, False),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["nothing", "after-3", "mid-optimisation", "half-written-line", "last-but-one"])
+def test_resume_after_simulated_kill_equals_uninterrupted_run(reference_run, tmp_path, point):
+    keep, partial = kill_points(reference_run)[point]
+    run_dir = simulate_kill(reference_run, tmp_path / "run", keep, partial)
+    execute(run_dir)
+    assert_same_run(run_dir, reference_run)
+
+
+# -- a real kill of the CLI worker ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def killed_run(small_config, tmp_path_factory):
+    """`python -m manifoldmix_core run` killed with SIGKILL during the ManifoldMixMS search; status.json polled meanwhile."""
+    run_dir = tmp_path_factory.mktemp("killed") / "run"
+    stderr = (run_dir.parent / "stderr.txt").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "manifoldmix_core", "run", str(small_config), "--run-dir", str(run_dir),
+                             "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+    snapshots, deadline = [], time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if (run_dir / runs.STATUS).exists():
+                snapshots.append(json.loads((run_dir / runs.STATUS).read_text()))  # must parse at every moment
+            if any(e.get("method") == MM and e.get("type") == "eval" for e in runs.read_events(run_dir)):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, f"the worker ended before it could be killed: {(run_dir.parent / 'stderr.txt').read_text()}"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None and time.time() >= deadline:
+            proc.kill()
+        proc.wait()
+        stderr.close()
+    return run_dir, proc, snapshots
+
+
+@pytest.mark.slow
+def test_status_json_is_valid_while_the_worker_runs(killed_run):
+    run_dir, proc, snapshots = killed_run
+    assert snapshots, "status.json was never seen"
+    assert {s["state"] for s in snapshots} <= {"queued", "running"}
+    running = [s for s in snapshots if s["state"] == "running"]
+    assert running and all(s["pid"] == proc.pid for s in running)
+    progress = [s["progress"] for s in running]
+    assert progress == sorted(progress) and all(0.0 <= p < 1.0 for p in progress)
+
+
+@pytest.mark.slow
+def test_real_kill_then_cli_resume_equals_uninterrupted_run(killed_run, reference_run):
+    run_dir, proc, _ = killed_run
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / runs.RESULTS).exists()
+    status = runs.read_status(run_dir)
+    assert status["state"] == "interrupted" and "resume" in status["message"]
+    assert events_of(run_dir, type="eval", method=MM)
+    done = cli("resume", run_dir, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "manifoldmixms" in done.stdout
+    assert_same_run(run_dir, reference_run)
+
+
+# -- cancelling -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cancel_stops_with_code_130_and_resume_finishes(small_config, reference_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    stop = threading.Event()
+
+    def cancel_during_search():
+        while not stop.is_set():
+            if any(e.get("method") == MM and e.get("phase") == "optimize_1" for e in runs.read_events(run_dir)):
+                runs.request_cancel(run_dir)
+                return
+            time.sleep(0.01)
+
+    canceller = threading.Thread(target=cancel_during_search, daemon=True)
+    canceller.start()
+    try:
+        code = cli_module.main(["run", str(small_config), "--run-dir", str(run_dir), "--quiet"])
+    finally:
+        stop.set()
+        canceller.join()
+    assert code == 130
+    assert "cancelled" in capsys.readouterr().err
+    status = runs.read_status(run_dir)
+    assert status["state"] == "cancelled" and "resume" in status["message"]
+    assert not (run_dir / runs.RESULTS).exists()
+    events = runs.read_events(run_dir)
+    assert events[-1].get("method") == MM and len(events) < len(runs.read_events(reference_run))
+    assert cli_module.main(["resume", str(run_dir), "--quiet"]) == 0
+    assert not (run_dir / runs.CANCEL).exists()
+    assert_same_run(run_dir, reference_run)
+
+
+def test_journal_refuses_to_write_after_cancel(tmp_path):
+    journal = runs.Journal(tmp_path)
+    journal.record({"type": "setup"})
+    runs.request_cancel(tmp_path)
+    with pytest.raises(runs.Cancelled):
+        journal.record({"type": "eval", "valacc": 1.0})
+    assert [e["type"] for e in runs.read_events(tmp_path)] == ["setup"]
+
+
+def test_cancel_requested_before_the_worker_starts_is_honoured(toy_world, tmp_path):
+    config = derived_config(toy_world, "tiny", ingredients=[{"name": "a", "path": "a.safetensors"}], methods=["uniform_soup"])
+    run_dir = start_run(config, tmp_path / "run")
+    runs.request_cancel(run_dir)
+    with pytest.raises(runs.Cancelled):
+        execute(run_dir)
+    assert runs.read_status(run_dir)["state"] == "cancelled"
+
+
+# -- refusing to resume or overwrite ------------------------------------------------------------------------
+
+
+def test_resume_after_ingredient_replaced_raises(finished_run, toy_world, tmp_path):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name in ("a", "a_copy", "b", "noise"):
+        shutil.copy(toy_world.parent / f"{name}.safetensors", pool / f"{name}.safetensors")
+    run_dir = simulate_kill(finished_run, tmp_path / "run", 5)
+    config = json.loads((run_dir / runs.CONFIG).read_text())
+    for ingredient in config["ingredients"]:
+        ingredient["path"] = str(pool / Path(ingredient["path"]).name)
+    (run_dir / runs.CONFIG).write_text(json.dumps(config))
+    # same names, shapes and dtypes: only the setup fingerprint can tell
+    shutil.copy(toy_world.parent / "a.safetensors", pool / "noise.safetensors")
+    before = (run_dir / runs.EVENTS).read_text()
+    with pytest.raises(ResumeError, match="setup") as exc:
+        execute(run_dir)
+    assert "changed" in str(exc.value)
+    assert (run_dir / runs.EVENTS).read_text() == before
+    assert runs.read_status(run_dir)["state"] == "failed"
+    assert not (run_dir / runs.RESULTS).exists()
+
+
+def test_resume_with_changed_settings_raises(finished_run, tmp_path):
+    run_dir = simulate_kill(finished_run, tmp_path / "run", 30)
+    config = json.loads((run_dir / runs.CONFIG).read_text())
+    config["partition"] = {"preset": "whole"}
+    (run_dir / runs.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(ResumeError):
+        execute(run_dir)
+
+
+def test_resume_refuses_a_run_whose_worker_is_alive(finished_run, tmp_path, capsys):
+    run_dir = simulate_kill(finished_run, tmp_path / "run", len(runs.read_events(finished_run)) - 1)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        status = json.loads((run_dir / runs.STATUS).read_text())
+        runs.write_json_atomic(run_dir / runs.STATUS, {**status, "state": "running", "pid": worker.pid})
+        assert runs.read_status(run_dir)["state"] == "running"
+        code = cli_module.main(["resume", str(run_dir), "--quiet"])
+        assert code == 2 and "running" in capsys.readouterr().err
+        assert not (run_dir / runs.RESULTS).exists()
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_start_run_refuses_an_existing_run(finished_run, toy_world):
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in finished_run.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="already holds a run"):
+        start_run(toy_world, finished_run)
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in finished_run.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_resume_check_refuses_a_non_run_directory(tmp_path):
+    result = cli_module.main(["resume", str(tmp_path)])
+    assert result == 2
+
+
+# -- small pieces of the run directory contract -----------------------------------------------------------------
+
+
+def test_read_status_reports_dead_workers(tmp_path):
+    assert runs.read_status(tmp_path)["state"] == "queued"
+    runs.write_json_atomic(tmp_path / runs.STATUS, {"state": "running", "pid": os.getpid(), "progress": 0.2})
+    assert runs.read_status(tmp_path)["state"] == "running"
+    runs.write_json_atomic(tmp_path / runs.STATUS, {"state": "running", "pid": dead_pid(), "progress": 0.2})
+    assert runs.read_status(tmp_path)["state"] == "interrupted"
+    runs.write_json_atomic(tmp_path / runs.STATUS, {"state": "finished", "pid": dead_pid(), "progress": 1.0})
+    assert runs.read_status(tmp_path)["state"] == "finished"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [runs.STATUS]  # no temporary files left behind
+
+
+def test_read_events_ignores_a_cut_line_and_the_journal_repairs_it(tmp_path):
+    lines = [json.dumps({"type": "eval", "valacc": v / 10, "t": v}) for v in range(3)]
+    (tmp_path / runs.EVENTS).write_text("\n".join(lines) + "\n" + lines[0][:9])
+    assert [e["valacc"] for e in runs.read_events(tmp_path)] == [0.0, 0.1, 0.2]
+    journal = runs.Journal(tmp_path)
+    assert (tmp_path / runs.EVENTS).read_text() == "\n".join(lines) + "\n"
+    for v in range(3):
+        assert journal.replaying
+        assert journal.record({"type": "eval"})["valacc"] == v / 10
+    assert not journal.replaying
+    journal.record({"type": "eval", "valacc": 0.9})
+    assert [e["valacc"] for e in runs.read_events(tmp_path)] == [0.0, 0.1, 0.2, 0.9]
+
+
+def test_logits_cache_reproduces_recorded_accuracies(finished_run, toy_world):
+    results = json.loads((finished_run / runs.RESULTS).read_text())
+    labels = {name: load_file(toy_world.parent / f"{name}.safetensors")["labels"] for name in ("val", "test")}
+    for name, entry in results["ingredients"].items():
+        logits = load_file(finished_run / LOGITS_DIR / f"{name}.safetensors")
+        accuracy = {ds: float((logits[ds].argmax(1) == labels[ds]).float().mean()) for ds in labels}
+        assert accuracy == entry["accuracy"]

@@ -1,7 +1,21 @@
-"""ManifoldMix Studio: Streamlit entry point (the full app lands with the app issue)."""
+"""ManifoldMix Studio: the Streamlit entry point; navigation over the pages in pages/ and a shared sidebar."""
 
 import streamlit as st
 
-st.set_page_config(page_title="ManifoldMix Studio", layout="wide")
-st.title("ManifoldMix Studio")
-st.write("Manifold mixing model soups: the engine is available as `python -m manifoldmix_core run CONFIG --run-dir DIR`.")
+st.set_page_config(page_title="ManifoldMix Studio", page_icon=":material/blender:", layout="wide")
+
+PAGES = {
+    "Studio": [
+        st.Page("pages/start.py", title="Start", icon=":material/home:", default=True),
+        st.Page("pages/ingredients.py", title="Ingredients", icon=":material/science:"),
+        st.Page("pages/datasets.py", title="Datasets", icon=":material/image:"),
+        st.Page("pages/partition.py", title="Partition", icon=":material/extension:"),
+        st.Page("pages/run.py", title="Run", icon=":material/play_circle:"),
+        st.Page("pages/results.py", title="Results", icon=":material/scatter_plot:"),
+    ],
+    "Reference": [st.Page("pages/paper.py", title="Paper", icon=":material/description:")],
+}
+
+page = st.navigation(PAGES)
+st.sidebar.caption("Manifold mixing model soups (Fassold 2023): fuse finetuned ViTs component by component.")
+page.run()

@@ -603,12 +603,14 @@ def load_reference_run(root: Path | None = None) -> ReferenceRun:
 
 # --- replay as engine events ------------------------------------------------------------------
 
+METHOD = "manifoldmixms"  # the engine's name for the method, so the app draws both runs alike
 
-def _eval(t: float, phase: str, candidate: str, valacc: float) -> dict:
-    """An engine "eval" event of the manifold_mix method."""
+
+def _eval(t: float, phase: str, candidate: str, valacc: float, method: str = METHOD) -> dict:
+    """An engine "eval" event of the ManifoldMixMS method."""
     return {
         "type": "eval",
-        "method": "manifold_mix",
+        "method": method,
         "phase": phase,
         "candidate": candidate,
         "lambda": None,
@@ -618,10 +620,10 @@ def _eval(t: float, phase: str, candidate: str, valacc: float) -> dict:
 
 
 def _decision(t: float, candidate: str, accepted: bool, valacc: float) -> dict:
-    """An engine "decision" event of the manifold_mix method."""
+    """An engine "decision" event of the ManifoldMixMS method."""
     return {
         "type": "decision",
-        "method": "manifold_mix",
+        "method": METHOD,
         "candidate": candidate,
         "accepted": accepted,
         "valacc": valacc,
@@ -637,7 +639,7 @@ def _step_events(step: CandidateStep, since: datetime) -> list[dict]:
         _eval(t_approx, "skip_test", step.name, step.approx_valacc),
         {
             "type": "skip_test",
-            "method": "manifold_mix",
+            "method": METHOD,
             "candidate": step.name,
             "valacc": step.approx_valacc,
             "threshold": threshold,
@@ -646,8 +648,8 @@ def _step_events(step: CandidateStep, since: datetime) -> list[dict]:
         },
     ]
     events += [
-        _eval((p.end - since).total_seconds(), "optimize_end", step.name, p.valacc)
-        for p in step.passes
+        _eval((p.end - since).total_seconds(), f"optimize_{n}", step.name, p.valacc)
+        for n, p in enumerate(step.passes, start=1)
     ]
     events.append(
         _decision(
@@ -664,7 +666,7 @@ def replay_events(run: ReferenceRun) -> list[dict]:
     """The author's run as our engine's events.jsonl records, so the app can chart it like a user's run."""
     t_sorted = (run.sorted_at - run.start).total_seconds()
     events = [
-        _eval(t_sorted, "ingredient", n, v)
+        _eval(t_sorted, "ingredient", n, v, method="ingredients")
         for n, v in zip(run.sorted_names, run.sorted_valacc)
     ]
     events.append(

@@ -172,9 +172,10 @@ def test_replay_events_follow_the_log(run):
         ("decision", None): 72,
         ("eval", "skip_test"): 71,
         ("skip_test", None): 71,
-        ("eval", "optimize_end"): 33,
+        ("eval", "optimize_1"): 27,
+        ("eval", "optimize_2"): 6,
     }
-    assert all(e["method"] == "manifold_mix" for e in events)
+    assert all(e["method"] == ("ingredients" if e.get("phase") == "ingredient" else "manifoldmixms") for e in events)
     assert all(e["lambda"] is None for e in events if e["type"] == "eval")
     accepted = [
         e["candidate"] for e in events if e["type"] == "decision" and e["accepted"]

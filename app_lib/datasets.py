@@ -1,0 +1,113 @@
+"""Evaluation sets in the draft: the held-out set, ID test sets and OOD sets, checked and previewed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .demo import DEMO_SPLITS, demo_images
+from .paths import inside_roots
+
+ROLES = ("held-out", "ID test", "OOD")
+DEMO_OOD = ("v2", "sketch", "rendition", "objectnet", "a")
+
+
+def demo_datasets() -> dict:
+    """The demo world's sets as draft fields: held-out 'val', ID test 'test', the five shifted styles as OOD."""
+    sets = [{"name": split, "source": "demo", "path": split} for split in DEMO_SPLITS]
+    return {"val": sets[0], "test": sets[1:], "ood": list(DEMO_OOD)}
+
+
+def parse_subset(text: str) -> list[int] | None:
+    """'1, 5, 9' -> [1, 5, 9]: the model classes this set's classes correspond to, in order."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.replace(",", " ").split()]
+    except ValueError as exc:
+        raise ValueError(f"class subset must be model class numbers separated by commas, got {text!r}") from exc
+
+
+def parse_map(text: str) -> dict | None:
+    """'{"3": 0, "7": 0}' -> model class -> dataset class (several model classes may map to one)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        return {str(int(k)): int(v) for k, v in data.items()}
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+        raise ValueError('class map must be a JSON object {"model class": dataset class, ...}') from exc
+
+
+def make_dataset(name: str, source: str, path: str, subset: str = "", class_map: str = "",
+                 roots: list[Path] | None = None) -> dict:
+    """A dataset entry for the run config, with its folder or file checked to exist inside the allowed roots."""
+    name = name.strip()
+    if not name:
+        raise ValueError("give the set a name")
+    subset_list, map_dict = parse_subset(subset), parse_map(class_map)
+    if subset_list and map_dict:
+        raise ValueError("give either a class subset or a class map, not both")
+    resolved = inside_roots(path, roots)
+    if source == "imagefolder" and not resolved.is_dir():
+        raise ValueError(f"{resolved}: not a folder; an ImageFolder set is <folder>/<class name>/<images>")
+    if source == "tensors" and not resolved.is_file():
+        raise ValueError(f"{resolved}: not a file; a tensor set is a .safetensors file with 'images' and 'labels'")
+    return {"name": name, "source": source, "path": str(resolved), "class_subset": subset_list, "class_map": map_dict}
+
+
+def sets_of(draft: dict) -> list[tuple[str, dict]]:
+    """(role, dataset) for every set of the draft, held-out first."""
+    rows = [("held-out", draft["val"])] if draft.get("val") else []
+    ood = set(draft.get("ood", []))
+    rows += [("OOD" if d["name"] in ood else "ID test", d) for d in draft.get("test", [])]
+    return rows
+
+
+def add_set(draft: dict, dataset: dict, role: str) -> None:
+    """Put a set into the draft in its role, replacing a set of the same name."""
+    remove_set(draft, dataset["name"])
+    if role == "held-out":
+        if draft.get("val"):
+            remove_set(draft, draft["val"]["name"])
+        draft["val"] = dataset
+        return
+    draft.setdefault("test", []).append(dataset)
+    if role == "OOD":
+        draft.setdefault("ood", []).append(dataset["name"])
+
+
+def remove_set(draft: dict, name: str) -> None:
+    if draft.get("val") and draft["val"]["name"] == name:
+        draft["val"] = None
+    draft["test"] = [d for d in draft.get("test", []) if d["name"] != name]
+    draft["ood"] = [n for n in draft.get("ood", []) if n != name]
+
+
+def preview(dataset: dict, count: int = 12) -> tuple[list[np.ndarray], list[str]]:
+    """The first images of a set (HWC uint8) with their class names, for a picture grid."""
+    if dataset["source"] == "demo":
+        images, names = demo_images(dataset["path"], count)
+        return list(images), names
+    if dataset["source"] == "imagefolder":
+        from PIL import Image
+
+        from manifoldmix_core.data import image_folder_files
+        classes, files = image_folder_files(Path(dataset["path"]))
+        step = max(1, len(files) // count)
+        picked = files[::step][:count]
+        images = []
+        for path, _ in picked:
+            with Image.open(path) as img:
+                images.append(np.asarray(img.convert("RGB").resize((96, 96))))
+        return images, [classes[label] for _, label in picked]
+    from safetensors.numpy import load_file
+    data = load_file(dataset["path"])
+    images = data["images"][:count]
+    if images.ndim == 4 and images.shape[1] == 3:
+        images = images.transpose(0, 2, 3, 1)
+    return list(images), [f"class {int(label)}" for label in data["labels"][:count]]

@@ -1,0 +1,41 @@
+"""The run being assembled across pages (ingredients, datasets, partition, settings) as a run-config dict."""
+
+from __future__ import annotations
+
+import copy
+
+from .demo import demo_config, demo_status
+
+METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
+OPTIMIZERS = ("Cobyla", "NGOpt", "CMA", "OnePlusOne", "DE", "PSO", "TwoPointsDE", "RandomSearch")
+EMPTY = {"name": "my-run", "model": {"architecture": "ViT-B-32"}, "ingredients": [], "val": None, "test": [], "ood": [],
+         "partition": {"preset": "structural"}, "methods": list(METHODS), "manifoldmix": {}, "device": "auto"}
+
+
+def initial_draft() -> dict:
+    """The demo's config when the demo is ready (so Run works out of the box), else an empty draft."""
+    ready, _ = demo_status()
+    if ready:
+        try:
+            return demo_config()
+        except Exception:  # a half-built demo must not break every page; the Start page reports it
+            pass
+    return copy.deepcopy(EMPTY)
+
+
+def missing(draft: dict) -> list[str]:
+    """What still has to be chosen before a run can start, in words for the user."""
+    needs = []
+    if not draft.get("ingredients"):
+        needs.append("ingredients (Ingredients page)")
+    if not draft.get("val"):
+        needs.append("a held-out set (Datasets page)")
+    return needs
+
+
+def with_settings(draft: dict, methods: list[str], manifoldmix: dict, device: str, name: str) -> dict:
+    """The draft with the Run page's settings, as a config for config.json."""
+    config = copy.deepcopy(draft)
+    config.update(methods=list(methods), device=device, name=name)
+    config["manifoldmix"] = {**config.get("manifoldmix", {}), **manifoldmix}
+    return config

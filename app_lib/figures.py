@@ -1,0 +1,83 @@
+"""Plotly figures of the app: Figure 2, ValAcc over evaluations, λ trajectories, candidate timeline, λ heatmap."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from .live import STATUS_COLOURS
+
+MARKERS = {"Finetuned ingredient": ("circle", 7, "#9e9e9e"), "Uniform soup": ("square", 13, "#1f77b4"),
+           "Greedy soup": ("diamond", 14, "#2ca02c"), "ManifoldMixMS": ("star", 18, "#d62728"),
+           "Ensemble": ("triangle-up", 12, "#9467bd"), "Greedy ensemble": ("triangle-down", 12, "#8c564b")}
+RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
+
+
+def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
+    """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy."""
+    fig = go.Figure()
+    runs = list(dict.fromkeys(points["run"])) if len(points) else []
+    for (kind, run), group in points.groupby(["kind", "run"], sort=False):
+        symbol, size, colour = MARKERS.get(kind, ("x", 10, "#333333"))
+        several = len(runs) > 1 and kind != "Finetuned ingredient"
+        suffix = RUN_SYMBOL_SUFFIX[runs.index(run) % len(RUN_SYMBOL_SUFFIX)] if several else ""
+        name = kind if len(runs) <= 1 or kind == "Finetuned ingredient" else f"{kind} · {run}"
+        fig.add_trace(go.Scatter(
+            x=group["avg_ood"], y=group["y"], mode="markers", name=name, text=group["model"],
+            legendgroup=kind, showlegend=name not in {t.name for t in fig.data},
+            marker={"symbol": symbol + suffix, "size": size, "color": colour, "line": {"width": 1, "color": "#222"}},
+            hovertemplate="%{text}<br>avg OOD %{x:.2f}%<br>" + y_label + " %{y:.2f}%<extra></extra>"))
+    fig.update_layout(title=title or None, xaxis_title="Average accuracy on the OOD sets (%)",
+                      yaxis_title=f"{y_label} accuracy (%)", legend={"orientation": "h", "y": -0.2},
+                      margin={"t": 40 if title else 10, "b": 10}, height=480)
+    return fig
+
+
+def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
+    """Every ValAcc evaluation in order, coloured by method, with the best-so-far of the followed method."""
+    fig = px.scatter(evals, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
+                     labels={"n": "evaluation", "valacc": "ValAcc"})
+    fig.update_traces(marker={"size": 5})
+    followed = evals[evals["method"] == follow] if follow else evals.iloc[0:0]
+    if len(followed):
+        fig.add_trace(go.Scatter(x=followed["n"], y=followed["best"], mode="lines", line={"shape": "hv", "width": 2},
+                                 name=f"{follow}: best so far"))
+    fig.update_layout(height=340, margin={"t": 10, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def lambda_figure(trajectory: pd.DataFrame, candidate: str | None) -> go.Figure:
+    """λ per component over the optimizer's evaluations for one candidate."""
+    fig = px.line(trajectory, x="evaluation", y="lambda", color="component", markers=True,
+                  labels={"lambda": "λ", "evaluation": f"evaluation for {candidate}"})
+    fig.update_yaxes(range=[-0.02, 1.02])
+    fig.update_layout(height=340, margin={"t": 10, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def timeline_figure(timeline: pd.DataFrame, time_unit: str = "s") -> go.Figure:
+    """Candidates in Algorithm 1's order as bars over time, coloured skipped / optimised / accepted / rejected."""
+    fig = go.Figure()
+    for status, colour in STATUS_COLOURS.items():
+        group = timeline[timeline["status"] == status]
+        if not len(group):
+            continue
+        span = (group["end"] - group["start"]).clip(lower=(timeline["end"].max() - timeline["start"].min()) / 300 or 0.05)
+        fig.add_trace(go.Bar(y=group["candidate"], x=span, base=group["start"], orientation="h", name=status,
+                             marker_color=colour, customdata=group[["valacc", "evaluations"]],
+                             hovertemplate="%{y}: " + status + "<br>ValAcc %{customdata[0]:.4f}<br>"
+                                           "%{customdata[1]} evaluations<extra></extra>"))
+    fig.update_yaxes(categoryorder="array", categoryarray=list(timeline["candidate"])[::-1], title="candidate")
+    fig.update_layout(barmode="overlay", height=max(220, 18 * len(timeline) + 80), margin={"t": 10, "b": 10},
+                      xaxis_title=f"time ({time_unit})", legend={"orientation": "h", "y": 1.05})
+    return fig
+
+
+def lambda_heatmap(matrix: pd.DataFrame) -> go.Figure:
+    """Final λ: accepted candidate (rows, in mixing order) × component; λ weighs the fused model kept so far."""
+    fig = px.imshow(matrix, zmin=0, zmax=1, color_continuous_scale="Viridis", text_auto=".2f", aspect="auto",
+                    labels={"x": "component", "y": "accepted candidate", "color": "λ"})
+    fig.update_layout(height=max(220, 40 * len(matrix) + 140), margin={"t": 10, "b": 10})
+    return fig
+

@@ -1,0 +1,121 @@
+"""Ingredients from the app's point of view: uploads streamed to disk, server files within roots, validation.
+
+Validation reads only headers (safetensors) or weights_only tensors, one file at a time, and a bad file
+is reported without dropping the others.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .paths import REPO
+
+UPLOADS_ENV = "MANIFOLDMIX_UPLOADS"
+CHUNK = 8 << 20
+SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+
+
+class UploadTooLarge(ValueError):
+    """An upload exceeded the configured size limit; nothing is kept of it."""
+
+
+def uploads_dir() -> Path:
+    """Where uploaded checkpoints are written: $MANIFOLDMIX_UPLOADS, else data/uploads/ (inside the default root)."""
+    return Path(os.environ.get(UPLOADS_ENV) or REPO / "data" / "uploads").resolve()
+
+
+def safe_name(filename: str) -> str:
+    """A file name with no directory parts or odd characters (uploads name their own files)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).lstrip(".")
+    return name or "checkpoint.safetensors"
+
+
+def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | None = None) -> Path:
+    """Copy an uploaded file to disk in chunks, refusing (and deleting) it past max_bytes; returns its path."""
+    folder = folder or uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / safe_name(filename)
+    partial = target.with_name(f".{target.name}.part")
+    written = 0
+    try:
+        with partial.open("wb") as out:
+            while chunk := source.read(CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise UploadTooLarge(f"{filename}: larger than the limit of {max_bytes / 1e6:.0f} MB; "
+                                         "copy it into a server folder and pick it from there")
+                out.write(chunk)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One candidate file after validation: the signature summary, or the error to show."""
+
+    name: str
+    path: Path
+    size: int
+    n_params: int = 0
+    n_tensors: int = 0
+    error: str | None = None
+
+
+def check_file(path: Path, name: str | None = None, reference: Path | None = None) -> Checked:
+    """Read a checkpoint's signature (never unpickling code) and compare it with the reference ingredient's."""
+    from manifoldmix_core.errors import ManifoldMixError
+    from manifoldmix_core.ingredients import check_compatible, read_signature
+    from manifoldmix_core.models import detect_layout
+
+    name = name or Path(path).stem
+    size = path.stat().st_size if path.is_file() else 0
+    try:
+        signature = read_signature(path)
+        detect_layout(signature)
+        if reference is not None and Path(reference) != Path(path):
+            check_compatible(path, signature, read_signature(reference), reference)
+    except ManifoldMixError as exc:
+        return Checked(name, path, size, error=str(exc))
+    n_params = sum(_numel(info.shape) for info in signature.values())
+    return Checked(name, path, size, n_params, len(signature))
+
+
+def _numel(shape) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
+
+def hparams_beside(path: Path) -> dict | None:
+    """Hyperparameters of a checkpoint from the hparams.json of its folder, when there is one."""
+    from manifoldmix_core.errors import IngredientError
+    from manifoldmix_core.ingredients import HPARAMS_FILE, read_hparams
+
+    try:
+        return read_hparams(Path(path).parent / HPARAMS_FILE).get(Path(path).stem)
+    except IngredientError:
+        return None
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """An ingredient name not yet in the pool (file stems can repeat across folders)."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
+def remove_upload(path: Path) -> None:
+    """Delete an uploaded file (only files inside the uploads folder)."""
+    path = Path(path).resolve()
+    if path.is_relative_to(uploads_dir()) and path.is_file():
+        path.unlink()
+

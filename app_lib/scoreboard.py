@@ -1,0 +1,151 @@
+"""Accuracies of ingredients, soups and ensembles from runs or the paper, as the data behind Figure 2 and Table 1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import fmean
+
+import pandas as pd
+
+ENSEMBLES = ("ensemble", "greedy_ensemble")
+KIND_LABELS = {"ingredient": "Finetuned ingredient", "uniform_soup": "Uniform soup", "greedy_soup": "Greedy soup",
+               "manifoldmixms": "ManifoldMixMS", "ensemble": "Ensemble", "greedy_ensemble": "Greedy ensemble"}
+AVG_OOD = "Avg OOD"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model on the board: ingredient, soup or ensemble, with its accuracy per dataset (fractions)."""
+
+    name: str
+    kind: str
+    accuracy: dict
+    run: str = ""
+    valacc: float | None = None
+    partition_n: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The row label Table 1 uses: ManifoldMixMS carries its component count (C8, C15, ...)."""
+        if self.kind == "ingredient":
+            return self.name
+        base = KIND_LABELS.get(self.kind, self.name)
+        return f"{base}-C{self.partition_n}" if self.kind == "manifoldmixms" and self.partition_n else base
+
+
+@dataclass
+class Board:
+    """Everything Figure 2 and Table 1 need: the datasets' roles and the models' accuracies."""
+
+    val: str
+    ood: list[str]
+    datasets: list[str]
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def id_tests(self) -> list[str]:
+        """Test sets from the finetuning distribution (neither held-out nor OOD), e.g. ImageNet."""
+        return [d for d in self.datasets if d != self.val and d not in self.ood]
+
+    def avg_ood(self, entry: Entry) -> float | None:
+        values = [entry.accuracy[d] for d in self.ood if d in entry.accuracy]
+        return fmean(values) if values and len(values) == len(self.ood) else None
+
+    def ingredients(self) -> list[Entry]:
+        """Ingredients, best ValAcc first."""
+        found = [e for e in self.entries if e.kind == "ingredient"]
+        return sorted(found, key=lambda e: -(e.valacc if e.valacc is not None else e.accuracy.get(self.val, 0.0)))
+
+
+def board_from_results(results: dict, run: str = "") -> Board:
+    """A Board from one run's results.json."""
+    board = Board(results["val_dataset"], list(results.get("ood_datasets", [])), list(results["datasets"]))
+    n = results.get("partition", {}).get("n")
+    for name, info in results.get("ingredients", {}).items():
+        board.entries.append(Entry(name, "ingredient", info["accuracy"], run, info.get("valacc")))
+    for method, info in results.get("methods", {}).items():
+        board.entries.append(Entry(method, method, info["accuracy"], run, info.get("valacc"),
+                                   n if method == "manifoldmixms" else None))
+    return board
+
+
+def merge_boards(boards: dict[str, Board]) -> Board:
+    """Several runs on one board (e.g. C8 vs C26 on the same ingredients); datasets are those all runs share.
+
+    An ingredient or baseline that several runs measured identically appears once.
+    """
+    first = next(iter(boards.values()))
+    shared = [d for d in first.datasets if all(d in b.datasets for b in boards.values())]
+    merged = Board(first.val, [d for d in first.ood if d in shared], shared)
+    seen: dict[tuple, Entry] = {}
+    for board in boards.values():
+        for entry in board.entries:
+            key = (entry.kind, entry.name, entry.partition_n, tuple(round(entry.accuracy.get(d, -1), 6) for d in shared))
+            if key not in seen:
+                seen[key] = entry
+                merged.entries.append(entry)
+    return merged
+
+
+def figure2_frame(board: Board, y: str) -> pd.DataFrame:
+    """Figure 2's points: x = average OOD accuracy, y = accuracy on dataset y (held-out or ID test), in %."""
+    rows = []
+    for entry in board.entries:
+        x = board.avg_ood(entry)
+        if x is None or y not in entry.accuracy:
+            continue
+        rows.append({"model": entry.label, "kind": KIND_LABELS.get(entry.kind, entry.kind), "run": entry.run,
+                     "avg_ood": 100 * x, "y": 100 * entry.accuracy[y], "ingredient": entry.kind == "ingredient"})
+    return pd.DataFrame(rows, columns=["model", "kind", "run", "avg_ood", "y", "ingredient"])
+
+
+def table1_columns(board: Board) -> list[str]:
+    """Held-out set, ID test sets, each OOD set, then their average."""
+    return list(dict.fromkeys([board.val, *board.id_tests, *board.ood, AVG_OOD]))
+
+
+def table1_rows(board: Board) -> list[tuple[str, Entry]]:
+    """Table 1's rows: best and second-best ingredient (by ValAcc), soups, ManifoldMixMS variants, ensembles."""
+    ranked = board.ingredients()
+    rows = [(f"{title} ({e.name})", e) for title, e in zip(("Best finetuned", "Second-best finetuned"), ranked[:2], strict=False)]
+    order = ["uniform_soup", "greedy_soup", "manifoldmixms", *ENSEMBLES]
+    others = sorted((e for e in board.entries if e.kind != "ingredient"),
+                    key=lambda e: (order.index(e.kind) if e.kind in order else len(order), e.partition_n or 0, e.run))
+    counts: dict[str, int] = {}
+    for e in others:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    rows += [(f"{e.label} ({e.run})" if counts[e.label] > 1 and e.run else e.label, e) for e in others]
+    return rows
+
+
+def table1(board: Board) -> pd.DataFrame:
+    """Table 1 in %, one row per model; `attrs['ensembles']` names the rows left out of the ranking."""
+    columns = table1_columns(board)
+    rows = table1_rows(board)
+    data = {}
+    for label, entry in rows:
+        avg = board.avg_ood(entry)
+        data[label] = {**{d: 100 * entry.accuracy[d] for d in columns if d in entry.accuracy},
+                       AVG_OOD: None if avg is None else 100 * avg}
+    frame = pd.DataFrame.from_dict(data, orient="index", columns=columns).astype(float)
+    frame.attrs["ensembles"] = [label for label, entry in rows if entry.kind in ENSEMBLES]
+    return frame
+
+
+def rank_marks(table: pd.DataFrame) -> pd.DataFrame:
+    """'best' / 'second' per column, ignoring ensembles as the paper does (they cost K forward passes)."""
+    marks = pd.DataFrame("", index=table.index, columns=table.columns)
+    ranked_rows = [r for r in table.index if r not in table.attrs.get("ensembles", [])]
+    for column in table.columns:
+        values = table.loc[ranked_rows, column].dropna().round(2)
+        distinct = sorted(values.unique(), reverse=True)
+        for mark, value in zip(("best", "second"), distinct[:2], strict=False):
+            marks.loc[values.index[values == value], column] = mark
+    return marks
+
+
+def styled_table1(table: pd.DataFrame):
+    """Table 1 as a pandas Styler: best in red, second-best in blue, as in the paper."""
+    marks = rank_marks(table)
+    colours = {"best": "color: #d62728; font-weight: bold", "second": "color: #1f77b4; font-weight: bold", "": ""}
+    return table.style.format("{:.2f}", na_rep="–").apply(lambda _: marks.map(colours.get), axis=None)

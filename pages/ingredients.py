@@ -1,0 +1,126 @@
+"""Ingredients: upload checkpoints or pick them from server folders; validate; table with held-out accuracy."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app_lib.demo import demo_config, demo_status
+from app_lib.heldout import heldout_accuracy
+from app_lib.ingredient_pool import SUFFIXES, UploadTooLarge, check_file, hparams_beside, save_upload, unique_name
+from app_lib.paths import OutsideRoots, data_roots, inside_roots, list_files
+from app_lib.ui import draft
+
+MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
+
+st.title("Ingredients")
+st.caption("The finetuned checkpoints to fuse: all must share one architecture (same parameter names, shapes and dtypes). "
+           "Files are read as tensors only (safetensors, or torch weights_only); pickled code is refused.")
+config = draft()
+pool = config.setdefault("ingredients", [])
+problems = st.session_state.setdefault("ingredient_problems", {})
+
+
+def add(paths) -> None:
+    """Validate files against the first ingredient and add the good ones; remember the errors of the others."""
+    reference = pool[0]["path"] if pool else None
+    for path in paths:
+        taken = {i["name"] for i in pool}
+        if any(i["path"] == str(path) for i in pool):
+            continue
+        checked = check_file(path, unique_name(path.stem, taken), reference)
+        if checked.error:
+            problems[str(path)] = checked.error
+            continue
+        problems.pop(str(path), None)
+        pool.append({"name": checked.name, "path": str(path), "hparams": hparams_beside(path)})
+        reference = reference or str(path)
+
+
+upload_tab, server_tab, demo_tab = st.tabs(["Upload", "Server folder", "Demo zoo"])
+with upload_tab:
+    files = st.file_uploader(f"Checkpoint files (at most {MAX_UPLOAD_MB} MB each; larger ones: use a server folder)",
+                             type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True, key="upload")
+    if files and st.button("Add uploaded files", key="add_uploads"):
+        saved = []
+        for file in files:
+            try:
+                saved.append(save_upload(file, file.name, MAX_UPLOAD_MB << 20))
+            except UploadTooLarge as exc:
+                problems[file.name] = str(exc)
+        add(saved)
+with server_tab:
+    roots = data_roots()
+    root = st.selectbox("Allowed folder", roots, format_func=str, key="server_root")
+    sub = st.text_input("Sub-folder (relative)", "", key="server_sub")
+    try:
+        folder = inside_roots(root / sub, roots)
+        found = list_files(folder, SUFFIXES, roots)
+    except OutsideRoots as exc:
+        st.error(str(exc))
+        found = []
+    labels = [str(p.relative_to(folder)) for p in found]
+    picked = st.multiselect(f"Checkpoints in {folder if sub or found else root}", labels, key="server_files")
+    if st.button("Add selected files", disabled=not picked, key="add_server"):
+        add([found[labels.index(p)] for p in picked])
+with demo_tab:
+    ready, reason = demo_status()
+    if ready:
+        if st.button("Use the demo zoo and its datasets", key="use_demo"):
+            st.session_state["draft"] = config = demo_config()
+            pool = config["ingredients"]
+    else:
+        st.info(reason)
+
+for error in list(problems.values()):
+    st.error(f"Not added: {error}")
+if problems and st.button("Dismiss errors", key="dismiss"):
+    problems.clear()
+    st.rerun()
+
+st.subheader(f"{len(pool)} ingredients")
+if not pool:
+    st.info("No ingredients yet.")
+    st.stop()
+
+
+
+@st.cache_data(max_entries=1000)
+def summary(path: str, mtime: float) -> tuple[int, int]:
+    """Size and parameter count of a checkpoint (cached per file version)."""
+    checked = check_file(Path(path))
+    return checked.size, checked.n_params
+
+
+def heldout_key(ing: dict) -> tuple:
+    """Held-out accuracy depends on the file version and on the held-out set."""
+    path = Path(ing["path"])
+    return str(path), path.stat().st_mtime if path.exists() else 0, str(config.get("val"))
+
+
+cache = st.session_state.setdefault("heldout_cache", {})
+rows = []
+for ing in pool:
+    path = Path(ing["path"])
+    size, n_params = summary(str(path), path.stat().st_mtime) if path.exists() else (0, 0)
+    rows.append({"remove": False, "name": ing["name"], "file": ing["path"], "size (MB)": round(size / 1e6, 2),
+                 "parameters": n_params, "held-out accuracy": cache.get(heldout_key(ing)),
+                 "hyperparameters": ", ".join(f"{k}={v}" for k, v in (ing.get("hparams") or {}).items())})
+edited = st.data_editor(pd.DataFrame(rows), disabled=["name", "file", "size (MB)", "parameters", "held-out accuracy",
+                                                      "hyperparameters"], hide_index=True, key="ingredient_table")
+if edited["remove"].any() and st.button("Remove ticked ingredients", key="remove"):
+    keep = set(edited.loc[~edited["remove"], "name"])
+    config["ingredients"] = [i for i in pool if i["name"] in keep]
+    st.rerun()
+if config.get("val") and st.button("Compute held-out accuracy", key="heldout"):
+    todo = [i["name"] for i in pool if heldout_key(i) not in cache]
+    with st.spinner(f"Evaluating {len(todo)} ingredients on {config['val']['name']}…"):
+        try:
+            accuracy = heldout_accuracy(config, todo) if todo else {}
+        except Exception as exc:  # a dataset or model problem is shown, the table stays
+            st.error(f"Could not compute held-out accuracy: {exc}")
+        else:
+            cache.update({heldout_key(i): accuracy[i["name"]] for i in pool if i["name"] in accuracy})
+            st.rerun()
+elif not config.get("val"):
+    st.caption("Choose a held-out set on Datasets to compute held-out accuracy.")

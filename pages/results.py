@@ -1,0 +1,70 @@
+"""Results: Figure 2 and Table 1 for any set of finished runs, final λ heatmaps, and the fused model to download."""
+
+import json
+
+import streamlit as st
+
+from app_lib.figures import figure2, lambda_heatmap
+from app_lib.fused import read_recipe
+from app_lib.live import final_lambdas
+from app_lib.run_store import find_run, list_runs
+from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, styled_table1, table1
+from app_lib.ui import run_label
+from manifoldmix_core import runs
+
+st.title("Results")
+finished = [r for r in list_runs() if r.state == "finished" and (r.path / runs.RESULTS).is_file()]
+if not finished:
+    st.info("No finished runs yet. Start one on the Run page (or run the demo from Start).")
+    st.stop()
+
+ids = [r.run_id for r in finished]
+wanted = [i for i in st.query_params.get("runs", "").split(",") if i in ids]
+if wanted:
+    st.session_state["results_runs"] = wanted  # the URL wins (reload, second tab, link from the Run page)
+elif not [i for i in st.session_state.get("results_runs", []) if i in ids]:
+    st.session_state["results_runs"] = ids[:1]
+chosen = st.multiselect("Runs (pick several to compare partitions side by side)", ids, key="results_runs",
+                        format_func=lambda i: run_label(finished[ids.index(i)]),
+                        on_change=lambda: st.query_params.__setitem__("runs", ",".join(st.session_state["results_runs"])))
+st.query_params["runs"] = ",".join(chosen)
+if not chosen:
+    st.stop()
+
+results = {run_id: runs.read_json(find_run(run_id) / runs.RESULTS) for run_id in chosen}
+board = merge_boards({run_id: board_from_results(r, run_id) for run_id, r in results.items()})
+if not board.ood:
+    st.warning("These runs have no OOD sets in common, so there is no average OOD accuracy to plot.")
+
+axes = [board.val, *board.id_tests]
+y = st.segmented_control("Vertical axis", axes, default=board.id_tests[0] if board.id_tests else board.val, required=True,
+                         format_func=lambda d: f"{d} (held-out)" if d == board.val else f"{d} (ID test)", key="results_y")
+st.subheader("Figure 2: accuracy vs average OOD accuracy")
+st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2")
+
+st.subheader("Table 1: accuracy per dataset (%)")
+st.caption("Best in red, second-best in blue, ensembles excluded from the ranking (they cost one forward pass per member).")
+table = table1(board)
+st.dataframe(styled_table1(table), key="table1")
+st.download_button("Download Table 1 (CSV)", table.to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
+
+st.subheader("Final λ per accepted candidate and component")
+columns = st.columns(len(chosen))
+for column, run_id in zip(columns, chosen, strict=True):
+    with column:
+        partition = results[run_id].get("partition", {})
+        st.markdown(f"**{run_id}** · {partition.get('n', '?')} components")
+        matrix = final_lambdas(results[run_id])
+        if matrix.empty:
+            st.caption("No ManifoldMixMS candidate was accepted (or the method did not run).")
+        else:
+            st.plotly_chart(lambda_heatmap(matrix), key=f"heatmap_{run_id}")
+        fused = results[run_id].get("fused")
+        path = find_run(run_id) / runs.FUSED
+        if fused and path.is_file():
+            recipe = read_recipe(path) or {"method": fused["method"]}
+            st.download_button(f"Download fused model ({fused['method']}, {path.stat().st_size / 1e6:.1f} MB)",
+                               lambda path=path: path.read_bytes(), f"{run_id}-fused.safetensors",
+                               "application/octet-stream", on_click="ignore", key=f"fused_{run_id}")
+            st.download_button("Download recipe (JSON)", json.dumps(recipe, indent=1), f"{run_id}-recipe.json",
+                               "application/json", on_click="ignore", key=f"recipe_{run_id}")

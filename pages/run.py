@@ -1,0 +1,125 @@
+"""Run: settings and launch (the engine's CLI as its own process), then a live view polled from the run directory."""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from app_lib import run_store
+from app_lib.device import device_options, gpu_available
+from app_lib.draft import METHODS, OPTIMIZERS, missing, with_settings
+from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
+from app_lib.live import candidate_timeline, current_candidate, eta_text, evaluations, lambda_trajectory, mixing_method
+from app_lib.ui import STATE_ICONS, draft, pick_run
+from manifoldmix_core import runs
+
+st.title("Run")
+
+with st.expander("Start a new run", expanded=not run_store.list_runs()):
+    config = draft()
+    needs = missing(config)
+    st.caption(f"{len(config.get('ingredients', []))} ingredients · held-out set: "
+               f"{(config.get('val') or {}).get('name', '—')} · OOD sets: {', '.join(config.get('ood', [])) or '—'} · "
+               f"partition: {config.get('partition', {}).get('preset', 'custom')}")
+    name = st.text_input("Run name", value=config.get("name") or "run", key="run_name")
+    methods = st.pills("Algorithms", METHODS, selection_mode="multi", default=config.get("methods") or list(METHODS),
+                       key="run_methods")
+    mm = config.get("manifoldmix", {})
+    c1, c2, c3 = st.columns(3)
+    optimizer = c1.selectbox("Optimizer (Nevergrad)", OPTIMIZERS, index=OPTIMIZERS.index(mm.get("optimizer", "Cobyla"))
+                             if mm.get("optimizer", "Cobyla") in OPTIMIZERS else 0, key="run_optimizer")
+    budget = c2.number_input("Budget per component (evaluations)", 1, 10_000, int(mm.get("budget_per_component", 30)),
+                             key="run_budget")
+    tau = c3.number_input("τ (skip tolerance)", 0.5, 1.0, float(mm.get("tau", 0.998)), step=0.001, format="%.3f", key="run_tau")
+    c4, c5, c6 = st.columns(3)
+    semantics = c4.segmented_control("Semantics", ["paper", "code-release"], default=mm.get("semantics", "paper"),
+                                     required=True, key="run_semantics")
+    seed = c5.number_input("Seed", 0, 2**31 - 1, int(mm.get("seed", 0)), key="run_seed")
+    devices = device_options()
+    device = c6.selectbox("Device", devices, index=devices.index(config["device"]) if config.get("device") in devices else 0,
+                          help="GPU detected" if gpu_available() else "no GPU detected: runs on the CPU", key="run_device")
+    second = st.checkbox("Second optimizer pass after a success (code release only)", value=bool(mm.get("second_pass")),
+                         disabled=semantics != "code-release", key="run_second_pass")
+    if needs:
+        st.info("Before a run can start, choose " + " and ".join(needs) + ".")
+    if st.button("Launch run", type="primary", disabled=bool(needs) or not methods, key="launch"):
+        settings = {"optimizer": optimizer, "budget_per_component": int(budget), "tau": float(tau), "semantics": semantics,
+                    "seed": int(seed), "second_pass": bool(second and semantics == "code-release")}
+        run_dir = run_store.launch(with_settings(config, methods, settings, device, name))
+        st.query_params["run"] = run_dir.name
+        st.rerun()
+
+run_dir = pick_run("Run")
+if run_dir is None:
+    st.info("No runs yet: start one above, or run the demo from the Start page.")
+    st.stop()
+
+status = run_store.read_status(run_dir)
+active = status.get("state") in run_store.ACTIVE
+
+
+@st.fragment(run_every=timedelta(seconds=1.5) if active else None)
+def live_view() -> None:
+    """Redrawn every 1.5 s while the run is active; a state change reruns the page to stop polling."""
+    status = run_store.read_status(run_dir)
+    state = status.get("state", "queued")
+    if (state in run_store.ACTIVE) != active:
+        st.rerun()
+    events = runs.read_events(run_dir)
+    evals = evaluations(events)
+    method = mixing_method(events)
+    head = st.columns([2, 1, 1, 1])
+    head[0].markdown(f"### {STATE_ICONS.get(state, '')} {state}")
+    head[1].metric("Evaluations", len(evals))
+    head[2].metric("Best ValAcc", f"{evals['valacc'].max():.4f}" if len(evals) else "–")
+    head[3].metric("Candidate", current_candidate(events) or "–")
+    st.progress(float(status.get("progress") or 0.0), text=f"{status.get('message', '')}  {eta_text(status)}")
+    if state == "failed":
+        st.error(f"The run failed: {status.get('message')}")
+        if status.get("traceback"):
+            with st.expander("Traceback"):
+                st.code(status["traceback"])
+    elif state == "cancelled":
+        st.warning(f"Cancelled: {status.get('message')}")
+    elif state == "interrupted":
+        st.warning(f"Interrupted: {status.get('message')}")
+    elif state == "finished":
+        st.success("Finished. Compare it with other runs on Results.")
+    if len(evals):
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**ValAcc over evaluations**")
+            st.plotly_chart(valacc_figure(evals, method), key="valacc_chart")
+        with right:
+            timeline = candidate_timeline(events, method)
+            options = [c for c in timeline["candidate"] if not lambda_trajectory(events, c, method).empty]
+            shown = current_candidate(events, method) if active else (options[-1] if options else None)
+            if not active and options:
+                shown = st.selectbox("λ trajectory of candidate", options, index=options.index(shown), key="lambda_candidate")
+            st.markdown(f"**λ per component while optimising {shown or '—'}**")
+            trajectory = lambda_trajectory(events, shown, method)
+            if trajectory.empty:
+                st.caption("No λ search yet: candidates so far were skipped or are baselines.")
+            else:
+                st.plotly_chart(lambda_figure(trajectory, shown), key="lambda_chart")
+        st.markdown(f"**Candidates of {method}** (skipped / optimised / accepted / rejected)")
+        st.plotly_chart(timeline_figure(timeline), key="timeline_chart")
+    log = run_store.worker_log(run_dir)
+    if log and state in ("failed", "interrupted"):
+        with st.expander("Worker log"):
+            st.code(log)
+
+
+live_view()
+
+buttons = st.columns(4)
+if active and buttons[0].button("Cancel run", key="cancel"):
+    run_store.cancel(run_dir)
+    st.toast("Cancel requested: the worker stops after the current evaluation.")
+if status.get("state") in ("cancelled", "interrupted") and buttons[0].button("Resume run", key="resume"):
+    run_store.resume(run_dir)
+    st.rerun()
+if status.get("state") == "finished" and buttons[1].button("Open results", key="open_results"):
+    st.switch_page("pages/results.py", query_params={"runs": run_dir.name})
+with st.expander("Run directory"):
+    st.code(str(run_dir))
+    st.json(runs.read_json(run_dir / runs.CONFIG, default={}), expanded=False)

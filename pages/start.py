@@ -1,0 +1,40 @@
+"""Start: what ManifoldMix Studio does, Algorithm 1 as a picture, and a one-click demo run."""
+
+import streamlit as st
+
+from app_lib.algorithm import ALGORITHM_DOT
+from app_lib.demo import demo_config, demo_status
+from app_lib.run_store import launch
+
+st.title("ManifoldMix Studio")
+st.markdown(
+    "ManifoldMix Studio fuses several finetuned checkpoints of one pretrained ViT (the **ingredients**) into a single model. "
+    "It implements the *manifold mixing model soup* (ManifoldMixMS, Fassold 2023): the model is cut into **components** "
+    "(a **partition**), and each candidate is mixed into the fused model with its own factor **λ** per component. "
+    "The λ are chosen by a derivative-free optimizer (Nevergrad) to maximise **ValAcc**, the accuracy on a held-out set. "
+    "Uniform soup, greedy soup and logit ensembles run alongside, so you can see what the extra flexibility buys on "
+    "out-of-distribution (OOD) test sets. Everything runs as the headless engine `python -m manifoldmix_core`, "
+    "so every run you start here can be reproduced from its `config.json`."
+)
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Algorithm 1, one candidate at a time")
+    st.graphviz_chart(ALGORITHM_DOT)
+with right:
+    st.subheader("Try it")
+    ready, reason = demo_status()
+    st.write("The demo fuses a small zoo of ViTs finetuned on a procedurally generated shape world, and measures them on "
+             "five shifted versions of it, just like ImageNet and its five OOD sets in the paper.")
+    if st.button("Run the demo", icon=":material/play_arrow:", type="primary", disabled=not ready, key="run_demo"):
+        try:
+            run_dir = launch(demo_config(), name="demo")
+        except Exception as exc:  # any failure to start must be shown, not crash the page
+            st.error(f"Could not start the demo run: {exc}")
+        else:
+            st.switch_page("pages/run.py", query_params={"run": run_dir.name})
+    if not ready:
+        st.warning(reason)
+    st.markdown("**Your own models:** add checkpoints on **Ingredients**, held-out and OOD sets on **Datasets**, "
+                "choose the components on **Partition**, then start on **Run** and compare on **Results**. "
+                "**Paper** shows the published numbers and replays the author's run.")

@@ -1,0 +1,128 @@
+# ruff: noqa: F811  (pytest fixtures imported from app_support are redefined as arguments)
+"""AppTest tests of the input pages: Ingredients (upload, server folders, errors), Datasets, Partition."""
+
+from __future__ import annotations
+
+import json
+
+from app_support import app_env, toy_draft  # noqa: F401
+from test_app_pages import open_page, texts
+
+from app_lib.draft import EMPTY
+
+
+def empty_draft() -> dict:
+    return json.loads(json.dumps(EMPTY))
+
+
+# -- Ingredients ------------------------------------------------------------------------------------------------------
+
+def test_upload_keeps_good_files_and_reports_bad_ones(app_env, toy_world, tmp_path):
+    at = open_page("pages/ingredients.py", draft=empty_draft())
+    good = (toy_world.parent / "a.safetensors").read_bytes()
+    at.file_uploader(key="upload").set_value([("a.safetensors", good, "application/octet-stream"),
+                                              ("broken.pt", b"not a checkpoint", "application/octet-stream")])
+    at.run()
+    at.button(key="add_uploads").click().run()
+    assert not at.exception
+    assert [i["name"] for i in at.session_state["draft"]["ingredients"]] == ["a"]
+    assert "broken.pt" in texts(at.error) and "Not added" in texts(at.error)
+    assert (tmp_path / "uploads" / "a.safetensors").is_file()
+    table = at.dataframe[0].value
+    assert table.loc[0, "name"] == "a" and table.loc[0, "size (MB)"] > 0
+
+
+def test_server_folder_pick_and_traversal_refused(app_env, toy_world):
+    at = open_page("pages/ingredients.py", draft=empty_draft())
+    files = at.multiselect(key="server_files")
+    assert {"a.safetensors", "noise.safetensors"} <= set(files.options)
+    files.set_value(["a.safetensors", "b.safetensors"]).run()
+    at.button(key="add_server").click().run()
+    assert [i["name"] for i in at.session_state["draft"]["ingredients"]] == ["a", "b"]
+    at.text_input(key="server_sub").set_value("../../..").run()
+    assert "outside the allowed folders" in texts(at.error)
+
+
+def test_heldout_accuracy_on_demand_is_cached(app_env, toy_world):
+    at = open_page("pages/ingredients.py", draft=toy_draft(toy_world))
+    at.button(key="heldout").click().run(timeout=120)
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["a", "held-out accuracy"] > table.loc["noise", "held-out accuracy"]
+    assert len(at.session_state["heldout_cache"]) == 4
+
+
+def test_remove_ingredient(app_env, toy_world):
+    at = open_page("pages/ingredients.py", draft=toy_draft(toy_world))
+    row = list(at.dataframe[0].value["name"]).index("noise")
+    at.session_state["ingredient_table"] = {"edited_rows": {row: {"remove": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="remove").click().run()
+    assert [i["name"] for i in at.session_state["draft"]["ingredients"]] == ["a", "a_copy", "b"]
+
+
+# -- Datasets ---------------------------------------------------------------------------------------------------------
+
+def test_datasets_add_preview_and_errors(app_env, toy_world):
+    draft = toy_draft(toy_world)
+    at = open_page("pages/datasets.py", draft=draft)
+    assert "held-out: val" in " ".join(e.label for e in at.expander)
+    at.toggle(key="preview_val").set_value(True).run()
+    assert not at.error and len(at.image) == 1 and at.image[0].proto.imgs
+    at.text_input(key="set_name").set_value("shifted")
+    at.selectbox(key="set_source").set_value("tensors")
+    at.text_input(key="set_path").set_value("test.safetensors")
+    at.text_input(key="set_subset").set_value("0, 1, 2, 3")
+    at.form_submit_button[0].click().run()
+    assert not at.error
+    added = at.session_state["draft"]
+    assert "shifted" in added["ood"] and added["test"][-1]["class_subset"] == [0, 1, 2, 3]
+    at.text_input(key="set_path").set_value("../../etc/passwd")
+    at.form_submit_button[0].click().run()
+    assert "outside the allowed folders" in texts(at.error)
+    at.text_input(key="set_path").set_value("test.safetensors")
+    at.text_input(key="set_map").set_value("{not json")
+    at.form_submit_button[0].click().run()
+    assert "class map must be a JSON object" in texts(at.error)
+
+
+def test_datasets_remove_held_out_warns(app_env, toy_world):
+    at = open_page("pages/datasets.py", draft=toy_draft(toy_world))
+    at.button(key="remove_val").click().run()
+    assert at.session_state["draft"]["val"] is None
+    assert "Choose a held-out set" in texts(at.warning)
+
+
+# -- Partition --------------------------------------------------------------------------------------------------------
+
+def test_partition_presets_clicks_and_validation(app_env, toy_world):
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    assert "Valid: 5 components" in texts(at.success)
+    at.selectbox(key="partition_preset").set_value("fine (attention / MLP per block)").run()
+    at.button(key="apply_preset").click().run()
+    assert "Valid: 7 components" in texts(at.success)
+    at.text_input(key="new_component").set_value("tower").run()
+    at.button(key="add_component").click().run()
+    at.button(key="unit_block 0 attention").click().run()
+    at.button(key="unit_block 0 MLP").click().run()
+    assert "Valid: 6 components" in texts(at.success)
+    spec = at.session_state["draft"]["partition"]
+    assert spec["preset"] == "components" and "tower" in [c["name"] for c in spec["components"]]
+
+
+def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, toy_world):
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    at.file_uploader(key="load_partition").set_value(("p.json", b'{"components": [{"name": "x", "params": ["nope"]}]}',
+                                                      "application/json"))
+    at.run()
+    assert "Not loaded" in texts(at.error)
+    names = [p for c in at.session_state["draft"]["partition"]["components"] for p in c["params"]]
+    whole = json.dumps({"components": [{"name": "everything", "params": names}]}).encode()
+    at.file_uploader(key="load_partition").set_value(("whole.json", whole, "application/json"))
+    at.run()
+    assert "Valid: 1 components" in texts(at.success)
+
+
+def test_partition_needs_ingredients(app_env):
+    at = open_page("pages/partition.py", draft=empty_draft())
+    assert "Add ingredients first" in texts(at.info)

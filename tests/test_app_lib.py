@@ -1,0 +1,89 @@
+"""Unit tests of app_lib: root checks, upload streaming, run listing, Table 1 ranking, live frames."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from app_lib import run_store
+from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
+from app_lib.live import candidate_timeline, final_lambdas, lambda_trajectory
+from app_lib.paper import reference_board
+from app_lib.paths import OutsideRoots, inside_roots, list_files
+from app_lib.scoreboard import figure2_frame, rank_marks, table1
+from manifoldmix_core import runs
+
+
+def test_inside_roots_refuses_traversal_and_symlink_escapes(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.pt").write_bytes(b"x")
+    (root / "sub" / "ok.pt").write_bytes(b"x")
+    (root / "escape").symlink_to(outside)
+    assert inside_roots("sub/ok.pt", [root]) == root / "sub" / "ok.pt"
+    for bad in ("../outside/secret.pt", str(outside / "secret.pt"), "escape/secret.pt", "/etc/passwd"):
+        with pytest.raises(OutsideRoots):
+            inside_roots(bad, [root])
+    assert [p.name for p in list_files(root, (".pt",), [root])] == ["ok.pt"]
+
+
+def test_save_upload_streams_and_enforces_the_limit(tmp_path):
+    path = save_upload(io.BytesIO(b"a" * 1000), "../../evil name.safetensors", 1000, tmp_path)
+    assert path == tmp_path / "evil_name.safetensors" and path.stat().st_size == 1000
+    with pytest.raises(UploadTooLarge):
+        save_upload(io.BytesIO(b"a" * 1001), "big.pt", 1000, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil_name.safetensors"]
+    assert safe_name(".hidden") == "hidden"
+
+
+def test_find_run_rejects_ids_that_climb_out(tmp_path):
+    (tmp_path / "r1").mkdir()
+    assert run_store.find_run("r1", tmp_path) == tmp_path / "r1"
+    assert run_store.find_run("..", tmp_path) is None and run_store.find_run("../x", tmp_path) is None
+
+
+def test_a_worker_that_dies_before_starting_reads_as_failed(tmp_path):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / runs.CONFIG).write_text("{}")
+    runs.write_json_atomic(run_dir / runs.STATUS, {"state": "queued"})
+    process = subprocess.Popen([sys.executable, "-c", "print('error: val: dataset folder not found')"],
+                               stdout=(run_dir / run_store.LOG).open("w"))
+    process.wait()
+    (run_dir / run_store.PID).write_text(str(process.pid))
+    info = run_store.run_info(run_dir)
+    assert info.state == "failed" and info.message == "val: dataset folder not found"
+
+
+def test_list_runs_newest_first(tmp_path):
+    for name, created in (("old", 1.0), ("new", 2.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / runs.CONFIG).write_text("{}")
+        runs.write_json_atomic(tmp_path / name / runs.STATUS, {"state": "finished", "created_at": created, "pid": os.getpid()})
+    (tmp_path / "not-a-run").mkdir()
+    assert [r.run_id for r in run_store.list_runs(tmp_path)] == ["new", "old"]
+
+
+def test_paper_table1_marks_best_and_second_best():
+    board = reference_board()
+    table = table1(board)
+    marks = rank_marks(table)
+    assert marks.loc["Uniform soup", "Avg OOD"] == "best" and marks.loc["ManifoldMixMS-C8", "Avg OOD"] == "second"
+    assert marks.loc["Greedy soup", "ImageNet"] == "best" and marks.loc["ManifoldMixMS-C8", "ImageNet"] == "second"
+    points = figure2_frame(board, "ImageNet")
+    assert (points["kind"] == "Finetuned ingredient").sum() == 72 and len(points) == 75
+
+
+def test_live_frames_from_a_finished_run(finished_run):
+    events = runs.read_events(finished_run)
+    timeline = candidate_timeline(events).set_index("candidate")
+    assert timeline.loc["noise", "status"] == "skipped" and timeline.loc["b", "status"] == "accepted"
+    trajectory = lambda_trajectory(events, "b")
+    assert set(trajectory["component"]) == set(runs.read_json(finished_run / runs.RESULTS)["partition"]["components"])
+    matrix = final_lambdas(runs.read_json(finished_run / runs.RESULTS))
+    assert list(matrix.index) == ["b"] and ((matrix >= 0) & (matrix <= 1)).all().all()

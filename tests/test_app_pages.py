@@ -1,0 +1,163 @@
+# ruff: noqa: F811  (pytest fixtures imported from app_support are redefined as arguments)
+"""AppTest tests of every page: widgets, errors and state, on a real finished toy run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from app_support import APP, TOY_RUN, app_env, fake_run, toy_draft  # noqa: F401
+from streamlit.testing.v1 import AppTest
+
+from manifoldmix_core import runs
+
+TIMEOUT = 60
+
+
+def open_page(page: str, draft: dict | None = None, query: dict | None = None) -> AppTest:
+    """The app at one page, optionally with a draft run in session state and query parameters in the URL."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update(query or {})
+    at.run()
+    if draft is not None:
+        at.session_state["draft"] = draft
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+# -- Start ----------------------------------------------------------------------------------------------------------
+
+def test_start_explains_and_guards_the_missing_demo(app_env, monkeypatch):
+    monkeypatch.setattr("app_lib.demo.demo_status", lambda: (False, "The demo is not built yet"))
+    monkeypatch.setattr("app_lib.draft.demo_status", lambda: (False, "The demo is not built yet"))
+    at = open_page("pages/start.py")
+    assert "manifold mixing model soup" in texts(at.markdown)
+    button = at.button(key="run_demo")
+    assert button.disabled
+    assert "not built yet" in texts(at.warning)
+
+
+def test_start_runs_the_demo_and_jumps_to_it(app_env, toy_world, monkeypatch):
+    monkeypatch.setenv("MANIFOLDMIX_DEMO_CONFIG", str(toy_world))
+    launched = []
+    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(args))
+    at = open_page("pages/start.py")
+    at.button(key="run_demo").click().run()
+    assert not at.exception
+    assert launched and launched[0][0] == "run"
+    run_id = at.query_params["run"]
+    assert (app_env / run_id / runs.CONFIG).is_file() and run_id.endswith("-demo")
+    assert [t.value for t in at.title] == ["Run"]
+
+
+# -- Run --------------------------------------------------------------------------------------------------------------
+
+def test_run_page_shows_a_finished_run_from_the_url(app_env):
+    at = open_page("pages/run.py", query={"run": TOY_RUN})
+    assert at.selectbox(key="pick_run").value == TOY_RUN
+    assert "finished" in texts(at.markdown)
+    assert "Finished" in texts(at.success)
+    assert at.selectbox(key="lambda_candidate").value == "b"
+    assert at.button(key="open_results")
+    assert at.query_params["run"] == TOY_RUN
+
+
+def test_run_page_says_why_a_run_failed(app_env):
+    fake_run(app_env, "20990101-000000-broken", {"state": "failed", "message": "val: dataset folder not found",
+                                                  "traceback": "Traceback ..."})
+    at = open_page("pages/run.py", query={"run": "20990101-000000-broken"})
+    assert "dataset folder not found" in texts(at.error)
+    assert at.expander
+
+
+def test_run_page_cancel_and_resume(app_env, monkeypatch):
+    import os
+    running = fake_run(app_env, "20990101-000000-live", {"state": "running", "progress": 0.4, "eta_s": 75, "pid": os.getpid(),
+                                                          "message": "manifoldmixms: b"})
+    at = open_page("pages/run.py", query={"run": running.name})
+    assert "about 1 min 15 s left" in at.get("progress")[0].proto.text
+    at.button(key="cancel").click().run()
+    assert (running / runs.CANCEL).is_file()
+    resumed = []
+    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: resumed.append(args))
+    fake_run(app_env, "20990101-000001-stopped", {"state": "cancelled", "message": "cancelled by the user"})
+    at = open_page("pages/run.py", query={"run": "20990101-000001-stopped"})
+    assert "Cancelled" in texts(at.warning)
+    at.button(key="resume").click().run()
+    assert resumed == [["resume", str(app_env / "20990101-000001-stopped"), "--quiet"]]
+
+
+def test_run_page_launches_the_draft_with_its_settings(app_env, toy_world, monkeypatch):
+    launched = []
+    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(run_dir))
+    at = open_page("pages/run.py", draft=toy_draft(toy_world))
+    at.number_input(key="run_budget").set_value(2)
+    at.segmented_control(key="run_semantics").set_value("code-release")
+    at.text_input(key="run_name").set_value("budget two")
+    at.button(key="launch").click().run()
+    assert not at.exception
+    config = json.loads((launched[0] / runs.CONFIG).read_text())
+    assert config["manifoldmix"]["budget_per_component"] == 2 and config["manifoldmix"]["semantics"] == "code-release"
+    assert at.query_params["run"] == launched[0].name and launched[0].name.endswith("budget-two")
+
+
+def test_run_page_without_ingredients_cannot_launch(app_env):
+    from app_lib.draft import EMPTY
+    at = open_page("pages/run.py", draft=json.loads(json.dumps(EMPTY)))
+    assert at.button(key="launch").disabled
+    assert "ingredients" in texts(at.info)
+
+
+# -- Results ----------------------------------------------------------------------------------------------------------
+
+def test_results_page_has_figure2_table1_heatmap_and_downloads(app_env):
+    at = open_page("pages/results.py")
+    assert at.multiselect(key="results_runs").value == [TOY_RUN]
+    assert at.query_params["runs"] == TOY_RUN
+    table = at.dataframe[0].value
+    assert "Best finetuned (a)" in table.index and "ManifoldMixMS-C5" in table.index
+    assert table.loc["Greedy soup", "Avg OOD"] == pytest.approx(100.0)
+    labels = [b.label for b in at.get("download_button")]
+    assert any(label.startswith("Download fused model (manifoldmixms") for label in labels)
+    assert "Download recipe (JSON)" in labels
+
+
+def test_results_page_compares_partitions_side_by_side(app_env):
+    import shutil
+    other = app_env / "20250101-000001-c1"
+    shutil.copytree(app_env / TOY_RUN, other)
+    results = json.loads((other / runs.RESULTS).read_text())
+    results["partition"] = {"n": 1, "components": ["whole model"], "live": ["whole model"]}
+    results["methods"]["manifoldmixms"]["lambdas"] = [[0.5]]
+    results["methods"]["manifoldmixms"]["accuracy"] = {"val": 0.9, "test": 0.8}
+    (other / runs.RESULTS).write_text(json.dumps(results))
+    at = open_page("pages/results.py", query={"runs": f"{TOY_RUN},{other.name}"})
+    table = at.dataframe[0].value
+    assert {"ManifoldMixMS-C1", "ManifoldMixMS-C5"} <= set(table.index)
+    assert list(table.index).count("Uniform soup") == 1
+
+
+def test_results_page_without_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANIFOLDMIX_RUNS", str(tmp_path))
+    at = open_page("pages/results.py")
+    assert "No finished runs" in texts(at.info)
+
+
+# -- Paper ------------------------------------------------------------------------------------------------------------
+
+def test_paper_page_shows_published_numbers_and_replay(app_env):
+    at = open_page("pages/paper.py")
+    table = at.dataframe[0].value
+    assert table.loc["ManifoldMixMS-C8", "Avg OOD"] == pytest.approx(51.47, abs=0.01)
+    assert table.loc["Best finetuned (model_43)", "ImageNet"] == pytest.approx(80.39, abs=0.01)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Accepted"] == "7" and metrics["Skipped"] == "44"
+    at.slider(key="paper_replay_hours").set_value(10.0).run()
+    assert int({m.label: m.value for m in at.metric}["Candidates investigated"]) < 72
+    compare = at.dataframe[1].value
+    assert TOY_RUN in compare.index and "author's C8 run" in compare.index

@@ -1,0 +1,153 @@
+"""End to end in a real headless Chromium: start `streamlit run app.py`, launch the demo from the browser, watch the
+live view update, open the results (Figure 2 and Table 1), visit every page without an exception, and save a PNG
+screenshot of each page under docs/screenshots/ (shown in the README).
+
+Uses Debian's chromium (`apt-get install chromium`), never `playwright install`. When the demo zoo is not built,
+the toy world stands in for it through $MANIFOLDMIX_DEMO_CONFIG.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = REPO / "docs" / "screenshots"
+PAGES = ("ingredients", "datasets", "partition", "run", "results", "paper")
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):  # .ci/run installs it: a missing browser in CI is a failure, not a skip
+        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)", pytrace=False)
+    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright, pointed at the system Chromium."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run"]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 1000}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, toy_world):
+    """`streamlit run app.py` on a free loopback port, with its own runs root; yields the base URL."""
+    from manifoldmix_core.demo.zoo import demo_ready
+    env = {**os.environ, "MANIFOLDMIX_RUNS": str(tmp_path / "runs"), "MANIFOLDMIX_UPLOADS": str(tmp_path / "uploads"),
+           "MANIFOLDMIX_ROOTS": os.pathsep.join([str(REPO / "data"), str(toy_world.parent)])}
+    if not demo_ready():
+        env["MANIFOLDMIX_DEMO_CONFIG"] = str(toy_world)
+    port = free_port()
+    started = time.time()
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                                "--server.address", "127.0.0.1", "--server.headless", "true"],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.time() - started < 60, "streamlit did not come up within 60 s"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+BUSY = ('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"], '
+        '[data-testid="stSpinner"], [data-testid="stCacheSpinner"]')
+
+
+def settle(page, quiet_s: float = 1.5, timeout_s: float = 90) -> None:
+    """Wait until Streamlit has shown no running script or spinner for quiet_s seconds."""
+    page.wait_for_selector('[data-testid="stApp"]')
+    deadline, quiet_since = time.time() + timeout_s, time.time()
+    while time.time() < deadline:
+        if page.locator(BUSY).count():
+            quiet_since = time.time()
+        elif time.time() - quiet_since >= quiet_s:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError("the page kept running for more than 90 s")
+
+
+def no_exception(page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_demo_run_live_view_results_and_every_page(server, page):
+    page.goto(server)
+    page.get_by_text("ManifoldMix Studio", exact=True).first.wait_for(timeout=30_000)
+    settle(page)
+    no_exception(page)
+    shoot(page, "start")
+
+    page.get_by_role("button", name="Run the demo").click()
+    page.wait_for_url(re.compile(r"/run\?run=.*-demo"), timeout=30_000)
+    metric = page.locator('[data-testid="stMetricValue"]').first
+    metric.wait_for(timeout=30_000)
+    seen, deadline = set(), time.time() + 300
+    while time.time() < deadline:
+        seen.add(metric.inner_text())
+        if len(seen) >= 2 and page.get_by_text("running", exact=True).count():
+            shoot(page, "run_live")
+        if page.get_by_text("finished", exact=True).count():
+            break
+        page.wait_for_timeout(500)
+    assert page.get_by_text("finished", exact=True).count(), "the demo run did not finish in time"
+    assert len(seen) >= 2, f"the live view never updated: {seen}"
+    settle(page)
+    no_exception(page)
+    shoot(page, "run")
+
+    page.get_by_role("button", name="Open results").click()
+    page.wait_for_url(re.compile(r"/results\?runs="), timeout=30_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+    settle(page)
+    no_exception(page)
+    shoot(page, "results")
+
+    for name in PAGES:
+        page.goto(f"{server}/{name}")
+        page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=60_000)
+        settle(page)
+        no_exception(page)
+        if name not in ("run", "results"):
+            shoot(page, name)

@@ -1,0 +1,102 @@
+"""The demo zoo: a reduced build end to end, its files through the engine, and a demo run on it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from manifoldmix_core.config import parse_config
+from manifoldmix_core.data import EvalSet
+from manifoldmix_core.demo import splits, zoo
+from manifoldmix_core.demo.train import augment, random_hparams
+from manifoldmix_core.evaluate import Evaluator
+from manifoldmix_core.ingredients import find_ingredients, read_state_dict, validate_pool
+from manifoldmix_core.mixing import FlatLayout
+from manifoldmix_core.models import bind, build_classifier, detect_layout, spec_from_signature
+from manifoldmix_core.partition import whole_model
+from manifoldmix_core.runner import execute, start_run
+from manifoldmix_core.runs import read_events, read_status
+
+
+@pytest.fixture(scope="module")
+def reduced_zoo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    manifest = zoo.build(root, zoo.REDUCED, show=False)
+    return root, manifest
+
+
+def test_reduced_build_writes_every_artefact(reduced_zoo):
+    root, manifest = reduced_zoo
+    assert (root / zoo.PRETRAINED).is_file() and (root / zoo.PROBE).is_file()
+    names = sorted(p.stem for p in (root / zoo.ZOO).glob("*.safetensors"))
+    assert names == [f"ft_{i:02d}" for i in range(zoo.REDUCED.n_finetunes)]
+    assert json.loads((root / zoo.MANIFEST).read_text()) == manifest
+    assert 0 <= manifest["pretrained_valacc"] <= 1 and 0 <= manifest["linear_probe_valacc"] <= 1
+    hparams = json.loads((root / zoo.ZOO / "hparams.json").read_text())
+    assert set(hparams) == set(names) and all({"lr", "wd", "epochs", "seed"} <= set(h) for h in hparams.values())
+    assert zoo.demo_ready(root)
+
+
+def test_zoo_files_reproduce_recorded_valacc_through_the_engine(reduced_zoo):
+    root, manifest = reduced_zoo
+    ingredients = find_ingredients(root / zoo.ZOO)
+    assert all(ing.hparams for ing in ingredients)
+    signature = validate_pool(ingredients)
+    layout = detect_layout(signature)
+    spec = spec_from_signature(manifest["vision"], signature, layout)
+    model = build_classifier(spec)
+    flat = FlatLayout.build(whole_model(signature), {n: i.shape for n, i in signature.items()}, lambda n: True)
+    images, labels = splits.load_split("val")
+    val = EvalSet("val", torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels))
+    for ing in ingredients:
+        params = flat.flatten(read_state_dict(ing.path))
+        bind(model, {layout.classifier_name(n): v for n, v in flat.views(params).items()})
+        assert Evaluator(model, torch.device("cpu")).accuracy(val) == pytest.approx(manifest["valacc"][ing.name], abs=1e-3)
+
+
+def test_build_is_deterministic(reduced_zoo, tmp_path):
+    root, _ = reduced_zoo
+    plan = zoo.BuildPlan(n_finetunes=1, pretrain_epochs=1, pretrain_per_style=30, train_n=100, epoch_scale=0.1)
+    first, second = zoo.build(tmp_path / "one", plan, show=False), zoo.build(tmp_path / "two", plan, show=False)
+    assert first["valacc"] == second["valacc"]
+    a, b = (read_state_dict(tmp_path / d / zoo.ZOO / "ft_00.safetensors") for d in ("one", "two"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_hparam_search_is_diverse_and_seeded():
+    recipes = [random_hparams(i) for i in range(12)]
+    assert recipes == [random_hparams(i) for i in range(12)]
+    assert len({r.lr for r in recipes}) == 12 and len({r.epochs for r in recipes}) >= 4
+    assert any(r.mixup > 0 for r in recipes) and any(r.mixup == 0 for r in recipes)
+
+
+def test_augment_keeps_range_and_changes_images():
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    out = augment(images, 1.0, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 255
+    assert not torch.equal(out, images.float())
+    assert torch.equal(augment(images, 0.0, torch.Generator()), images.float())
+
+
+def test_demo_run_on_reduced_zoo_writes_complete_run_directory(reduced_zoo, tmp_path):
+    root, _ = reduced_zoo
+    config = parse_config(zoo.demo_config(root, partition="coarse"))
+    assert [d.name for d in config.test] == ["test", "v2", "sketch", "rendition", "objectnet", "a"]
+    run_dir = start_run(config, tmp_path / "run")
+    results = execute(run_dir)
+    assert read_status(run_dir)["state"] == "finished"
+    for name in ("config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors"):
+        assert (run_dir / name).is_file()
+    assert set(results["methods"]) == {"uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble"}
+    assert set(results["methods"]["manifoldmixms"]["accuracy"]) == set(splits.EVAL_SPLITS)
+    best = max(i["valacc"] for i in results["ingredients"].values())
+    assert results["methods"]["manifoldmixms"]["valacc"] >= best
+    assert any(e["type"] == "eval" and e["method"] == "manifoldmixms" for e in read_events(run_dir))
+
+
+def test_demo_config_without_zoo_says_how_to_build(tmp_path):
+    from manifoldmix_core.errors import ConfigError
+    with pytest.raises(ConfigError, match="demo build"):
+        zoo.demo_config(tmp_path)

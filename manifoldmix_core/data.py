@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> "EvalSet":
+    def to(self, device: torch.device | str) -> EvalSet:
         """Move images and labels to the device once, for all later evaluations."""
         self.images, self.labels = self.images.to(device), self.labels.to(device)
         return self

@@ -9,8 +9,8 @@ tower leftovers) are mixed when a candidate is accepted.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -32,7 +32,7 @@ class FlatLayout:
     numel: int
 
     @classmethod
-    def build(cls, partition: Partition, shapes: Mapping[str, tuple[int, ...]], is_live: Callable[[str], bool]) -> "FlatLayout":
+    def build(cls, partition: Partition, shapes: Mapping[str, tuple[int, ...]], is_live: Callable[[str], bool]) -> FlatLayout:
         """Order parameters by component, live ones first, and record their offsets."""
         names, offsets, spans, live_spans, offset = [], [], [], [], 0
         for component in partition.components:

@@ -8,8 +8,8 @@ text tower's leftovers) is carried along but does not affect the classifier: it 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import open_clip
 import torch

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import nevergrad as ng
 import numpy as np

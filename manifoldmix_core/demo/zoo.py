@@ -18,11 +18,10 @@ from tqdm import tqdm
 
 from ..models import Classifier
 from . import splits
+from .layout import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO, demo_ready
 from .train import DEMO_VISION, Hparams, accuracy, demo_spec, linear_probe, random_hparams, to_tensors, train
 from .world import CLASS_NAMES
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
-MANIFEST, PRETRAINED, PROBE, ZOO = "manifest.json", "pretrained.safetensors", "linear_probe.safetensors", "zoo"
 PARTITIONS = {level: {"preset": level} for level in ("coarse", "medium", "fine")}
 
 
@@ -41,15 +40,6 @@ class BuildPlan:
 FULL = BuildPlan()
 REDUCED = BuildPlan(n_finetunes=3, pretrain_epochs=1, pretrain_per_style=60, train_n=300, epoch_scale=0.15)
 PRETRAIN_HPARAMS = Hparams(lr=2e-3, wd=0.05, epochs=40, aug=0.5, smoothing=0.1, mixup=0.0, seed=0)
-
-
-def demo_ready(root: Path = DEMO_DIR) -> bool:
-    """Whether the prebuilt zoo is present (the app can then start a demo run at once)."""
-    return (root / MANIFEST).is_file() and any((root / ZOO).glob("*.safetensors"))
-
-
-def load_manifest(root: Path = DEMO_DIR) -> dict:
-    return json.loads((root / MANIFEST).read_text())
 
 
 def _save(model: Classifier, path: Path) -> None:

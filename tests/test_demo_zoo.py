@@ -39,8 +39,16 @@ def test_reduced_build_writes_every_artefact(reduced_zoo):
     assert zoo.demo_ready(root)
 
 
-def test_zoo_files_reproduce_recorded_valacc_through_the_engine(reduced_zoo):
-    root, manifest = reduced_zoo
+def shipped_zoo():
+    return zoo.DEMO_DIR, json.loads((zoo.DEMO_DIR / zoo.MANIFEST).read_text())
+
+
+@pytest.mark.parametrize("which", ["reduced", "shipped"])
+def test_zoo_files_reproduce_recorded_valacc_through_the_engine(which, reduced_zoo):
+    root, manifest = reduced_zoo if which == "reduced" else shipped_zoo()
+    if which == "shipped":
+        assert len(manifest["valacc"]) >= 12
+        assert sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) <= 25 * 2**20
     ingredients = find_ingredients(root / zoo.ZOO)
     assert all(ing.hparams for ing in ingredients)
     signature = validate_pool(ingredients)

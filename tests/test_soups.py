@@ -32,22 +32,23 @@ def ingredients(*names: str) -> list[dict]:
     return [{"name": n, "path": f"{n}.safetensors"} for n in names]
 
 
-@pytest.fixture(scope="module")
-def code_release_run(toy_world, tmp_path_factory):
-    config = derived_config(toy_world, "code-release", methods=[MM], ingredients=ingredients("a", "a_copy"),
-                            manifoldmix={"semantics": "code-release", "budget_per_component": 1})
-    run_dir = tmp_path_factory.mktemp("code-release") / "run"
+def manifoldmix_run(toy_world, tmp_path_factory, name: str, names: tuple[str, ...], **settings):
+    """A finished ManifoldMixMS-only toy run with the given ingredients and manifoldmix settings."""
+    config = derived_config(toy_world, name, methods=[MM], ingredients=ingredients(*names), manifoldmix=settings)
+    run_dir = tmp_path_factory.mktemp(name) / "run"
     run_config(config, run_dir)
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def code_release_run(toy_world, tmp_path_factory):
+    return manifoldmix_run(toy_world, tmp_path_factory, "code-release", ("a", "a_copy"),
+                           semantics="code-release", budget_per_component=1)
 
 
 @pytest.fixture(scope="module")
 def ngopt_run(toy_world, tmp_path_factory):
-    config = derived_config(toy_world, "ngopt", methods=[MM], ingredients=ingredients("a", "b"),
-                            manifoldmix={"optimizer": "NGOpt", "budget_per_component": 2})
-    run_dir = tmp_path_factory.mktemp("ngopt") / "run"
-    run_config(config, run_dir)
-    return run_dir
+    return manifoldmix_run(toy_world, tmp_path_factory, "ngopt", ("a", "b"), optimizer="NGOpt", budget_per_component=2)
 
 
 # -- ManifoldMixMS, paper semantics ---------------------------------------------------------------------

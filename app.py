@@ -1,6 +1,11 @@
 """ManifoldMix Studio: the Streamlit entry point; navigation over the pages in pages/ and a shared sidebar."""
 
+import os
+
 import streamlit as st
+
+# The server shares the CPU with run workers: idle OpenMP threads must sleep, not spin (see __main__.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 st.set_page_config(page_title="ManifoldMix Studio", page_icon=":material/blender:", layout="wide")
 

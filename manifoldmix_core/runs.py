@@ -18,7 +18,6 @@ from .errors import Cancelled, ResumeError
 
 CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
     "config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors", "CANCEL")
-STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -52,7 +51,8 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def read_status(run_dir: str | Path) -> dict:
-    """status.json, with a 'running' run whose process has died reported as 'interrupted'."""
+    """status.json; its state is queued, running, finished, failed or cancelled, and a 'running' run whose
+    process has died is reported as 'interrupted'."""
     status = read_json(Path(run_dir) / STATUS, default={"state": "queued", "progress": 0.0, "message": "waiting to start"})
     if status.get("state") == "running" and not pid_alive(status.get("pid")):
         status = {**status, "state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"}

@@ -118,13 +118,15 @@ class Classifier(nn.Module):
         self.register_buffer("mean", torch.tensor(spec.image_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.image_std).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits for uint8 images [N, 3, H, W]; scaling and normalisation happen here, on the device."""
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """What the head sees for images [N, 3, H, W] in 0..255: scaled, normalised, through the tower."""
         x = (images.to(self.mean.dtype) / 255.0 - self.mean) / self.std
         features = self.visual(x)
-        if self.normalize_features:
-            features = F.normalize(features, dim=-1)
-        return self.head(features)
+        return F.normalize(features, dim=-1) if self.normalize_features else features
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for images [N, 3, H, W] in 0..255 (uint8 or float), computed on the device."""
+        return self.head(self.features(images))
 
 
 def build_classifier(spec: ModelSpec, device: torch.device | str = "cpu") -> Classifier:

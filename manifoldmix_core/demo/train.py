@@ -120,11 +120,9 @@ def train(model: Classifier, images: torch.Tensor, labels: torch.Tensor, hp: Hpa
 
 @torch.no_grad()
 def features(model: Classifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Image-tower features (before the head) of a whole set."""
+    """The features the head sees, for a whole set."""
     model.eval()
-    mean, std = model.mean, model.std
-    return torch.cat([model.visual((images[i:i + batch_size].float() / 255 - mean) / std)
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat([model.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
 def linear_probe(model: Classifier, images: torch.Tensor, labels: torch.Tensor, epochs: int = 100, seed: int = 0) -> None:

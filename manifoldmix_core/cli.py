@@ -10,7 +10,7 @@ from . import runs
 from .errors import Cancelled, ManifoldMixError
 
 
-def _summary(results: dict) -> str:
+def summary(results: dict) -> str:
     """A small accuracy table for the terminal."""
     datasets = results["datasets"]
     rows = [("model", *datasets)]
@@ -22,8 +22,15 @@ def _summary(results: dict) -> str:
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
 
 
+def execute_and_report(run_dir: Path, quiet: bool) -> int:
+    """Run (or resume) a run directory to the end and print its accuracy table."""
+    from .runner import execute
+    print(summary(execute(run_dir, show_progress=not quiet)))
+    return 0
+
+
 def cmd_run(args) -> int:
-    from .runner import execute, start_run
+    from .runner import start_run
     try:
         run_dir = start_run(args.config, args.run_dir)
     except ManifoldMixError as exc:
@@ -31,18 +38,16 @@ def cmd_run(args) -> int:
             runs.StatusWriter(args.run_dir).update(state="failed", message=str(exc))
         raise
     print(f"run directory: {run_dir}", file=sys.stderr)
-    print(_summary(execute(run_dir, show_progress=not args.quiet)))
-    return 0
+    return execute_and_report(run_dir, args.quiet)
 
 
 def cmd_resume(args) -> int:
-    from .runner import execute, resume_check
+    from .runner import resume_check
     run_dir = resume_check(args.run_dir)
     if runs.read_status(run_dir).get("state") == "finished" and (run_dir / runs.RESULTS).is_file():
         print(f"{run_dir} has already finished; nothing to resume", file=sys.stderr)
         return 0
-    print(_summary(execute(run_dir, show_progress=not args.quiet)))
-    return 0
+    return execute_and_report(run_dir, args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:

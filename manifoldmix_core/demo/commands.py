@@ -30,11 +30,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..cli import _summary
+    from ..cli import execute_and_report
     from ..config import parse_config
-    from ..runner import execute, start_run
+    from ..runner import start_run
     from .zoo import demo_config
     run_dir = start_run(parse_config(demo_config(partition=args.partition)), args.run_dir)
     print(f"run directory: {run_dir}", file=sys.stderr)
-    print(_summary(execute(run_dir, show_progress=not args.quiet)))
-    return 0
+    return execute_and_report(run_dir, args.quiet)

@@ -3,6 +3,10 @@
 We drive nevergrad with ask/tell so every evaluation passes through our callback (events,
 cancellation, caching) and keep the best λ we evaluated ourselves: λ* is an argmax over the
 points actually measured, exactly what Eq. (3) asks for.
+
+Recast optimizers (Cobyla, SQP, ...) run the wrapped library in a non-daemon thread that waits for
+our next `tell`; when the objective raises (a signal, a full disk) that thread would wait forever
+and keep the process from exiting, so `maximize` always stops it on the way out.
 """
 
 from __future__ import annotations
@@ -51,11 +55,25 @@ def maximize(objective: Callable[[np.ndarray], float], init: np.ndarray, lower: 
         warnings.simplefilter("ignore")
         optimizer = ng.optimizers.registry[name](parametrization=param, budget=search.budget, num_workers=1)
         best_lam, best_value = None, -np.inf
-        for _ in range(search.budget):
-            candidate = optimizer.ask()
-            lam = np.clip(np.asarray(candidate.value, dtype=np.float64), lower, upper)
-            value = objective(lam)
-            optimizer.tell(candidate, 1.0 - value)
-            if value > best_value:
-                best_lam, best_value = lam, value
+        try:
+            for _ in range(search.budget):
+                candidate = optimizer.ask()
+                lam = np.clip(np.asarray(candidate.value, dtype=np.float64), lower, upper)
+                value = objective(lam)
+                optimizer.tell(candidate, 1.0 - value)
+                if value > best_value:
+                    best_lam, best_value = lam, value
+        finally:
+            _stop_thread(optimizer)
     return best_lam, float(best_value)
+
+
+def _stop_thread(optimizer) -> None:
+    """End a recast optimizer's background thread now, instead of when the optimizer is garbage collected.
+
+    nevergrad stops it in `RecastOptimizer.__del__`, which never runs while an exception's traceback
+    still holds the optimizer; `stop()` is what that destructor calls.
+    """
+    thread = getattr(optimizer, "_messaging_thread", None)
+    if thread is not None:
+        thread.stop()

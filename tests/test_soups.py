@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -248,6 +251,28 @@ def test_maximize_finds_the_best_point_it_measured():
     assert np.all((lam >= 0) & (lam <= 1)) and value == pytest.approx(objective(lam))
     with pytest.raises(ConfigError, match="at least 1"):
         maximize(objective, np.array([0.5]), np.zeros(1), np.ones(1), Search("Cobyla", 0, 0))
+
+
+@pytest.mark.parametrize("optimizer", ["Cobyla", "NGOpt", "OnePlusOne"])
+def test_an_objective_that_raises_leaves_no_optimizer_thread_behind(optimizer):
+    """Cobyla's non-daemon thread used to wait forever for a `tell` and keep the process from exiting."""
+    before = set(threading.enumerate())
+    calls = []
+
+    def objective(x):
+        calls.append(x)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return float(-((x - 0.3) ** 2).sum())
+
+    with pytest.raises(OSError, match="No space") as caught:  # kept: its traceback holds the optimizer, as an uncaught error's does
+        maximize(objective, np.array([0.5, 0.5]), np.zeros(2), np.ones(2), Search(optimizer, 20, 0))
+    deadline = time.monotonic() + 10
+    left = [t for t in threading.enumerate() if t not in before and not t.daemon]
+    for thread in left:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert len(calls) == 3 and caught.traceback
+    assert not [t for t in left if t.is_alive()]
 
 
 def test_run_with_unknown_optimizer_fails_with_suggestions(toy_world, tmp_path):

@@ -1,13 +1,23 @@
-"""Headless entry point; the app launches exactly these commands, so every app run is reproducible."""
+"""Headless entry point; the app launches exactly these commands, so every app run is reproducible.
+
+`run` and `resume` claim the run directory before writing to it (claim.py). SIGINT and SIGTERM stop
+a worker like CANCEL does, through the same cleanup: status.json says cancelled and `resume` goes on.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import runs
-from .errors import Cancelled, ManifoldMixError
+from .claim import claimed
+from .errors import Cancelled, ManifoldMixError, Stopped
 
 
 def summary(results: dict) -> str:
@@ -30,24 +40,36 @@ def execute_and_report(run_dir: Path, quiet: bool) -> int:
 
 
 def cmd_run(args) -> int:
+    from .config import load_config
     from .runner import start_run
     try:
-        run_dir = start_run(args.config, args.run_dir)
+        config = load_config(args.config)
     except ManifoldMixError as exc:
-        if (args.run_dir / runs.CONFIG).is_file() and not (args.run_dir / runs.EVENTS).exists():
-            runs.StatusWriter(args.run_dir).update(state="failed", message=str(exc))
+        _fail_own_queued_run(args.config, args.run_dir, exc)
         raise
-    print(f"run directory: {run_dir}", file=sys.stderr)
-    return execute_and_report(run_dir, args.quiet)
+    with claimed(args.run_dir):
+        run_dir = start_run(config, args.run_dir)
+        print(f"run directory: {run_dir}", file=sys.stderr)
+        return execute_and_report(run_dir, args.quiet)
+
+
+def _fail_own_queued_run(config: Path, run_dir: Path, exc: ManifoldMixError) -> None:
+    """A queued run whose own config.json is invalid has failed (how the app learns it); any other run is left alone."""
+    own = run_dir / runs.CONFIG
+    if not own.is_file() or config.resolve() != own.resolve() or (run_dir / runs.EVENTS).exists():
+        return
+    with contextlib.suppress(ManifoldMixError), claimed(run_dir):
+        runs.StatusWriter(run_dir).update(state="failed", message=str(exc))
 
 
 def cmd_resume(args) -> int:
     from .runner import resume_check
     run_dir = resume_check(args.run_dir)
-    if runs.read_status(run_dir).get("state") == "finished" and (run_dir / runs.RESULTS).is_file():
-        print(f"{run_dir} has already finished; nothing to resume", file=sys.stderr)
-        return 0
-    return execute_and_report(run_dir, args.quiet)
+    with claimed(run_dir):
+        if runs.read_status(run_dir).get("state") == "finished" and (run_dir / runs.RESULTS).is_file():
+            print(f"{run_dir} has already finished; nothing to resume", file=sys.stderr)
+            return 0
+        return execute_and_report(run_dir, args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,13 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise Stopped in the main thread, so the run ends through its cleanup;
+    a second signal while that cleanup runs ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = []
+
+    def handler(signum, _frame):
+        if stopping:
+            os._exit(128 + signum)
+        stopping.append(signum)
+        raise Stopped(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except Cancelled as exc:
-        print(f"cancelled: {exc}", file=sys.stderr)
-        return 130
-    except ManifoldMixError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with stop_on_signals():
+        try:
+            return args.func(args)
+        except Cancelled as exc:
+            print(f"cancelled: {exc}", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt as exc:
+            print(f"cancelled: {exc or 'interrupted'}; 'resume' continues the run", file=sys.stderr)
+            return 128 + (signal.Signals[exc.signal_name] if isinstance(exc, Stopped) else signal.SIGINT)
+        except ManifoldMixError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2

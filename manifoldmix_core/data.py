@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import DatasetError
+from .files import write_atomic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -142,9 +143,7 @@ def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None
     labels = torch.tensor([label for _, label in files], dtype=torch.int64)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        save_file({"images": images, "labels": labels}, tmp)
-        os.replace(tmp, cache)
+        write_atomic(cache, lambda tmp: save_file({"images": images, "labels": labels}, tmp))
     return images, labels, classes
 
 

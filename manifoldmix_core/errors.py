@@ -32,3 +32,15 @@ class ResumeError(ManifoldMixError):
 
 class Cancelled(ManifoldMixError):
     """The user asked the run to stop (CANCEL file); the run directory stays resumable."""
+
+
+class ClaimError(ManifoldMixError):
+    """Another live process is writing the run directory (its claim names it)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM asked the worker to stop; like KeyboardInterrupt, no `except Exception` swallows it."""
+
+    def __init__(self, signal_name: str):
+        self.signal_name = signal_name
+        super().__init__(f"stopped by {signal_name}")

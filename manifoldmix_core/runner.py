@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -20,10 +19,12 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from . import runs
+from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, default_cache_dir, load_dataset
 from .errors import Cancelled, ConfigError, ManifoldMixError
 from .evaluate import Evaluator, pick_device
+from .files import write_atomic
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .mixing import FlatLayout
 from .models import bind, build_classifier, check_architecture, detect_layout, spec_from_signature
@@ -113,28 +114,36 @@ class Progress:
 
 
 def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | None = None) -> dict:
-    """Run (or resume) the run in run_dir to the end; returns results.json's content."""
+    """Run (or resume) the run in run_dir to the end, as the directory's only writer; returns results.json's content.
+
+    Whatever ends it, status.json says so: finished, cancelled (CANCEL file or a signal) or failed (with the reason).
+    """
     run_dir = Path(run_dir)
-    status = runs.StatusWriter(run_dir)
-    status.update(state="running", progress=status.data.get("progress", 0.0), message="setting up",
-                  started_at=status.data.get("started_at", time.time()))
-    try:
-        config = load_config(run_dir / runs.CONFIG)
-        journal = runs.Journal(run_dir)
-        progress = Progress(status, _steps(config), show_progress)
-        journal.listeners.append(progress.event)
-        setup = prepare(config, journal, progress.step, cache_dir)
-        results = _cook(run_dir, config, setup)
-    except Cancelled:
-        status.update(state="cancelled", message="cancelled by the user; resume to continue")
-        raise
-    except ManifoldMixError as exc:
-        status.update(state="failed", message=str(exc))
-        raise
-    except Exception as exc:
-        status.update(state="failed", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-        raise
-    status.update(state="finished", progress=1.0, eta_s=0, message="finished", finished_at=time.time())
+    with claimed(run_dir):
+        runs.remove_leftovers(run_dir)
+        status = runs.StatusWriter(run_dir)
+        status.update(state="running", progress=status.data.get("progress", 0.0), message="setting up",
+                      started_at=status.data.get("started_at", time.time()))
+        try:
+            config = load_config(run_dir / runs.CONFIG)
+            journal = runs.Journal(run_dir)
+            progress = Progress(status, _steps(config), show_progress)
+            journal.listeners.append(progress.event)
+            setup = prepare(config, journal, progress.step, cache_dir)
+            results = _cook(run_dir, config, setup)
+        except Cancelled:
+            status.update(state="cancelled", message="cancelled by the user; resume to continue")
+            raise
+        except KeyboardInterrupt as exc:
+            status.update(state="cancelled", message=f"{exc or 'interrupted'}; resume to continue")
+            raise
+        except ManifoldMixError as exc:
+            status.update(state="failed", message=str(exc))
+            raise
+        except Exception as exc:
+            status.update(state="failed", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            raise
+        status.update(state="finished", progress=1.0, eta_s=0, message="finished", finished_at=time.time())
     return results
 
 
@@ -209,9 +218,7 @@ def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str) -> dict[str, 
         return {k: v.to(kitchen.work.device) for k, v in load_file(path).items()}
     logits = kitchen.test_logits(kitchen.stored(name=name))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.cpu().contiguous() for k, v in logits.items()}, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: save_file({k: v.cpu().contiguous() for k, v in logits.items()}, tmp))
     return logits
 
 
@@ -237,30 +244,41 @@ def _save_fused(path: Path, setup: Setup, result: SoupResult, config: RunConfig)
     recipe = {"method": result.method, "ingredients": result.ingredients, "lambdas": result.lambdas,
               "beta": beta(result.lambdas, len(setup.partition)) if result.method == "manifoldmixms" else None,
               "valacc": result.valacc, "partition": json.loads(setup.partition.to_json()), "config": config.to_dict()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, tmp, metadata={"manifoldmix_recipe": json.dumps(recipe)})
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata={"manifoldmix_recipe": json.dumps(recipe)}))
 
 
 def start_run(config: RunConfig | str | Path, run_dir: str | Path) -> Path:
-    """Create a run directory from a config (or config file), refusing to overwrite another run."""
+    """Create a run directory from a config (or config file), as its only writer, refusing to overwrite another run.
+
+    A queued run directory (config.json, nothing measured yet) is taken as it is when the config is the same,
+    which is how the app hands a run to the CLI, and refused when it differs.
+    """
     run_dir = Path(run_dir)
     config = config if isinstance(config, RunConfig) else load_config(config)
-    if (run_dir / runs.EVENTS).exists() or (run_dir / runs.RESULTS).exists():
-        raise ConfigError(f"{run_dir} already holds a run; use 'resume {run_dir}' or choose a new --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_json_atomic(run_dir / runs.CONFIG, config.to_dict())
-    runs.StatusWriter(run_dir).update(state="queued", progress=0.0, message="queued", created_at=time.time())
+    with claimed(run_dir):
+        if (run_dir / runs.EVENTS).exists() or (run_dir / runs.RESULTS).exists():
+            raise ConfigError(f"{run_dir} already holds a run; use 'resume {run_dir}' or choose a new --run-dir")
+        if (run_dir / runs.CONFIG).exists() and not _same_config(run_dir / runs.CONFIG, config):
+            raise ConfigError(f"{run_dir} already holds a queued run with another config; use 'resume {run_dir}' to start "
+                              "that one, or choose a new --run-dir")
+        runs.remove_leftovers(run_dir)
+        runs.write_json_atomic(run_dir / runs.CONFIG, config.to_dict())
+        runs.StatusWriter(run_dir).update(state="queued", progress=0.0, message="queued", created_at=time.time())
     return run_dir
 
 
+def _same_config(path: Path, config: RunConfig) -> bool:
+    try:
+        return load_config(path).to_dict() == config.to_dict()
+    except ManifoldMixError:
+        return False
+
+
 def resume_check(run_dir: str | Path) -> Path:
-    """A run directory that can be resumed: it has a config and no live worker; a pending cancel is cleared."""
+    """A run directory that can be resumed: it has a config and nobody else writes it; a pending cancel is cleared."""
     run_dir = Path(run_dir)
     if not (run_dir / runs.CONFIG).is_file():
         raise ConfigError(f"{run_dir} has no {runs.CONFIG}; it is not a run directory")
-    status = runs.read_status(run_dir)
-    if status.get("state") == "running":
-        raise ConfigError(f"{run_dir} is still running (worker pid {status.get('pid')}); cancel it first")
-    (run_dir / runs.CANCEL).unlink(missing_ok=True)
+    with claimed(run_dir):
+        (run_dir / runs.CANCEL).unlink(missing_ok=True)
     return run_dir

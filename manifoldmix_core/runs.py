@@ -1,9 +1,13 @@
-"""The run directory: config.json, status.json, events.jsonl, results.json, fused.safetensors, CANCEL.
+"""The run directory: config.json, status.json, events.jsonl, results.json, fused.safetensors, CANCEL, writer.lock.
 
 events.jsonl is both the live feed the app draws and the tape a resumed run replays: a resumed
 run executes from the start, and each event it would write that is already on the tape is read
 back instead of recomputed (including its ValAcc). Since every decision depends only on those
 values, the resumed run retraces the interrupted one exactly and then carries on.
+
+Only the process holding the directory's claim (writer.lock, see claim.py) writes here; every file
+is replaced atomically or appended to, so a writer killed at any moment leaves readable files and,
+at worst, a temporary `.*.tmp` file that the next writer removes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import claim
+from .claim import pid_alive
 from .errors import Cancelled, ResumeError
+from .files import write_atomic
 
 CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
     "config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors", "CANCEL")
@@ -22,9 +29,13 @@ CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
 
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON so that readers see the old or the new file, never a half-written one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
+
+
+def remove_leftovers(run_dir: Path) -> None:
+    """Delete temporary files of writers that were killed mid-write (call only while holding the claim)."""
+    for tmp in run_dir.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path, default=None):
@@ -34,28 +45,14 @@ def read_json(path: Path, default=None):
         return default
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether a worker process still runs (an exited child not yet reaped, a zombie, counts as gone)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def read_status(run_dir: str | Path) -> dict:
     """status.json; its state is queued, running, finished, failed or cancelled, and a 'running' run whose
-    process has died is reported as 'interrupted'."""
+    process has died (its claim is stale, or without a claim its pid is gone) is reported as 'interrupted'."""
     status = read_json(Path(run_dir) / STATUS, default={"state": "queued", "progress": 0.0, "message": "waiting to start"})
-    if status.get("state") == "running" and not pid_alive(status.get("pid")):
-        status = {**status, "state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"}
+    if status.get("state") == "running":
+        holder = claim.holder(run_dir)
+        if not (holder.alive() if holder else pid_alive(status.get("pid"))):
+            status = {**status, "state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"}
     return status
 
 
@@ -128,9 +125,16 @@ class StatusWriter:
     """Keeps status.json current: state, progress in [0, 1], ETA, message, pid."""
 
     def __init__(self, run_dir: Path):
-        self.path = run_dir / STATUS
+        self.run_dir, self.path = run_dir, run_dir / STATUS
         self.data = read_json(self.path, default={}) or {}
 
     def update(self, **fields) -> None:
+        """Write the new status; on a full disk, once, with the room our claim reserved for it."""
         self.data.update(fields, pid=os.getpid(), updated_at=time.time())
-        write_json_atomic(self.path, self.data)
+        try:
+            write_json_atomic(self.path, self.data)
+        except OSError:
+            held = claim.held(self.run_dir)
+            if held is None or not held.make_room():
+                raise
+            write_json_atomic(self.path, self.data)

@@ -12,6 +12,7 @@ from manifoldmix_core import cli as cli_module
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.errors import ConfigError
+from manifoldmix_core.runner import start_run
 
 METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
 
@@ -134,3 +135,30 @@ def test_usage_errors_exit_2(capsys):
         cli_module.main(["run"])
     assert exc.value.code == 2
     assert "--run-dir" in capsys.readouterr().err
+
+
+def test_a_bad_config_aimed_at_a_queued_run_leaves_that_run_alone(toy_world, tmp_path, capsys):
+    run_dir = start_run(toy_world, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    code, err = _main(capsys, "run", derived_config(toy_world, "bad", manifoldmix={"tau": 0}), "--run-dir", run_dir, "--quiet")
+    assert code == 2 and "manifoldmix.tau" in err
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert runs.read_status(run_dir)["state"] == "queued"
+    code, err = _main(capsys, "run", derived_config(toy_world, "other", methods=["uniform_soup"]), "--run-dir", run_dir, "--quiet")
+    assert code == 2 and "queued run with another config" in err
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_a_queued_run_whose_own_config_is_bad_is_marked_failed(toy_world, tmp_path, capsys):
+    """How the app launches: it writes config.json and status.json, then runs the CLI on that very config."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = json.loads(toy_world.read_text())
+    config["manifoldmix"]["tau"] = 0
+    (run_dir / runs.CONFIG).write_text(json.dumps(config))
+    runs.write_json_atomic(run_dir / runs.STATUS, {"state": "queued", "progress": 0.0})
+    code, err = _main(capsys, "run", run_dir / runs.CONFIG, "--run-dir", run_dir, "--quiet")
+    assert code == 2 and "manifoldmix.tau" in err
+    status = runs.read_status(run_dir)
+    assert status["state"] == "failed" and "manifoldmix.tau" in status["message"]
+

@@ -220,19 +220,24 @@ def test_resume_with_changed_settings_raises(finished_run, tmp_path):
         execute(run_dir)
 
 
-def test_resume_refuses_a_run_whose_worker_is_alive(finished_run, tmp_path, capsys):
+def test_resume_refuses_a_run_another_process_writes_naming_it(finished_run, tmp_path, capsys):
     run_dir = simulate_kill(finished_run, tmp_path / "run", len(runs.read_events(finished_run)) - 1)
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from manifoldmix_core.claim import claimed\n"
+                               "with claimed(sys.argv[1]):\n    print('claimed', flush=True); time.sleep(120)", str(run_dir)],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
-        status = json.loads((run_dir / runs.STATUS).read_text())
-        runs.write_json_atomic(run_dir / runs.STATUS, {**status, "state": "running", "pid": worker.pid})
-        assert runs.read_status(run_dir)["state"] == "running"
+        assert holder.stdout.readline().strip() == "claimed"
+        before = (run_dir / runs.EVENTS).read_text(), (run_dir / runs.STATUS).read_text()
         code = cli_module.main(["resume", str(run_dir), "--quiet"])
-        assert code == 2 and "running" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error:") and f"pid {holder.pid}" in err and "being written" in err
+        assert ((run_dir / runs.EVENTS).read_text(), (run_dir / runs.STATUS).read_text()) == before
         assert not (run_dir / runs.RESULTS).exists()
     finally:
-        worker.kill()
-        worker.wait()
+        holder.kill()
+        holder.wait()
+    assert cli_module.main(["resume", str(run_dir), "--quiet"]) == 0  # the killed holder's claim is stale now
+    assert_same_run(run_dir, finished_run)
 
 
 def test_start_run_refuses_an_existing_run(finished_run, toy_world):

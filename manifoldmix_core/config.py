@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import types
 import typing
@@ -79,6 +80,13 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def settings_digest(self) -> str:
+        """A hash of everything that decides the results except where files live (their content is hashed on its own)."""
+        data = self.to_dict()
+        for item in (*data["ingredients"], data["val"], *data["test"]):
+            item.pop("path")
+        return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     @property
     def datasets(self) -> list[DatasetConfig]:

@@ -3,6 +3,7 @@
 Images are kept as uint8 [N, 3, H, W] (4x smaller than float) and moved to the device once;
 the classifier scales and normalises each batch on the device. ImageFolder sets are decoded once
 and cached as safetensors keyed by the folder's file list, sizes and modification times.
+Each set carries a fingerprint of its content (see fingerprint.py), which a resumed run checks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import DatasetError
 from .files import write_atomic
+from .fingerprint import arrays_digest, file_digest, files_digest
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -34,6 +36,7 @@ class EvalSet:
     labels: torch.Tensor
     class_subset: tuple[int, ...] | None = None
     class_map: Mapping[int, int] | None = None
+    fingerprint: str = ""
     _index: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -180,13 +183,18 @@ def default_cache_dir() -> Path:
 
 def load_dataset(cfg, image_size: int, cache_dir: Path | None = None) -> EvalSet:
     """An EvalSet from a DatasetConfig: the demo world, an ImageFolder tree or a tensor file."""
+    cache_dir = cache_dir or default_cache_dir()
     if cfg.source == "demo":
         from .demo.splits import load_split
         images, labels = load_split(cfg.path)
+        fingerprint = arrays_digest(images, labels)
         images = resize_images(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), image_size)
         labels = torch.from_numpy(labels).to(torch.int64)
     elif cfg.source == "imagefolder":
-        images, labels, _ = load_image_folder(cfg.path, image_size, cache_dir or default_cache_dir())
+        images, labels, _ = load_image_folder(cfg.path, image_size, cache_dir)
+        root = Path(cfg.path)
+        fingerprint = files_digest(((str(p.relative_to(root)), p) for p, _ in image_folder_files(root)[1]), cache_dir)
     else:
         images, labels = load_tensor_file(cfg.path, image_size)
-    return EvalSet(cfg.name, images, labels, subset_from_json(cfg.class_subset), class_map_from_json(cfg.class_map))
+        fingerprint = file_digest(cfg.path, cache_dir)
+    return EvalSet(cfg.name, images, labels, subset_from_json(cfg.class_subset), class_map_from_json(cfg.class_map), fingerprint)

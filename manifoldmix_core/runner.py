@@ -2,11 +2,13 @@
 
 The same function serves `run` and `resume`: on resume the journal replays what was already
 measured (see runs.py), so an interrupted run finishes exactly as an uninterrupted one would.
+Before a measurement is replayed, the inputs it came from are checked by content: the datasets
+and settings in the setup event, each ingredient in its own accuracy event (so an ingredient that
+had not been measured yet, say one that failed for NaN weights, may be fixed before resuming).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import traceback
@@ -22,9 +24,10 @@ from . import runs
 from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, default_cache_dir, load_dataset
-from .errors import Cancelled, ConfigError, ManifoldMixError
+from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError
 from .evaluate import Evaluator, pick_device
 from .files import write_atomic
+from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .mixing import FlatLayout
 from .models import bind, build_classifier, check_architecture, detect_layout, spec_from_signature
@@ -119,6 +122,7 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
     Whatever ends it, status.json says so: finished, cancelled (CANCEL file or a signal) or failed (with the reason).
     """
     run_dir = Path(run_dir)
+    cache_dir = cache_dir or default_cache_dir()
     with claimed(run_dir):
         runs.remove_leftovers(run_dir)
         status = runs.StatusWriter(run_dir)
@@ -130,7 +134,7 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
             setup = prepare(config, journal, progress.step, cache_dir)
-            results = _cook(run_dir, config, setup)
+            results = _cook(run_dir, config, setup, cache_dir)
         except Cancelled:
             status.update(state="cancelled", message="cancelled by the user; resume to continue")
             raise
@@ -147,22 +151,13 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
     return results
 
 
-def fingerprint(path: Path) -> str:
-    """Size plus a hash of the file's ends: cheap, survives copies, catches replaced checkpoints."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with path.open("rb") as f:
-        digest.update(f.read(1 << 16))
-        f.seek(max(0, size - (1 << 16)))
-        digest.update(f.read(1 << 16))
-    return f"{size}:{digest.hexdigest()[:16]}"
-
-
-def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
+def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> dict:
     kitchen = setup.kitchen
-    kitchen.record({"type": "setup", "ingredients": {n: fingerprint(i.path) for n, i in kitchen.ingredients.items()},
-                    "datasets": {n: len(d) for n, d in setup.datasets.items()}, "components": setup.partition.names})
-    ingredient_acc = {name: _ingredient_accuracy(run_dir, kitchen, name, config.val.name) for name in kitchen.ingredients}
+    _record_setup(run_dir, kitchen.journal, config, setup)
+    fingerprints, ingredient_acc = {}, {}
+    for name, ingredient in kitchen.ingredients.items():
+        fingerprints[name] = file_digest(ingredient.path, cache_dir)
+        ingredient_acc[name] = _ingredient_accuracy(run_dir, kitchen, name, config.val.name, fingerprints[name])
     kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
     kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
     methods, soups = {}, {}
@@ -171,7 +166,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
             result = soups[method] = SOUPS[method](kitchen, config.manifoldmix)
             logits = lambda result=result: kitchen.test_logits(kitchen.stored(result.params))
         else:
-            result = ENSEMBLES[method](kitchen, lambda name: _ingredient_logits(run_dir, kitchen, name))
+            result = ENSEMBLES[method](kitchen, lambda name: _ingredient_logits(run_dir, kitchen, name, fingerprints[name]))
             logits = lambda result=result: result.logits
         accuracy = kitchen.journal.record({"type": "accuracy", "model": method, "kind": "method"},
                                           lambda logits=logits: {"accuracy": kitchen.accuracies(logits())})["accuracy"]
@@ -200,6 +195,26 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     return results
 
 
+def _record_setup(run_dir: Path, journal: runs.Journal, config: RunConfig, setup: Setup) -> None:
+    """The setup event: settings, dataset contents and components; on resume, refuse any that changed."""
+    event = {"type": "setup", "settings": config.settings_digest(),
+             "datasets": {name: evalset.fingerprint for name, evalset in setup.datasets.items()}, "components": setup.partition.names}
+    old = journal.upcoming()
+    if old is not None and old.get("type") == "setup":
+        if old.get("settings") != event["settings"]:
+            raise ResumeError(f"cannot resume: the settings in {run_dir / runs.CONFIG} changed since the run started "
+                              "(only the paths of ingredients and datasets may change); restore them or start a new run")
+        for ds in config.datasets:
+            _refuse_change(f"dataset {ds.name} ({ds.path})", (old.get("datasets") or {}).get(ds.name), event["datasets"][ds.name])
+    journal.record(event)
+
+
+def _refuse_change(what: str, before, now) -> None:
+    if before != now:
+        raise ResumeError(f"cannot resume: {what} changed since the run started: content hash {before} != {now}; "
+                          "restore it, or start a new run")
+
+
 def _method_entry(result: SoupResult, accuracy: dict, m: int) -> dict:
     entry = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": result.valacc, "lambdas": result.lambdas}
     if result.method == "manifoldmixms":
@@ -207,13 +222,14 @@ def _method_entry(result: SoupResult, accuracy: dict, m: int) -> dict:
     return entry
 
 
-def _logits_path(run_dir: Path, name: str) -> Path:
-    return run_dir / LOGITS_DIR / f"{name}.safetensors"
+def _logits_path(run_dir: Path, fingerprint: str) -> Path:
+    """Cached logits are named by the ingredient's content hash: names are data, and a changed file cannot hit the cache."""
+    return run_dir / LOGITS_DIR / f"{fingerprint}.safetensors"
 
 
-def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str) -> dict[str, torch.Tensor]:
+def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: str) -> dict[str, torch.Tensor]:
     """Per-dataset logits of an ingredient, computed once per run and cached (float32, exact)."""
-    path = _logits_path(run_dir, name)
+    path = _logits_path(run_dir, fingerprint)
     if path.is_file():
         return {k: v.to(kitchen.work.device) for k, v in load_file(path).items()}
     logits = kitchen.test_logits(kitchen.stored(name=name))
@@ -222,10 +238,14 @@ def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str) -> dict[str, 
     return logits
 
 
-def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str) -> dict[str, float]:
-    """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event."""
-    accuracy = kitchen.journal.record({"type": "accuracy", "model": name, "kind": "ingredient"},
-                                      lambda: {"accuracy": kitchen.accuracies(_ingredient_logits(run_dir, kitchen, name))})["accuracy"]
+def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str, fingerprint: str) -> dict[str, float]:
+    """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event; its file's content is part of the event."""
+    old = kitchen.journal.upcoming()
+    if old is not None and old.get("type") == "accuracy" and old.get("model") == name:
+        _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.get("fingerprint"), fingerprint)
+    event = {"type": "accuracy", "model": name, "kind": "ingredient", "fingerprint": fingerprint}
+    measure = lambda: {"accuracy": kitchen.accuracies(_ingredient_logits(run_dir, kitchen, name, fingerprint))}
+    accuracy = kitchen.journal.record(event, measure)["accuracy"]
     kitchen.record({"type": "eval", "method": "ingredients", "phase": "ingredient", "candidate": name,
                     "lambda": None, "valacc": accuracy[val_name]})
     kitchen.on_step(f"ingredient {name}")

@@ -98,13 +98,19 @@ class Journal:
     def replaying(self) -> bool:
         return self.position < len(self.tape)
 
+    def upcoming(self) -> dict | None:
+        """The tape's next event while replaying (what `record` will compare with), else None."""
+        return self.tape[self.position] if self.replaying else None
+
     def record(self, event: dict, compute: Callable[[], dict] | None = None) -> dict:
         """Write event (+ the fields compute() returns), or read it back from the tape when replaying."""
         if self.replaying:
             old = self.tape[self.position]
-            if {k: old.get(k) for k in event} != event:
-                raise ResumeError(f"cannot resume: event {self.position + 1} of {self.path} was {_brief(old)} but the "
-                                  f"resumed run produced {_brief(event)}; the ingredients, datasets or settings changed")
+            changed = {k: (old.get(k), v) for k, v in event.items() if old.get(k) != v}
+            if changed:
+                detail = "; ".join(f"{k} was {_short(a)}, now {_short(b)}" for k, (a, b) in changed.items())
+                raise ResumeError(f"cannot resume: event {self.position + 1} of {self.path} ({_brief(old)}) differs: {detail}; "
+                                  "the ingredients, datasets or settings changed since the run started")
             self.position += 1
             return old
         if self.cancel_path.exists():
@@ -119,6 +125,11 @@ class Journal:
 
 def _brief(event: dict) -> str:
     return json.dumps({k: event.get(k) for k in ("type", "method", "phase", "candidate", "model") if k in event})
+
+
+def _short(value, limit: int = 120) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class StatusWriter:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import pytest
 import torch
-from helpers import derived_config, run_config
+from helpers import derived_config, run_config, without_time
 from safetensors.torch import load_file, save_file
 
 from manifoldmix_core import runs
@@ -21,6 +22,7 @@ from manifoldmix_core.ingredients import (
     read_state_dict,
     validate_pool,
 )
+from manifoldmix_core.runner import execute
 
 
 def small_state(seed: int = 0) -> dict[str, torch.Tensor]:
@@ -300,3 +302,9 @@ def test_run_with_nan_ingredient_fails_naming_file_and_parameter(toy_world, tmp_
     assert str(bad) in status["message"] and "visual.ln_post.weight" in status["message"]
     assert runs.read_status(run_dir)["state"] == "failed"
     assert not (run_dir / runs.RESULTS).exists()
+    # Nothing measured came from the broken file, so once it is fixed the run resumes to what a fresh run gives.
+    shutil.copy(toy_world.parent / "b.safetensors", bad)
+    execute(run_dir)
+    reference = run_config(config, tmp_path / "reference")
+    assert json.loads((run_dir / runs.RESULTS).read_text()) == reference
+    assert without_time(runs.read_events(run_dir)) == without_time(runs.read_events(tmp_path / "reference"))

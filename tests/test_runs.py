@@ -49,8 +49,8 @@ def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: 
     (target / runs.EVENTS).write_text(text)
     (target / runs.RESULTS).unlink()
     (target / runs.FUSED).unlink()
-    # Per-ingredient logits are saved just before their accuracy event: drop those the kill came too early for.
-    measured = {e["model"] for e in runs.read_events(target) if e["type"] == "accuracy" and e.get("kind") == "ingredient"}
+    # Per-ingredient logits (named by content hash) are saved just before their accuracy event: drop those the kill came too early for.
+    measured = {e["fingerprint"] for e in runs.read_events(target) if e["type"] == "accuracy" and e.get("kind") == "ingredient"}
     for path in (target / LOGITS_DIR).glob("*.safetensors"):
         if path.stem not in measured:
             path.unlink()
@@ -190,25 +190,33 @@ def test_cancel_requested_before_the_worker_starts_is_honoured(toy_world, tmp_pa
 # -- refusing to resume or overwrite ------------------------------------------------------------------------
 
 
-def test_resume_after_ingredient_replaced_raises(finished_run, toy_world, tmp_path):
+def test_resume_after_a_measured_ingredient_changed_raises_naming_it(finished_run, toy_world, tmp_path):
     pool = tmp_path / "pool"
     pool.mkdir()
     for name in ("a", "a_copy", "b", "noise"):
         shutil.copy(toy_world.parent / f"{name}.safetensors", pool / f"{name}.safetensors")
-    run_dir = simulate_kill(finished_run, tmp_path / "run", 5)
+    run_dir = simulate_kill(finished_run, tmp_path / "run", 5)  # setup, then a and a_copy measured
     config = json.loads((run_dir / runs.CONFIG).read_text())
     for ingredient in config["ingredients"]:
         ingredient["path"] = str(pool / Path(ingredient["path"]).name)
-    (run_dir / runs.CONFIG).write_text(json.dumps(config))
-    # same names, shapes and dtypes: only the setup fingerprint can tell
-    shutil.copy(toy_world.parent / "a.safetensors", pool / "noise.safetensors")
+    (run_dir / runs.CONFIG).write_text(json.dumps(config))  # files may move: their content is what counts
+    # same names, shapes, dtypes and size: only the content hash can tell
+    shutil.copy(toy_world.parent / "noise.safetensors", pool / "a_copy.safetensors")
     before = (run_dir / runs.EVENTS).read_text()
-    with pytest.raises(ResumeError, match="setup") as exc:
+    with pytest.raises(ResumeError) as exc:
         execute(run_dir)
-    assert "changed" in str(exc.value)
+    message = str(exc.value)
+    assert f"ingredient a_copy ({pool / 'a_copy.safetensors'}) changed since the run started: content hash" in message
     assert (run_dir / runs.EVENTS).read_text() == before
-    assert runs.read_status(run_dir)["state"] == "failed"
+    status = runs.read_status(run_dir)
+    assert status["state"] == "failed" and "a_copy" in status["message"]
     assert not (run_dir / runs.RESULTS).exists()
+    shutil.copy(toy_world.parent / "a_copy.safetensors", pool / "a_copy.safetensors")
+    execute(run_dir)
+    results, reference = (json.loads((d / runs.RESULTS).read_text()) for d in (run_dir, finished_run))
+    assert {n: {k: v for k, v in e.items() if k != "path"} for n, e in results["ingredients"].items()} == \
+        {n: {k: v for k, v in e.items() if k != "path"} for n, e in reference["ingredients"].items()}
+    assert results["methods"] == reference["methods"]
 
 
 def test_resume_with_changed_settings_raises(finished_run, tmp_path):
@@ -285,6 +293,7 @@ def test_logits_cache_reproduces_recorded_accuracies(finished_run, toy_world):
     results = json.loads((finished_run / runs.RESULTS).read_text())
     labels = {name: load_file(toy_world.parent / f"{name}.safetensors")["labels"] for name in ("val", "test")}
     for name, entry in results["ingredients"].items():
-        logits = load_file(finished_run / LOGITS_DIR / f"{name}.safetensors")
+        fingerprint = events_of(finished_run, type="accuracy", model=name)[0]["fingerprint"]
+        logits = load_file(finished_run / LOGITS_DIR / f"{fingerprint}.safetensors")
         accuracy = {ds: float((logits[ds].argmax(1) == labels[ds]).float().mean()) for ds in labels}
         assert accuracy == entry["accuracy"]

@@ -12,12 +12,13 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 from . import runs
 from .claim import claimed
-from .errors import Cancelled, ManifoldMixError, Stopped
+from .errors import Cancelled, ManifoldMixError, RunWarning, Stopped
 
 
 def summary(results: dict) -> str:
@@ -116,9 +117,16 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    text = f"warning: {message}" if issubclass(category, RunWarning) else warnings.formatwarning(message, category, filename, lineno, line)
+    print(text.rstrip("\n"), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with stop_on_signals():
+    with stop_on_signals(), warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("always", RunWarning)
         try:
             return args.func(args)
         except Cancelled as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from .errors import ConfigError
 SEMANTICS = ("paper", "code-release")
 METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
 SOURCES = ("demo", "imagefolder", "tensors")
+NAME_MAX = 128
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     base = Path(base_dir or ".")
     ingredients = data["ingredients"]
     if isinstance(ingredients, Mapping) and "folder" in ingredients:
+        if set(ingredients) != {"folder"} or not isinstance(ingredients["folder"], str) or not ingredients["folder"]:
+            raise ConfigError(f'ingredients as a folder is {{"folder": "path/to/checkpoints"}}, got {json.dumps(ingredients)}')
         from .ingredients import find_ingredients
         ingredients = [{"name": i.name, "path": str(i.path), "hparams": dict(i.hparams) if i.hparams else None}
                        for i in find_ingredients(_resolve(base, ingredients["folder"]))]
@@ -173,26 +178,68 @@ def _resolve(base: Path, path: str) -> str:
     return str(path) if Path(path).is_absolute() else str((base / path).resolve())
 
 
+def _check_name(name: str, where: str) -> None:
+    """Names of ingredients and datasets are data (keys, labels, never parts of a path): short, printable, no separators."""
+    problem = ("is empty" if not name else f"is longer than {NAME_MAX} characters" if len(name) > NAME_MAX
+               else "contains a path separator" if "/" in name or "\\" in name else "contains '..'" if ".." in name
+               else "contains control characters" if any(ord(c) < 32 or ord(c) == 127 for c in name) else None)
+    if problem:
+        raise ConfigError(f"{where} {name!r} {problem}; names label results and may not look like paths")
+
+
 def _ingredient(data, where: str, base: Path) -> IngredientConfig:
     cfg = _build(IngredientConfig, data, where)
+    _check_name(cfg.name, f"{where}.name")
     return dataclasses.replace(cfg, path=_resolve(base, cfg.path))
 
 
 def _dataset(data, where: str, base: Path) -> DatasetConfig:
     cfg = _build(DatasetConfig, data, where)
+    _check_name(cfg.name, f"{where}.name")
     if cfg.source not in SOURCES:
         raise ConfigError(f"{where}.source must be one of {SOURCES}, got {cfg.source!r}")
+    if cfg.class_subset is not None and cfg.class_map is not None:
+        raise ConfigError(f"{where}: give either class_subset or class_map, not both")
+    if cfg.class_subset is not None and (not cfg.class_subset or not all(_index(c) for c in cfg.class_subset)):
+        raise ConfigError(f"{where}.class_subset must be a non-empty list of model class indices (integers >= 0), got {cfg.class_subset!r}")
+    if cfg.class_map is not None:
+        bad = {k: v for k, v in cfg.class_map.items() if not (re.fullmatch(r"\d+", k) and _index(v))}
+        if bad or not cfg.class_map:
+            raise ConfigError(f'{where}.class_map maps model classes to dataset classes, {{"409": 0, ...}} (integers >= 0); '
+                              f"bad entries: {json.dumps(bad) if bad else 'it is empty'}")
     if cfg.source != "demo":
         cfg = dataclasses.replace(cfg, path=_resolve(base, cfg.path))
     return cfg
 
 
+def _index(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_values(config: RunConfig) -> None:
-    """Reject absurd settings before any work starts."""
-    mm = config.manifoldmix
+    """Reject absurd or malformed settings before any work starts."""
+    mm, model = config.manifoldmix, config.model
     unknown = [m for m in config.methods if m not in METHODS]
     if unknown or not config.methods:
         raise ConfigError(f"methods must be a non-empty subset of {METHODS}; unknown: {unknown}")
+    if len(set(config.methods)) != len(config.methods):
+        raise ConfigError(f"methods lists a method twice: {config.methods}")
+    if not isinstance(model.architecture, (str, Mapping)) or not model.architecture:
+        raise ConfigError(f"model.architecture must be an open_clip config name or a vision-config object, got {model.architecture!r}")
+    for key in ("image_mean", "image_std"):
+        value = getattr(model, key)
+        if len(value) != 3 or not all(_number(v) for v in value) or (key == "image_std" and not all(v > 0 for v in value)):
+            raise ConfigError(f"model.{key} must be three numbers (R, G, B){', all positive' if key == 'image_std' else ''}, got {list(value)!r}")
+    if not DEVICE.fullmatch(config.device):
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}")
+    if not 0 <= mm.seed < 2**32:
+        raise ConfigError(f"manifoldmix.seed must be between 0 and 2**32 - 1, got {mm.seed}")
+    from .partition import check_spec
+    check_spec(config.partition)
     if "manifoldmixms" in config.methods:
         from .optim import check_optimizer
         check_optimizer(mm.optimizer)
@@ -213,8 +260,9 @@ def _check_values(config: RunConfig) -> None:
     if missing:
         raise ConfigError(f"ood names {missing} are not among the datasets {names}")
     ingredient_names = [i.name for i in config.ingredients]
-    if len(set(ingredient_names)) != len(ingredient_names):
-        raise ConfigError("ingredient names must be unique")
+    repeated = sorted({n for n in ingredient_names if ingredient_names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"ingredient names must be unique; repeated: {', '.join(repeated)}")
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -44,6 +44,10 @@ class EvalSet:
             raise DatasetError(f"{self.name}: images must be uint8 [N, 3, H, W], got {self.images.dtype} {list(self.images.shape)}")
         if len(self.images) != len(self.labels) or len(self.images) == 0:
             raise DatasetError(f"{self.name}: {len(self.images)} images but {len(self.labels)} labels")
+        if self.labels.dtype.is_floating_point or self.labels.ndim != 1:
+            raise DatasetError(f"{self.name}: labels must be one integer per image, got {self.labels.dtype} {list(self.labels.shape)}")
+        if int(self.labels.min()) < 0:
+            raise DatasetError(f"{self.name}: labels must be class indices (0 or more), found {int(self.labels.min())}")
         if self.class_subset is not None and self.class_map is not None:
             raise DatasetError(f"{self.name}: give either a class subset or a class map, not both")
 
@@ -164,7 +168,10 @@ def load_tensor_file(path: str | Path, size: int) -> tuple[torch.Tensor, torch.T
         images = images.permute(0, 3, 1, 2).contiguous()
     if images.dtype != torch.uint8:
         raise DatasetError(f"{path}: 'images' must be uint8 (0..255), got {images.dtype}")
-    return resize_images(images, size), data["labels"].to(torch.int64)
+    labels = data["labels"]
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1:
+        raise DatasetError(f"{path}: 'labels' must be integers, one per image, got {labels.dtype} {list(labels.shape)}")
+    return resize_images(images, size), labels.to(torch.int64)
 
 
 def class_map_from_json(mapping: Mapping[str, int] | None) -> dict[int, int] | None:

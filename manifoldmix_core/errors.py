@@ -44,3 +44,8 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, signal_name: str):
         self.signal_name = signal_name
         super().__init__(f"stopped by {signal_name}")
+
+
+
+class RunWarning(UserWarning):
+    """Something legal but probably unintended (the CLI prints it as 'warning: ...')."""

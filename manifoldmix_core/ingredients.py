@@ -7,8 +7,10 @@ the number of ingredients.
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import pickletools
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,15 +48,35 @@ class Ingredient:
 
 
 def find_ingredients(folder: str | Path) -> list[Ingredient]:
-    """All checkpoint files of a folder, sorted by name; hyperparameters from hparams.json if present."""
+    """All checkpoint files of a folder, sorted by name; hyperparameters from hparams.json if present.
+
+    An entry named like a checkpoint that is not a readable file (a folder, a dangling or looping
+    symbolic link) is reported rather than skipped: the user meant it to be an ingredient.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise IngredientError(folder, "is not a folder; point at a folder of .safetensors/.pt/.pth files")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES)
+    for path in files:
+        _check_checkpoint_entry(path)
     if not files:
         raise IngredientError(folder, f"holds no checkpoint files (looked for {', '.join(SUFFIXES)})")
     hparams = read_hparams(folder / HPARAMS_FILE)
     return [Ingredient(p.stem, p, hparams.get(p.stem)) for p in files]
+
+
+def _check_checkpoint_entry(path: Path) -> None:
+    try:
+        if path.is_file():
+            return
+        is_dir = path.is_dir()
+    except OSError as exc:  # ELOOP: a symbolic link that points back at itself
+        raise IngredientError(path, f"is a symbolic link that cannot be followed ({exc.strerror}); fix or remove it") from exc
+    if is_dir:
+        raise IngredientError(path, "is a folder, not a checkpoint file; move it out of the ingredient folder or rename it")
+    if path.is_symlink():
+        raise IngredientError(path, f"is a symbolic link to {path.readlink()}, which does not exist (or loops); fix or remove it")
+    raise IngredientError(path, "is not a regular file; move it out of the ingredient folder")
 
 
 def read_hparams(path: Path) -> dict:
@@ -90,7 +112,7 @@ def _torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "GLOBAL" not in str(exc):
+        if not _holds_pickled_objects(path):
             raise IngredientError(path, "is not a readable PyTorch checkpoint (corrupt or not a checkpoint)") from exc
         raise IngredientError(
             path,
@@ -99,6 +121,29 @@ def _torch_load(path: Path):
         ) from exc
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise IngredientError(path, f"is not a readable PyTorch checkpoint ({exc})") from exc
+
+
+_OBJECT_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+
+
+def _holds_pickled_objects(path: Path) -> bool:
+    """Whether the file (torch's zip format or a bare pickle stream) pickles Python objects, read without unpickling."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                data = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".pkl"))
+        else:
+            data = path.read_bytes()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    stream = io.BytesIO(data)
+    try:
+        while stream.tell() < len(data):  # torch's legacy format is several pickles in a row
+            if any(op.name in _OBJECT_OPCODES for op, _, _ in pickletools.genops(stream)):
+                return True
+    except ValueError:  # not (or no longer) a pickle stream (UnicodeDecodeError is a ValueError too)
+        return False
+    return False
 
 
 def _unwrap(path: Path, state) -> dict[str, torch.Tensor]:

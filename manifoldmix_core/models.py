@@ -109,10 +109,9 @@ class Classifier(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         try:
-            vision_cfg = CLIPVisionCfg(**spec.vision_cfg)
-        except TypeError as exc:
-            raise ConfigError(f"invalid vision config {spec.vision_cfg}: {exc}") from exc
-        self.visual = _build_vision_tower(spec.embed_dim, vision_cfg, quick_gelu=spec.quick_gelu)
+            self.visual = _build_vision_tower(spec.embed_dim, CLIPVisionCfg(**spec.vision_cfg), quick_gelu=spec.quick_gelu)
+        except (TypeError, ValueError, ZeroDivisionError) as exc:  # unknown keys, or values open_clip cannot build from
+            raise ConfigError(f"invalid vision config {spec.vision_cfg}: {type(exc).__name__}: {exc}") from exc
         self.head = nn.Linear(spec.embed_dim, spec.num_classes)
         self.normalize_features = spec.normalize_features
         self.register_buffer("mean", torch.tensor(spec.image_mean).view(1, 3, 1, 1), persistent=False)

@@ -74,10 +74,17 @@ class Partition:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Partition:
-        try:
-            return cls(tuple(Component(str(c["name"]), tuple(c["params"])) for c in data["components"]))
-        except (KeyError, TypeError) as exc:
-            raise PartitionError('a partition is {"components": [{"name": str, "params": [str, ...]}, ...]}') from exc
+        shape = 'a partition is {"components": [{"name": str, "params": [str, ...]}, ...]}'
+        components = data.get("components") if isinstance(data, Mapping) else None
+        if not isinstance(components, list):
+            raise PartitionError(f"{shape}; 'components' is missing or not a list")
+        for n, c in enumerate(components):
+            if not isinstance(c, Mapping) or set(c) != {"name", "params"} or not isinstance(c["name"], str):
+                raise PartitionError(f"{shape}; component {n} is {json.dumps(c)[:120]}")
+            if not isinstance(c["params"], list) or not all(isinstance(p, str) for p in c["params"]):
+                raise PartitionError(f"{shape}; the params of component {c['name']!r} must be a list of parameter names, "
+                                     f"got {json.dumps(c['params'])[:120]}")
+        return cls(tuple(Component(c["name"], tuple(c["params"])) for c in components))
 
     @classmethod
     def from_json(cls, text: str) -> Partition:
@@ -211,22 +218,58 @@ def granularity(param_names: Sequence[str], layout: Layout, level: str) -> Parti
     return structural(param_names, layout, blocks_per_component=1, split_attn_mlp=level == "fine")
 
 
+SPEC_KEYS = {"whole": (), "coarse": (), "medium": (), "fine": (), "author": ("granularity",),
+             "structural": ("blocks_per_component", "split_attn_mlp"), "assign": ("assign", "default"), "components": ("components",)}
+
+
+def _kind(spec: Mapping):
+    return spec.get("preset", "components" if "components" in spec else None)
+
+
+def check_spec(spec: Mapping) -> None:
+    """Reject a malformed partition spec of a run config before any work, naming the key (resolve() relies on it)."""
+    kind = _kind(spec)
+    if kind not in PRESETS:
+        raise PartitionError(f"unknown partition preset {kind!r}; use one of {', '.join(PRESETS)}")
+    unknown = sorted(set(spec) - {"preset", *SPEC_KEYS[kind]})
+    if unknown:
+        raise PartitionError(f"partition preset {kind!r} takes {list(SPEC_KEYS[kind]) or 'no other keys'}; unknown: {unknown}")
+
+    def is_int(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    granularity = spec.get("granularity", 1)
+    if not (is_int(granularity) and granularity in (0, 1, 2, 3)):
+        raise PartitionError(f"partition.granularity must be 0, 1, 2 or 3, got {granularity!r}")
+    if not is_int(spec.get("blocks_per_component", 1)) or spec.get("blocks_per_component", 1) < 1:
+        raise PartitionError(f"partition.blocks_per_component must be a whole number of at least 1, got {spec.get('blocks_per_component')!r}")
+    if not isinstance(spec.get("split_attn_mlp", False), bool):
+        raise PartitionError(f"partition.split_attn_mlp must be true or false, got {spec.get('split_attn_mlp')!r}")
+    if kind == "assign":
+        assign = spec.get("assign")
+        if not isinstance(assign, Mapping) or not assign or not all(isinstance(v, str) and v for v in assign.values()):
+            raise PartitionError('partition.assign maps block or parameter names to component names, {"visual.ln_pre": "stem", ...}; '
+                                 f"got {json.dumps(assign)[:120]}")
+        if not isinstance(spec.get("default"), str | None):
+            raise PartitionError(f"partition.default must be a component name, got {spec.get('default')!r}")
+    if kind == "components":
+        Partition.from_dict(spec)
+
+
 def resolve(spec: Mapping, param_names: Sequence[str], layout: Layout) -> Partition:
     """Turn a partition spec from a run config into a validated Partition."""
-    kind = spec.get("preset", "components" if "components" in spec else None)
+    check_spec(spec)
+    kind = _kind(spec)
     if kind == "whole":
         partition = whole_model(param_names)
     elif kind in ("coarse", "medium", "fine"):
         partition = granularity(param_names, layout, kind)
     elif kind == "author":
-        partition = author_preset(param_names, int(spec.get("granularity", 1)))
+        partition = author_preset(param_names, spec.get("granularity", 1))
     elif kind == "structural":
-        partition = structural(param_names, layout, int(spec.get("blocks_per_component", 1)),
-                               bool(spec.get("split_attn_mlp", False)))
+        partition = structural(param_names, layout, spec.get("blocks_per_component", 1), spec.get("split_attn_mlp", False))
     elif kind == "assign":
         partition = from_assignment(param_names, spec["assign"], spec.get("default"))
-    elif kind == "components":
-        partition = Partition.from_dict(spec)
     else:
-        raise PartitionError(f"unknown partition preset {kind!r}; use one of {', '.join(PRESETS)}")
+        partition = Partition.from_dict(spec)
     return partition.validate(param_names)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from . import runs
 from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, default_cache_dir, load_dataset
-from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError
+from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, pick_device
 from .files import write_atomic
 from .fingerprint import file_digest
@@ -73,6 +74,11 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
         evalset.check_classes(spec.num_classes)
         datasets[ds.name] = evalset.to(device)
+    classes = datasets[config.val.name].labels.unique()
+    if len(classes) < 2:
+        warnings.warn(RunWarning(f"the validation set {config.val.name} holds only class {int(classes[0])}: ValAcc then only counts how "
+                                 "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
+                      stacklevel=2)
     evaluator = Evaluator(model, device, config.batch_size)
     kitchen = Kitchen(flat, ingredients, evaluator, work, datasets, config.val.name, journal, on_step)
     return Setup(kitchen, partition, signature, datasets, device)
@@ -275,6 +281,10 @@ def start_run(config: RunConfig | str | Path, run_dir: str | Path) -> Path:
     """
     run_dir = Path(run_dir)
     config = config if isinstance(config, RunConfig) else load_config(config)
+    folders = sorted({str(Path(i.path).resolve().parent) for i in config.ingredients})
+    if str(run_dir.resolve()) in folders:
+        raise ConfigError(f"--run-dir {run_dir} is the ingredient folder: the run's {runs.FUSED} would become an ingredient "
+                          "of the next run read from it; choose another run directory")
     with claimed(run_dir):
         if (run_dir / runs.EVENTS).exists() or (run_dir / runs.RESULTS).exists():
             raise ConfigError(f"{run_dir} already holds a run; use 'resume {run_dir}' or choose a new --run-dir")

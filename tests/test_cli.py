@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import pytest
+import torch
 from helpers import cli, derived_config
+from safetensors.torch import load_file, save_file
+from toy import VISION
 
 from manifoldmix_core import cli as cli_module
 from manifoldmix_core import runs
@@ -77,6 +81,30 @@ def _main(capsys, *args) -> tuple[int, str]:
     ({"methods": ["greedy_soup", "best_soup"]}, "best_soup"),
     ({"ood": ["imagenet-a"]}, "imagenet-a"),
     ({"manifoldmix": {"tau": "high"}}, "manifoldmix.tau"),
+    ({"partition": {"preset": "author", "granularity": "x"}}, "partition.granularity must be 0, 1, 2 or 3, got 'x'"),
+    ({"partition": {"preset": "structural", "blocks_per_component": "two"}}, "blocks_per_component"),
+    ({"partition": {"preset": "structural", "split_attn_mlp": "yes"}}, "split_attn_mlp"),
+    ({"partition": {"preset": "medium", "granularity": 2}}, "unknown: ['granularity']"),
+    ({"partition": {"preset": "assign", "assign": ["visual"]}}, "partition.assign"),
+    ({"partition": {"preset": "components", "components": [{"name": "tower", "params": "visual"}]}}, "params of component 'tower' must be a list"),
+    ({"val": {"class_map": {"x": 0}}}, 'val.class_map'),
+    ({"val": {"class_map": {"1": -1}}}, 'val.class_map'),
+    ({"val": {"class_subset": ["a", 1]}}, "val.class_subset"),
+    ({"val": {"class_subset": [0, 1], "class_map": {"0": 0}}}, "not both"),
+    ({"model": {"architecture": VISION, "image_mean": [0.5, 0.5]}}, "model.image_mean must be three numbers"),
+    ({"model": {"architecture": VISION, "image_std": [0.5, "x", 0.5]}}, "model.image_std"),
+    ({"model": {"architecture": VISION, "image_std": [0.5, 0.0, 0.5]}}, "model.image_std"),
+    ({"model": {"architecture": 7}}, "model.architecture"),
+    ({"ingredients": {"folder": None}}, 'ingredients as a folder is {"folder": "path/to/checkpoints"}'),
+    ({"ingredients": [{"name": "../x", "path": "a.safetensors"}]}, "ingredients[0].name '../x' contains a path separator"),
+    ({"ingredients": [{"name": "/tmp/x", "path": "a.safetensors"}]}, "path separator"),
+    ({"ingredients": [{"name": "", "path": "a.safetensors"}]}, "is empty"),
+    ({"ingredients": [{"name": "x" * 200, "path": "a.safetensors"}]}, "longer than"),
+    ({"ingredients": [{"name": "a", "path": "a.safetensors"}, {"name": "a", "path": "b.safetensors"}]}, "repeated: a"),
+    ({"test": [{"name": "..", "source": "tensors", "path": "test.safetensors"}]}, "test[0].name '..' contains '..'"),
+    ({"device": "gpu"}, "device"),
+    ({"methods": ["greedy_soup", "greedy_soup"]}, "twice"),
+    ({"manifoldmix": {"seed": -1}}, "manifoldmix.seed"),
 ])
 def test_bad_config_exits_2_naming_the_key(toy_world, tmp_path, capsys, changes, expected):
     config = derived_config(toy_world, "bad", **changes)
@@ -162,3 +190,30 @@ def test_a_queued_run_whose_own_config_is_bad_is_marked_failed(toy_world, tmp_pa
     status = runs.read_status(run_dir)
     assert status["state"] == "failed" and "manifoldmix.tau" in status["message"]
 
+
+def test_the_ingredient_folder_is_refused_as_run_directory(toy_world, tmp_path, capsys):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(toy_world.parent / f"{name}.safetensors", pool)
+    config = derived_config(toy_world, "pool", ingredients={"folder": str(pool)})
+    code, err = _main(capsys, "run", config, "--run-dir", pool, "--quiet")
+    assert code == 2 and "is the ingredient folder" in err and runs.FUSED in err
+    assert sorted(p.name for p in pool.iterdir()) == ["a.safetensors", "b.safetensors"]
+
+
+def test_negative_labels_are_refused_and_a_single_class_validation_set_warns(toy_world, tmp_path, capsys):
+    data = load_file(toy_world.parent / "val.safetensors")
+    save_file({"images": data["images"], "labels": torch.where(data["labels"] == 0, -1, data["labels"])}, tmp_path / "negative.safetensors")
+    config = derived_config(toy_world, "negative", val={"path": str(tmp_path / "negative.safetensors")})
+    code, err = _main(capsys, "run", config, "--run-dir", tmp_path / "negative", "--quiet")
+    assert code == 2 and "\nerror: val: labels must be class indices (0 or more), found -1" in err
+    assert runs.read_status(tmp_path / "negative")["state"] == "failed"
+
+    one = data["labels"] == data["labels"][0]
+    save_file({"images": data["images"][one].contiguous(), "labels": data["labels"][one].contiguous()}, tmp_path / "one.safetensors")
+    config = derived_config(toy_world, "one-class", val={"path": str(tmp_path / "one.safetensors")}, methods=["uniform_soup"],
+                            ingredients=[{"name": "a", "path": "a.safetensors"}])
+    code, err = _main(capsys, "run", config, "--run-dir", tmp_path / "one", "--quiet")
+    assert code == 0
+    assert f"warning: the validation set val holds only class {int(data['labels'][0])}" in err

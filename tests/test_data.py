@@ -157,6 +157,10 @@ def test_evalset_rejects_bad_tensors():
         EvalSet("x", torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.int64))
     with pytest.raises(DatasetError, match="not both"):
         EvalSet("x", torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(2, dtype=torch.int64), (0, 1), {0: 0})
+    with pytest.raises(DatasetError, match="0 or more"):
+        EvalSet("x", torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.tensor([1, -1]))
+    with pytest.raises(DatasetError, match="one integer per image"):
+        EvalSet("x", torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.tensor([1.0, 0.5]))
 
 
 # -- accuracy with class subsets and class maps -----------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import shutil
 
@@ -104,6 +105,17 @@ def test_pickled_object_is_refused_without_running_it(tmp_path):
     # The gadget is real: an unrestricted load would have run it.
     torch.load(tmp_path / "evil.pt", weights_only=False)
     assert marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_a_bare_pickle_payload_is_refused_as_pickled_objects(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    with (tmp_path / "payload.pt").open("wb") as f:
+        pickle.dump({"weight": _Gadget(marker)}, f, protocol=protocol)
+    with pytest.raises(IngredientError, match="holds pickled Python objects") as exc:
+        read_state_dict(tmp_path / "payload.pt")
+    assert exc.value.path == str(tmp_path / "payload.pt") and not marker.exists()
 
 
 def _random_bytes(seed: int = 0, n: int = 4096) -> bytes:
@@ -236,7 +248,7 @@ def test_find_ingredients_sorted_with_hparams_sidecar(tmp_path):
         save_file(small_state(), tmp_path / f"{name}.safetensors")
     torch.save(small_state(), tmp_path / "legacy.pt")
     (tmp_path / "readme.md").write_text("ignored")
-    (tmp_path / "sub.safetensors").mkdir()
+    (tmp_path / "notes").mkdir()
     hparams = {"m1": {"lr": 1e-5, "epochs": 10}, "legacy": {"lr": 3e-5}}
     (tmp_path / "hparams.json").write_text(json.dumps(hparams))
     found = find_ingredients(tmp_path)
@@ -244,6 +256,25 @@ def test_find_ingredients_sorted_with_hparams_sidecar(tmp_path):
     assert [i.path for i in found] == [tmp_path / f"{n}" for n in ("legacy.pt", "m1.safetensors", "m10.safetensors",
                                                                    "m2.safetensors")]
     assert {i.name: i.hparams for i in found} == {"legacy": {"lr": 3e-5}, "m1": hparams["m1"], "m10": None, "m2": None}
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ("folder", "is a folder, not a checkpoint file"),
+    ("dangling", "is a symbolic link to"),
+    ("loop", "symbolic link"),
+])
+def test_find_ingredients_reports_checkpoint_names_that_are_not_files(tmp_path, entry, expected):
+    save_file(small_state(), tmp_path / "good.safetensors")
+    odd = tmp_path / "odd.safetensors"
+    if entry == "folder":
+        odd.mkdir()
+    elif entry == "dangling":
+        odd.symlink_to(tmp_path / "gone.safetensors")
+    else:
+        odd.symlink_to(odd)
+    with pytest.raises(IngredientError, match=expected) as exc:
+        find_ingredients(tmp_path)
+    assert exc.value.path == str(odd)
 
 
 def test_bad_hparams_sidecar_names_the_file(tmp_path):

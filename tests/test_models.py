@@ -168,6 +168,12 @@ def _check(vision_changes: dict, state: dict | None = None):
     return model
 
 
+@pytest.mark.parametrize("changes", [{"layers": "x"}, {"width": "32"}, {"patch_size": 0}, {"image_size": "big"}, {"depth": 2}])
+def test_a_vision_config_open_clip_cannot_build_is_a_config_error(changes):
+    with pytest.raises(ConfigError, match="invalid vision config"):
+        Classifier(ModelSpec({**toy.VISION, **changes}, toy.EMBED, toy.CLASSES))
+
+
 def test_check_architecture_accepts_the_right_config():
     _check({})
 

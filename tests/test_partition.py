@@ -207,6 +207,10 @@ def test_json_round_trip(six_block_clip):
         Partition.from_json("{")
     with pytest.raises(PartitionError, match="components"):
         Partition.from_json('{"parts": []}')
+    with pytest.raises(PartitionError, match="params of component 'tower' must be a list of parameter names, got \"visual\""):
+        Partition.from_json('{"components": [{"name": "tower", "params": "visual"}]}')
+    with pytest.raises(PartitionError, match="component 0 is"):
+        Partition.from_json('{"components": [{"name": 3, "params": []}]}')
 
 
 def test_resolve_presets_and_unknown_preset(six_block_clip):

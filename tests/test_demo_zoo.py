@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from manifoldmix_core.config import parse_config
 from manifoldmix_core.data import EvalSet
 from manifoldmix_core.demo import splits, zoo
-from manifoldmix_core.demo.train import augment, random_hparams
+from manifoldmix_core.demo.train import LR_RATIO, PRETRAIN_AUG, PRETRAIN_HPARAMS, augment, random_hparams
 from manifoldmix_core.evaluate import Evaluator
 from manifoldmix_core.ingredients import find_ingredients, read_state_dict, validate_pool
 from manifoldmix_core.mixing import FlatLayout
@@ -47,7 +48,7 @@ def shipped_zoo():
 def test_zoo_files_reproduce_recorded_valacc_through_the_engine(which, reduced_zoo):
     root, manifest = reduced_zoo if which == "reduced" else shipped_zoo()
     if which == "shipped":
-        assert len(manifest["valacc"]) >= 12
+        assert len(manifest["valacc"]) >= 16
         assert sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) <= 25 * 2**20
     ingredients = find_ingredients(root / zoo.ZOO)
     assert all(ing.hparams for ing in ingredients)
@@ -66,26 +67,52 @@ def test_zoo_files_reproduce_recorded_valacc_through_the_engine(which, reduced_z
 
 def test_build_is_deterministic(reduced_zoo, tmp_path):
     root, _ = reduced_zoo
-    plan = zoo.BuildPlan(n_finetunes=1, pretrain_epochs=1, pretrain_per_style=30, train_n=100, epoch_scale=0.1)
+    plan = zoo.BuildPlan(n_finetunes=1, pretrain_epochs=1, pretrain_fraction=0.005, train_n=100, epoch_scale=0.1)
     first, second = zoo.build(tmp_path / "one", plan, show=False), zoo.build(tmp_path / "two", plan, show=False)
     assert first["valacc"] == second["valacc"]
-    a, b = (read_state_dict(tmp_path / d / zoo.ZOO / "ft_00.safetensors") for d in ("one", "two"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in (zoo.PRETRAINED, zoo.PROBE, f"{zoo.ZOO}/ft_00.safetensors"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
 
-def test_hparam_search_is_diverse_and_seeded():
-    recipes = [random_hparams(i) for i in range(12)]
-    assert recipes == [random_hparams(i) for i in range(12)]
-    assert len({r.lr for r in recipes}) == 12 and len({r.epochs for r in recipes}) >= 4
-    assert any(r.mixup > 0 for r in recipes) and any(r.mixup == 0 for r in recipes)
+def test_hparam_search_is_shaped_like_the_real_zoo_and_seeded():
+    recipes = [random_hparams(i) for i in range(200)]
+    assert recipes == [random_hparams(i) for i in range(200)]
+    ratios = np.array([r.lr / PRETRAIN_HPARAMS.lr for r in recipes])
+    # hparam_info.json: lr 1e-6..1e-4 against CLIP's pretraining peak 5e-4, log-uniform; 4..16 epochs.
+    assert LR_RATIO == (1 / 500, 1 / 5) and ratios.min() >= 1 / 500 and ratios.max() <= 1 / 5
+    assert abs(np.median(np.log10(ratios)) - np.log10(1 / 500 * 100 ** 0.5)) < 0.2  # log-uniform: median at the geometric mid
+    assert {r.epochs for r in recipes} == set(range(4, 17))
+    for field in ("mixup", "smoothing"):
+        off = sum(getattr(r, field) == 0 for r in recipes) / len(recipes)
+        assert 0.35 < off < 0.65, field
+    assert all(r.seed == i for i, r in enumerate(recipes))
+
+
+def test_shipped_zoo_is_the_complete_output_of_its_search():
+    """No finetune dropped or re-rolled: the zoo holds exactly recipes 0..n-1 of the recorded search."""
+    manifest = json.loads((zoo.DEMO_DIR / zoo.MANIFEST).read_text())
+    plan = zoo.BuildPlan(**manifest["plan"])
+    assert manifest["zoo_version"] == zoo.ZOO_VERSION and manifest["generator_version"] == splits.GENERATOR_VERSION
+    assert manifest["protocol"] == json.loads(json.dumps(zoo.protocol(plan)))
+    names = sorted(p.stem for p in (zoo.DEMO_DIR / zoo.ZOO).glob("*.safetensors"))
+    assert names == [f"ft_{i:02d}" for i in range(plan.n_finetunes)]
+    hparams = json.loads((zoo.DEMO_DIR / zoo.ZOO / "hparams.json").read_text())
+    assert hparams == {f"ft_{i:02d}": random_hparams(i, plan.seed).to_dict() for i in range(plan.n_finetunes)}
 
 
 def test_augment_keeps_range_and_changes_images():
     images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
-    out = augment(images, 1.0, torch.Generator().manual_seed(0))
-    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 255
-    assert not torch.equal(out, images.float())
-    assert torch.equal(augment(images, 0.0, torch.Generator()), images.float())
+    for family in (None, PRETRAIN_AUG):
+        args = () if family is None else (family,)
+        out = augment(images, 1.0, torch.Generator().manual_seed(0), *args)
+        assert out.shape == images.shape and out.min() >= 0 and out.max() <= 255
+        assert not torch.equal(out, images.float())
+        assert torch.equal(augment(images, 0.0, torch.Generator(), *args), images.float())
+    flat = torch.full((4, 3, 32, 32), 100, dtype=torch.uint8)
+    flat[:, :, :, :16] = 200  # left half bright: a flip moves it right, a 2-pixel shift cannot
+    finetune = augment(flat, 1.0, torch.Generator().manual_seed(0))
+    for image in finetune:  # jitter scales both halves alike, so the left half stays the brighter one in every image
+        assert image[:, :, 2:14].min() > image[:, :, 18:30].max()
 
 
 def test_demo_run_on_reduced_zoo_writes_complete_run_directory(reduced_zoo, tmp_path):

@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
     build.set_defaults(func=cmd_build)
     run = demo.add_parser("run", help="run the default demo config (all methods, val + ID test + five OOD sets)")
     run.add_argument("--run-dir", type=Path, required=True)
-    run.add_argument("--partition", choices=("coarse", "medium", "fine"), default="medium")
+    run.add_argument("--partition", choices=("whole", "coarse", "medium", "fine"), default="medium")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_run)
 

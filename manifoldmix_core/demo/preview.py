@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from manifoldmix_core.demo.world import CLASS_NAMES, IMAGE_SIZE, STYLES, generate
+from manifoldmix_core.demo.world import ALL_STYLES, CLASS_NAMES, IMAGE_SIZE, generate
 
 _SCALE = 3
 _GAP = 2
@@ -19,17 +19,17 @@ _HEADER_HEIGHT = 14
 
 
 def style_grid(per_class: int = 1, seed: int = 0) -> Image.Image:
-    """Grid with one row per style and ``per_class`` columns per class (CLASS_NAMES order), upscaled 3x (nearest)."""
+    """Grid with a row per style (the eval styles, then pretraining-only web) and ``per_class`` columns per class, upscaled 3x."""
     tile = IMAGE_SIZE * _SCALE
     n_cols = len(CLASS_NAMES) * per_class
     width = _ROW_LABEL_WIDTH + n_cols * (tile + _GAP)
-    height = _HEADER_HEIGHT + len(STYLES) * (tile + _GAP)
+    height = _HEADER_HEIGHT + len(ALL_STYLES) * (tile + _GAP)
     grid = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(grid)
     font = ImageFont.load_default()
     for c, name in enumerate(CLASS_NAMES):
         draw.text((_ROW_LABEL_WIDTH + c * per_class * (tile + _GAP) + 2, 1), name, fill=(0, 0, 0), font=font)
-    for r, style in enumerate(STYLES):
+    for r, style in enumerate(ALL_STYLES):
         # The first 10 * per_class labels hold every class exactly per_class times.
         images, labels = generate(style, len(CLASS_NAMES) * per_class, seed)
         top = _HEADER_HEIGHT + r * (tile + _GAP)

@@ -4,6 +4,12 @@ Ten shape classes are rendered as 32x32 RGB images in an in-distribution style (
 styles that mimic the ImageNet distribution shifts (ImageNet-V2, -Sketch, -Rendition, ObjectNet,
 ImageNet-A). The class is carried by the shape's outline only, so every style keeps it recognisable
 while changing the appearance the way its namesake shift does.
+
+The ID photos (and their V2 reproduction) all come from one camera whose sensor adds a fixed pattern
+to every picture (``CAMERA_NOISE`` levels); the ``web`` style, used only for pretraining, renders the
+same kind of scene as V2 from many cameras, so without that pattern. This mirrors CLIP and ImageNet:
+the pretrained model knows the objects and scenes well, but not the curated set's capture quirks,
+which finetuning learns cheaply.
 """
 
 from __future__ import annotations
@@ -28,12 +34,17 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 STYLES: tuple[str, ...] = ("id", "v2", "sketch", "rendition", "objectnet", "a")
 OOD_STYLES: tuple[str, ...] = STYLES[1:]
+PRETRAIN_STYLES: tuple[str, ...] = ("web", "sketch", "rendition", "objectnet", "a")
+ALL_STYLES: tuple[str, ...] = (*STYLES, "web")  # the order fixes each style's random stream: append only
+CAMERA_STYLES: tuple[str, ...] = ("id", "v2")
 IMAGE_SIZE = 32
+CAMERA_NOISE = 40.0  # amplitude (0..255 levels) of the ID camera's fixed pattern
 
 _NUM_CLASSES = len(CLASS_NAMES)
 _SS = 4  # supersampling factor for anti-aliased drawing
 _CANVAS = IMAGE_SIZE * _SS
-_LABEL_TAG = 7919  # separates the label stream from the per-image streams (keyed by style index < 6)
+_LABEL_TAG = 7919  # separates the label stream from the per-image streams (keyed by style index < 7)
+_CAMERA_TAG = 4049  # seeds the ID camera's fixed pattern
 
 # (points [k, 2], is_hole, indices of sharp corners)
 Polygon = tuple[np.ndarray, bool, np.ndarray]
@@ -119,6 +130,8 @@ _YY, _XX = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float64) + 0.5  # pixe
 _RAMP_X = (_XX - IMAGE_SIZE / 2) / (IMAGE_SIZE / 2 * np.sqrt(2))  # centred, corners at +-1
 _RAMP_Y = (_YY - IMAGE_SIZE / 2) / (IMAGE_SIZE / 2 * np.sqrt(2))
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+# The ID camera's fixed-pattern noise [3, 32, 32]: the same offset at each pixel of every picture it takes.
+_CAMERA = np.random.default_rng(_CAMERA_TAG).uniform(-1.0, 1.0, size=(3, IMAGE_SIZE, IMAGE_SIZE)) * CAMERA_NOISE
 
 
 def _block_labels(seed: int, block: int) -> np.ndarray:
@@ -413,9 +426,9 @@ def _draw_a(rng: np.random.Generator, label: int) -> tuple[np.ndarray, np.ndarra
 def _draw(style_index: int, seed: int, index: int, label: int) -> tuple[np.ndarray, np.ndarray]:
     """Image (uint8 HWC) and visible-object coverage of sample ``index``; its randomness depends only on (seed, style, index)."""
     rng = np.random.default_rng([seed, style_index, index])
-    style = STYLES[style_index]
-    if style in ("id", "v2"):
-        img, mask = _draw_id(rng, label, shifted=style == "v2")
+    style = ALL_STYLES[style_index]
+    if style in ("id", "v2", "web"):
+        img, mask = _draw_id(rng, label, shifted=style != "id")
     elif style == "sketch":
         img, mask = _draw_sketch(rng, label)
     elif style == "rendition":
@@ -424,18 +437,25 @@ def _draw(style_index: int, seed: int, index: int, label: int) -> tuple[np.ndarr
         img, mask = _draw_objectnet(rng, label)
     else:
         img, mask = _draw_a(rng, label)
+    if style in CAMERA_STYLES:
+        img = img + _CAMERA
     return np.clip(img + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0), mask.astype(np.float32)
+
+
+def camera_pattern() -> np.ndarray:
+    """The ID camera's fixed pattern as float [32, 32, 3] level offsets: what every id and v2 image carries."""
+    return _CAMERA.transpose(1, 2, 0).copy()
 
 
 def _check(style: str, n: int, seed: int) -> int:
     """Validate arguments and return the style's index."""
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; valid styles are {', '.join(STYLES)}")
+    if style not in ALL_STYLES:
+        raise ValueError(f"unknown style {style!r}; valid styles are {', '.join(ALL_STYLES)}")
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
-    return STYLES.index(style)
+    return ALL_STYLES.index(style)
 
 
 def render(style: str, seed: int, index: int) -> tuple[np.ndarray, int, np.ndarray]:

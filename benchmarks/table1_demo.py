@@ -1,8 +1,10 @@
-"""Table 1 and Figure 2 of the paper, reproduced on the demo world.
+"""Table 1 and Figure 2 of the paper on the demo world, a granularity study, and the demo's targets checked.
 
-Runs every method at three partition granularities (coarse / medium / fine, mirroring C8 / C15 /
-C26) plus the pretrained model and its linear probe as reference rows, then writes a Markdown
-table with 95 % confidence intervals and the Figure 2 scatter (ID test vs average OOD) as PNG.
+Runs the demo config (all methods, the C8-like `medium` partition), the pretrained model and its linear
+probe as reference rows, the logit ensemble of the top-5 finetunes, and ManifoldMixMS at four
+granularities (whole, coarse, medium, fine) with Cobyla (the paper's optimizer; deterministic, so one
+run) and with a stochastic optimizer over several seeds. Writes Markdown tables with 95 % confidence
+intervals, Figure 2 (ID test vs average OOD accuracy) as PNG, and the measured targets of issue 11.
 
     python benchmarks/table1_demo.py --out docs/demo_table1
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -19,11 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from manifoldmix_core.config import parse_config  # noqa: E402
-from manifoldmix_core.demo import zoo  # noqa: E402
+from manifoldmix_core.demo import splits, zoo  # noqa: E402
 from manifoldmix_core.runner import execute, start_run  # noqa: E402
 
-OOD = ("v2", "sketch", "rendition", "objectnet", "a")
+OOD = splits.OOD_SPLITS
 COLUMNS = ("val", "test", *OOD)
+SIZES = {name: split.n for name, split in splits.EVAL_SPLITS.items()}
+STOCHASTIC = "OnePlusOne"  # a seeded nevergrad optimizer, so repeated runs differ and spread can be measured
 
 
 def ci95(p: float, n: int) -> float:
@@ -31,96 +36,205 @@ def ci95(p: float, n: int) -> float:
     return 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / n)
 
 
-def avg_ood_ci(acc: dict[str, float], sizes: dict[str, int]) -> tuple[float, float]:
+def avg_ood(acc: dict[str, float]) -> tuple[float, float]:
     """Average OOD accuracy and the 95 % half-width of that average (independent sets)."""
     mean = sum(acc[d] for d in OOD) / len(OOD)
-    var = sum(acc[d] * (1 - acc[d]) / sizes[d] for d in OOD) / len(OOD) ** 2
+    var = sum(acc[d] * (1 - acc[d]) / SIZES[d] for d in OOD) / len(OOD) ** 2
     return mean, 1.96 * math.sqrt(var)
 
 
 def run(config: dict, run_dir: Path) -> dict:
+    """Results of a run, reusing a finished run directory of an earlier invocation and resuming an interrupted one."""
     if (run_dir / "results.json").is_file():
         return json.loads((run_dir / "results.json").read_text())
+    if (run_dir / "config.json").is_file():
+        return execute(run_dir, show_progress=True)
     return execute(start_run(parse_config(config), run_dir), show_progress=True)
 
 
-def rows_from(results: dict, label: str, methods: tuple[str, ...]) -> dict[str, dict]:
-    rows = {}
-    best = max(results["ingredients"], key=lambda n: results["ingredients"][n]["valacc"])
-    second = sorted(results["ingredients"], key=lambda n: -results["ingredients"][n]["valacc"])[1]
-    rows["best single finetune"] = results["ingredients"][best]["accuracy"]
-    rows["second-best finetune"] = results["ingredients"][second]["accuracy"]
-    for method in methods:
-        rows[f"{method} ({label})" if method == "manifoldmixms" else method] = results["methods"][method]["accuracy"]
-    return rows
+def by_valacc(results: dict) -> list[str]:
+    return sorted(results["ingredients"], key=lambda n: -results["ingredients"][n]["valacc"])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/demo_table1"))
     parser.add_argument("--runs", type=Path, default=Path("runs/table1"))
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the stochastic optimizer per granularity")
     args = parser.parse_args()
     started = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, dict] = {}
-    finetunes: list[dict] = []
-    reference = zoo.demo_config(partition="coarse", methods=["ensemble"])
+
+    reference = zoo.demo_config(partition="whole", methods=["ensemble"])
     reference["ingredients"] = [{"name": "pretrained", "path": str(zoo.DEMO_DIR / zoo.PRETRAINED)},
                                 {"name": "linear probe", "path": str(zoo.DEMO_DIR / zoo.PROBE)}]
     ref = run(reference, args.runs / "reference")
-    rows["pretrained (reference)"] = ref["ingredients"]["pretrained"]["accuracy"]
-    rows["linear probe (LP init)"] = ref["ingredients"]["linear probe"]["accuracy"]
-    for level in ("coarse", "medium", "fine"):
-        methods = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble") if level == "coarse" \
-            else ("manifoldmixms",)
-        results = run(zoo.demo_config(partition=level, methods=list(methods)), args.runs / level)
-        rows.update(rows_from(results, f"{level}, {results['partition']['n']} components", methods))
-        finetunes = finetunes or [entry["accuracy"] for entry in results["ingredients"].values()]
-    sizes = {d: 2000 for d in COLUMNS}
-    write_table(rows, sizes, args.out / "table1.md")
-    write_figure(rows, finetunes, sizes, args.out / "figure2.png")
-    (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
-    print((args.out / "table1.md").read_text())
+    main_run = run(zoo.demo_config(partition="medium"), args.runs / "medium-cobyla")
+    order = by_valacc(main_run)
+    top5 = zoo.demo_config(partition="whole", methods=["ensemble"])
+    top5["ingredients"] = [i for i in top5["ingredients"] if i["name"] in order[:5]]
+    top5_run = run(top5, args.runs / "top5-ensemble")
+
+    rows = {
+        "pretrained (zero-shot head)": ref["ingredients"]["pretrained"]["accuracy"],
+        "linear probe (LP init)": ref["ingredients"]["linear probe"]["accuracy"],
+        f"best single finetune ({order[0]})": main_run["ingredients"][order[0]]["accuracy"],
+        f"second-best finetune ({order[1]})": main_run["ingredients"][order[1]]["accuracy"],
+    }
+    methods = main_run["methods"]
+    kept = {m: len(methods[m]["ingredients"]) for m in methods}
+    for method in ("uniform_soup", "greedy_soup", "manifoldmixms"):
+        rows[_label(method, kept[method], main_run)] = methods[method]["accuracy"]
+    rows["ensemble of the top 5 finetunes (5 models)"] = top5_run["methods"]["ensemble"]["accuracy"]
+    for method in ("ensemble", "greedy_ensemble"):
+        rows[_label(method, kept[method], main_run)] = methods[method]["accuracy"]
+
+    granularity = []
+    for level in zoo.GRANULARITIES:
+        cobyla = main_run if level == "medium" else run(_mms_config(level, "Cobyla", 0), args.runs / f"{level}-cobyla")
+        granularity.append(_granularity_row(level, "Cobyla", [cobyla]))
+        seeded = [run(_mms_config(level, STOCHASTIC, seed), args.runs / f"{level}-{STOCHASTIC.lower()}-{seed}") for seed in range(args.seeds)]
+        granularity.append(_granularity_row(level, STOCHASTIC, seeded))
+
+    finetunes = [main_run["ingredients"][n]["accuracy"] for n in order]
+    write_table(rows, args.out / "table1.md")
+    write_granularity(granularity, args.out / "granularity.md")
+    targets = measure_targets(rows, main_run, top5_run, ref)
+    write_targets(targets, args.out / "targets.md")
+    write_figure(rows, finetunes, args.out / "figure2.png")
+    (args.out / "rows.json").write_text(json.dumps({"rows": rows, "finetunes": dict(zip(order, finetunes, strict=True)),
+                                                    "granularity": granularity, "targets": targets,
+                                                    "headline": headline(main_run, ref)}, indent=1))
+    for name in ("table1.md", "granularity.md", "targets.md"):
+        print((args.out / name).read_text())
     print(f"done in {time.time() - started:.0f} s")
 
 
-def write_table(rows: dict[str, dict], sizes: dict[str, int], path: Path) -> None:
-    """Markdown table: accuracy ± 95 % CI per dataset, average OOD; best and second best in bold / italics."""
+def _label(method: str, kept: int, results: dict) -> str:
+    if method == "manifoldmixms":
+        return f"manifoldmixms (medium, {results['partition']['n']} components; {kept} finetunes)"
+    return f"{method} ({kept} {'model' if 'ensemble' in method else 'finetune'}{'s' if kept != 1 else ''})"
+
+
+def _mms_config(level: str, optimizer: str, seed: int) -> dict:
+    config = zoo.demo_config(partition=level, methods=["manifoldmixms"])
+    config["manifoldmix"] = {**config["manifoldmix"], "optimizer": optimizer, "seed": seed}
+    return config
+
+
+def _granularity_row(level: str, optimizer: str, results: list[dict]) -> dict:
+    """Mean and sd over runs of ManifoldMixMS's ValAcc, ID test, average OOD and finetunes kept."""
+    entries = [r["methods"]["manifoldmixms"] for r in results]
+    values = {"valacc": [e["valacc"] for e in entries], "test": [e["accuracy"]["test"] for e in entries],
+              "avg_ood": [avg_ood(e["accuracy"])[0] for e in entries], "kept": [len(e["ingredients"]) for e in entries],
+              "evaluations": [r["evaluations"] for r in results]}
+    return {"granularity": level, "components": results[0]["partition"]["n"], "optimizer": optimizer, "runs": len(results),
+            **{k: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for k, v in values.items()}}
+
+
+def headline(main_run: dict, ref: dict) -> dict:
+    """ID test and average OOD of the rows the app's Start page tells the demo's story with."""
+    summary = lambda acc, kept=None: {"test": acc["test"], "avg_ood": avg_ood(acc)[0], "kept": kept}  # noqa: E731
+    best = by_valacc(main_run)[0]
+    return {"lp_init": summary(ref["ingredients"]["linear probe"]["accuracy"]),
+            "best_finetune": {**summary(main_run["ingredients"][best]["accuracy"]), "name": best},
+            "finetunes": len(main_run["ingredients"]),
+            **{m: summary(main_run["methods"][m]["accuracy"], len(main_run["methods"][m]["ingredients"]))
+               for m in ("uniform_soup", "greedy_soup", "manifoldmixms")}}
+
+
+def measure_targets(rows: dict, main_run: dict, top5_run: dict, ref: dict) -> list[dict]:
+    """Issue 11's targets, each with the measured numbers and whether it holds."""
+    order = by_valacc(main_run)
+    best = main_run["ingredients"][order[0]]["accuracy"]
+    methods = main_run["methods"]
+    lp = ref["ingredients"]["linear probe"]["accuracy"]
+    ood = {name: avg_ood(acc) for name, acc in [("best", best), ("lp", lp), *((m, methods[m]["accuracy"]) for m in methods)]}
+    pp = lambda x: round(100 * x, 2)  # noqa: E731
+    ens5 = top5_run["methods"]["ensemble"]["valacc"]
+    greedy, mms = methods["greedy_soup"], methods["manifoldmixms"]
+    uniform_gap = ood["uniform_soup"][0] - ood["best"][0]
+    return [
+        {"target": "logit ensemble of the top-5 finetunes beats the best single on held-out val by >= 1 pp",
+         "measured": f"{pp(ens5)} vs {pp(best['val'])} ({pp(ens5 - best['val']):+} pp)", "met": ens5 - best["val"] >= 0.01},
+        {"target": "greedy soup keeps >= 3 finetunes; its ID test >= best single + 0.5 pp",
+         "measured": f"keeps {len(greedy['ingredients'])}; ID test {pp(greedy['accuracy']['test'])} vs {pp(best['test'])} "
+                     f"({pp(greedy['accuracy']['test'] - best['test']):+} pp)",
+         "met": len(greedy["ingredients"]) >= 3 and greedy["accuracy"]["test"] - best["test"] >= 0.005},
+        {"target": "uniform soup avg OOD >= best single + 2 pp, non-overlapping 95 % CIs",
+         "measured": f"{pp(ood['uniform_soup'][0])} ± {pp(ood['uniform_soup'][1])} vs {pp(ood['best'][0])} ± {pp(ood['best'][1])} "
+                     f"({pp(uniform_gap):+} pp)",
+         "met": uniform_gap >= 0.02 and uniform_gap > ood["uniform_soup"][1] + ood["best"][1]},
+        {"target": "ManifoldMixMS (medium): ID test >= best single + 0.5 pp",
+         "measured": f"{pp(mms['accuracy']['test'])} vs {pp(best['test'])} ({pp(mms['accuracy']['test'] - best['test']):+} pp)",
+         "met": mms["accuracy"]["test"] - best["test"] >= 0.005},
+        {"target": "ManifoldMixMS (medium): avg OOD >= greedy soup's and within 1 pp of uniform soup's",
+         "measured": f"{pp(ood['manifoldmixms'][0])} vs greedy {pp(ood['greedy_soup'][0])}, uniform {pp(ood['uniform_soup'][0])}",
+         "met": ood["manifoldmixms"][0] >= ood["greedy_soup"][0] and ood["manifoldmixms"][0] >= ood["uniform_soup"][0] - 0.01},
+        {"target": "best finetune vs LP init: ID test up >= 3 pp, avg OOD down <= 2 pp",
+         "measured": f"ID test {pp(best['test'] - lp['test']):+} pp, avg OOD {pp(ood['best'][0] - ood['lp'][0]):+} pp",
+         "met": best["test"] - lp["test"] >= 0.03 and ood["best"][0] - ood["lp"][0] >= -0.02},
+    ]
+
+
+def write_table(rows: dict[str, dict], path: Path) -> None:
+    """Markdown table: accuracy ± 95 % CI per dataset, average OOD; best and second best (single models) in bold / italics."""
     header = "| model | " + " | ".join(["ID val", "ID test", *OOD, "avg OOD"]) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
-    ranked = [name for name in rows if "ensemble" not in name and "reference" not in name and "probe" not in name]
-    avg = {name: avg_ood_ci(acc, sizes) for name, acc in rows.items()}
+    ranked = [n for n in rows if "ensemble" not in n and "pretrained" not in n and "probe" not in n]
     columns = {c: {n: rows[n][c] for n in ranked} for c in COLUMNS}
-    columns["avg"] = {n: avg[n][0] for n in ranked}
+    columns["avg"] = {n: avg_ood(rows[n])[0] for n in ranked}
 
     def mark(column: str, name: str, text: str) -> str:
+        if name not in ranked:
+            return text
         order = sorted(columns[column], key=lambda n: -columns[column][n])
         return f"**{text}**" if name == order[0] else f"*{text}*" if name == order[1] else text
 
     for name, acc in rows.items():
-        cells = [mark(c, name, f"{100 * acc[c]:.1f} ± {100 * ci95(acc[c], sizes[c]):.1f}") if name in ranked
-                 else f"{100 * acc[c]:.1f} ± {100 * ci95(acc[c], sizes[c]):.1f}" for c in COLUMNS]
-        mean, half = avg[name]
-        cells.append(mark("avg", name, f"{100 * mean:.1f} ± {100 * half:.1f}") if name in ranked else f"{100 * mean:.1f} ± {100 * half:.1f}")
+        cells = [mark(c, name, f"{100 * acc[c]:.1f} ± {100 * ci95(acc[c], SIZES[c]):.1f}") for c in COLUMNS]
+        mean, half = avg_ood(acc)
+        cells.append(mark("avg", name, f"{100 * mean:.1f} ± {100 * half:.1f}"))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("\nBold: best, italics: second best among single models (ensembles and reference rows not ranked). "
-                 "± is the 95 % confidence half-width (normal approximation, 2,000 images per set).")
+    lines.append(f"\nBold: best, italics: second best among single models (ensembles and reference rows not ranked). ± is the 95 % "
+                 f"confidence half-width (normal approximation; {SIZES['val']:,} held-out images, {SIZES['test']:,} per test set).")
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_figure(rows: dict[str, dict], finetunes: list[dict], sizes: dict[str, int], path: Path) -> None:
+def write_granularity(rows: list[dict], path: Path) -> None:
+    """Markdown table: ManifoldMixMS per granularity and optimizer, mean ± sd over runs."""
+    lines = ["| granularity | components | optimizer | runs | ValAcc | ID test | avg OOD | finetunes kept | evaluations |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    def f(r: dict, key: str, scale: float = 100, digits: int = 1) -> str:
+        return f"{scale * r[key][0]:.{digits}f} ± {scale * r[key][1]:.{digits}f}"
+
+    for r in rows:
+        lines.append(f"| {r['granularity']} | {r['components']} | {r['optimizer']} | {r['runs']} | {f(r, 'valacc')} | {f(r, 'test')} | "
+                     f"{f(r, 'avg_ood')} | {f(r, 'kept', 1, 1)} | {f(r, 'evaluations', 1, 0)} |")
+    lines.append("\nmean ± sd over runs (Cobyla is deterministic: one run; the stochastic optimizer over seeds 0, 1, 2). "
+                 f"Budget {zoo.DEMO_MANIFOLDMIX['budget']} evaluations per candidate at every granularity, as the paper used one budget for all.")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_targets(targets: list[dict], path: Path) -> None:
+    lines = ["| target (issue 11) | measured | met |", "|---|---|---|"]
+    lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in targets]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_figure(rows: dict[str, dict], finetunes: list[dict], path: Path) -> None:
     """Figure 2: ID test accuracy vs average OOD accuracy of every finetune and each method, with 95 % error bars."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.scatter([100 * avg_ood_ci(acc, sizes)[0] for acc in finetunes], [100 * acc["test"] for acc in finetunes],
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    ax.scatter([100 * avg_ood(acc)[0] for acc in finetunes], [100 * acc["test"] for acc in finetunes],
                c="lightgrey", edgecolors="grey", s=30, label="finetuned ingredients", zorder=1)
     for name, acc in rows.items():
-        mean, half = avg_ood_ci(acc, sizes)
+        mean, half = avg_ood(acc)
         marker = "*" if "manifold" in name else "s" if "soup" in name else "^" if "ensemble" in name else "o"
-        ax.errorbar(100 * mean, 100 * acc["test"], xerr=100 * half, yerr=100 * ci95(acc["test"], sizes["test"]),
-                    fmt=marker, markersize=12 if marker == "*" else 7, capsize=2, label=name)
+        ax.errorbar(100 * mean, 100 * acc["test"], xerr=100 * half, yerr=100 * ci95(acc["test"], SIZES["test"]),
+                    fmt=marker, markersize=13 if marker == "*" else 7, capsize=2, label=name, zorder=3 if marker == "*" else 2)
     ax.set_xlabel("average accuracy on the five OOD sets (%)")
     ax.set_ylabel("ID test accuracy (%)")
     ax.set_title("Demo world: ID vs OOD accuracy (Figure 2 of the paper)")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app_lib.algorithm import ALGORITHM_DOT
 from app_lib.demo import demo_config, demo_status
+from app_lib.demo_story import demo_story
 from app_lib.run_store import launch
 
 st.title("ManifoldMix Studio")
@@ -24,8 +25,13 @@ with left:
 with right:
     st.subheader("Try it")
     ready, reason = demo_status()
-    st.write("The demo fuses a small zoo of ViTs finetuned on a procedurally generated shape world, and measures them on "
-             "five shifted versions of it, just like ImageNet and its five OOD sets in the paper.")
+    st.write("The demo fuses a zoo of ViTs finetuned (LP-FT, a random hyperparameter search shaped like the paper's zoo) on a "
+             "procedurally generated shape world, and measures them on five shifted versions of it, just like ImageNet and "
+             "its five OOD sets in the paper.")
+    story = demo_story()
+    if story:
+        with st.expander("What the shipped demo zoo shows (README, Table 1)", expanded=False):
+            st.markdown("\n".join(f"- {sentence}" for sentence in story))
     if st.button("Run the demo", icon=":material/play_arrow:", type="primary", disabled=not ready, key="run_demo"):
         try:
             run_dir = launch(demo_config(), name="demo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from app_lib import run_store
+from app_lib.demo_story import ROWS, demo_story
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
 from app_lib.live import candidate_timeline, final_lambdas, lambda_trajectory
 from app_lib.paper import reference_board
@@ -87,3 +89,18 @@ def test_live_frames_from_a_finished_run(finished_run):
     assert set(trajectory["component"]) == set(runs.read_json(finished_run / runs.RESULTS)["partition"]["components"])
     matrix = final_lambdas(runs.read_json(finished_run / runs.RESULTS))
     assert list(matrix.index) == ["b"] and ((matrix >= 0) & (matrix <= 1)).all().all()
+
+
+def test_demo_story_tells_the_shipped_table_and_nothing_without_it(tmp_path):
+    rows = json.loads(ROWS.read_text())
+    story = demo_story()
+    assert len(story) == 4
+    table = rows["rows"]
+    lp, uniform = table["linear probe (LP init)"], table[f"uniform_soup ({rows['headline']['finetunes']} finetunes)"]
+    assert f"from {100 * lp['test']:.1f} %" in story[0]
+    assert f"at {100 * uniform['test']:.1f} % ID test" in story[1]
+    greedy_kept = rows["headline"]["greedy_soup"]["kept"]
+    assert story[2].startswith(f"The greedy soup keeps {greedy_kept} finetune")
+    assert demo_story(tmp_path / "missing.json") == []
+    (tmp_path / "old.json").write_text(json.dumps({"rows": table}))
+    assert demo_story(tmp_path / "old.json") == []

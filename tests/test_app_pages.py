@@ -55,6 +55,13 @@ def test_start_runs_the_demo_and_jumps_to_it(app_env, toy_world, monkeypatch):
     assert [t.value for t in at.title] == ["Run"]
 
 
+def test_start_tells_the_demo_zoo_story_from_the_measured_table(app_env):
+    at = open_page("pages/start.py")
+    assert [e.label for e in at.expander] == ["What the shipped demo zoo shows (README, Table 1)"]
+    story = texts(at.expander[0].markdown)
+    assert "uniform soup" in story and "greedy soup keeps" in story and "ManifoldMixMS" in story
+
+
 # -- Run --------------------------------------------------------------------------------------------------------------
 
 def test_run_page_shows_a_finished_run_from_the_url(app_env):

@@ -1,0 +1,44 @@
+"""What the shipped demo zoo shows, told from the measured table (docs/demo_table1/rows.json), never from memory.
+
+`python benchmarks/table1_demo.py` writes that file from the shipped zoo; the Start page renders these
+sentences, so the story changes exactly when the numbers do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .paths import REPO
+
+ROWS = REPO / "docs" / "demo_table1" / "rows.json"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f} points"
+
+
+def demo_story(path: Path = ROWS) -> list[str]:
+    """One sentence per finding of the demo's Table 1, or nothing when the table has not been measured."""
+    try:
+        h = json.loads(path.read_text())["headline"]
+    except (OSError, ValueError, KeyError):
+        return []
+    lp, best = h["lp_init"], h["best_finetune"]
+    sentences = [
+        f"Finetuning the linear-probe init raises ID test accuracy from {_pct(lp['test'])} to {_pct(best['test'])} "
+        f"(best of {h['finetunes']} finetunes by ValAcc) and moves average OOD accuracy {_pp(best['avg_ood'] - lp['avg_ood'])}.",
+    ]
+    uniform = h["uniform_soup"]
+    sentences.append(f"The uniform soup of all {uniform['kept']} finetunes reaches {_pct(uniform['avg_ood'])} average OOD accuracy "
+                     f"({_pp(uniform['avg_ood'] - best['avg_ood'])} over the best finetune) at {_pct(uniform['test'])} ID test "
+                     f"({_pp(uniform['test'] - best['test'])}).")
+    for key, label in (("greedy_soup", "The greedy soup"), ("manifoldmixms", "ManifoldMixMS (medium partition)")):
+        m = h[key]
+        sentences.append(f"{label} keeps {m['kept']} finetune{'s' if m['kept'] != 1 else ''}: ID test {_pct(m['test'])} "
+                         f"({_pp(m['test'] - best['test'])}), average OOD {_pct(m['avg_ood'])} ({_pp(m['avg_ood'] - best['avg_ood'])}).")
+    return sentences

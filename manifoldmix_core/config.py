@@ -20,6 +20,8 @@ METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_e
 SOURCES = ("demo", "imagefolder", "tensors")
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ class ModelConfig:
     architecture: Any = "ViT-B-32"
     normalize_features: bool = False
     quick_gelu: bool | None = None
-    image_mean: tuple = (0.48145466, 0.4578275, 0.40821073)
-    image_std: tuple = (0.26862954, 0.26130258, 0.27577711)
+    image_mean: tuple = OPENAI_MEAN
+    image_std: tuple = OPENAI_STD
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from . import runs
+from .anatomy import detect_key_layout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, default_cache_dir, load_dataset
@@ -31,11 +32,10 @@ from .files import write_atomic
 from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .mixing import FlatLayout
-from .models import bind, build_classifier, check_architecture, detect_layout, spec_from_signature
+from .models import bind, build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
 from .soups import ENSEMBLES, SOUPS, Kitchen, SoupResult, beta
 
-FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 LOGITS_DIR = "cache/logits"
 FUSED_PRIORITY = ("manifoldmixms", "greedy_soup", "uniform_soup")
 
@@ -56,16 +56,16 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     """Validate ingredients, build the classifier bound to a work buffer, load datasets onto the device."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
     signature = validate_pool(ingredients)
-    layout = detect_layout(signature)
+    layout = detect_key_layout(signature)
     model_cfg = config.model
     spec = spec_from_signature(model_cfg.architecture, signature, layout, model_cfg.normalize_features,
                                model_cfg.quick_gelu, model_cfg.image_mean, model_cfg.image_std)
     device = pick_device(config.device)
     model = build_classifier(spec, device)
     check_architecture(model, signature, layout, str(ingredients[0].path))
-    float_names = [n for n, info in signature.items() if info.dtype in FLOAT_DTYPES]
-    partition = resolve(config.partition, float_names, layout)
-    flat = FlatLayout.build(partition, {n: signature[n].shape for n in float_names},
+    mixed = float_names(signature)
+    partition = resolve(config.partition, mixed, layout)
+    flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
                             is_live=lambda n: layout.classifier_name(n) is not None)
     work = torch.zeros(flat.numel, dtype=torch.float32, device=device)
     bind(model, {layout.classifier_name(n): view for n, view in flat.views(work).items() if layout.classifier_name(n)})

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import sources
 from .errors import ConfigError
 
 SEMANTICS = ("paper", "code-release")
 METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
-SOURCES = ("demo", "imagefolder", "tensors")
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -198,8 +198,7 @@ def _ingredient(data, where: str, base: Path) -> IngredientConfig:
 def _dataset(data, where: str, base: Path) -> DatasetConfig:
     cfg = _build(DatasetConfig, data, where)
     _check_name(cfg.name, f"{where}.name")
-    if cfg.source not in SOURCES:
-        raise ConfigError(f"{where}.source must be one of {SOURCES}, got {cfg.source!r}")
+    source = sources.get(cfg.source, f"{where}.source")
     if cfg.class_subset is not None and cfg.class_map is not None:
         raise ConfigError(f"{where}: give either class_subset or class_map, not both")
     if cfg.class_subset is not None and (not cfg.class_subset or not all(_index(c) for c in cfg.class_subset)):
@@ -209,7 +208,7 @@ def _dataset(data, where: str, base: Path) -> DatasetConfig:
         if bad or not cfg.class_map:
             raise ConfigError(f'{where}.class_map maps model classes to dataset classes, {{"409": 0, ...}} (integers >= 0); '
                               f"bad entries: {json.dumps(bad) if bad else 'it is empty'}")
-    if cfg.source != "demo":
+    if source.path_is_file:
         cfg = dataclasses.replace(cfg, path=_resolve(base, cfg.path))
     return cfg
 

@@ -9,7 +9,6 @@ Each set carries a fingerprint of its content (see fingerprint.py), which a resu
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,11 @@ from PIL import Image, UnidentifiedImageError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from . import sources
 from .errors import DatasetError
-from .files import write_atomic
-from .fingerprint import arrays_digest, file_digest, files_digest
+from .files import default_cache_dir, write_atomic
+from .fingerprint import file_digest, files_digest
+from .lazy import resolve
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -183,25 +184,22 @@ def subset_from_json(subset: Sequence[int] | None) -> tuple[int, ...] | None:
     return None if subset is None else tuple(int(c) for c in subset)
 
 
-def default_cache_dir() -> Path:
-    """Where decoded datasets are cached: $MANIFOLDMIX_CACHE, else ~/.cache/manifoldmix."""
-    return Path(os.environ.get("MANIFOLDMIX_CACHE", Path.home() / ".cache" / "manifoldmix"))
+def read_image_folder(path: str, image_size: int, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The source "imagefolder": <path>/<class name>/<images>, fingerprinted by relative file names and contents."""
+    images, labels, _ = load_image_folder(path, image_size, cache_dir)
+    root = Path(path)
+    return images, labels, files_digest(((str(p.relative_to(root)), p) for p, _ in image_folder_files(root)[1]), cache_dir)
+
+
+def read_tensor_file(path: str, image_size: int, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The source "tensors": a safetensors file with 'images' and 'labels', fingerprinted by its content."""
+    images, labels = load_tensor_file(path, image_size)
+    return images, labels, file_digest(path, cache_dir)
 
 
 def load_dataset(cfg, image_size: int, cache_dir: Path | None = None) -> EvalSet:
-    """An EvalSet from a DatasetConfig: the demo world, an ImageFolder tree or a tensor file."""
+    """An EvalSet from a DatasetConfig, read by its source (sources.py: an ImageFolder tree, a tensor file, the demo world...)."""
     cache_dir = cache_dir or default_cache_dir()
-    if cfg.source == "demo":
-        from .demo.splits import load_split
-        images, labels = load_split(cfg.path)
-        fingerprint = arrays_digest(images, labels)
-        images = resize_images(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), image_size)
-        labels = torch.from_numpy(labels).to(torch.int64)
-    elif cfg.source == "imagefolder":
-        images, labels, _ = load_image_folder(cfg.path, image_size, cache_dir)
-        root = Path(cfg.path)
-        fingerprint = files_digest(((str(p.relative_to(root)), p) for p, _ in image_folder_files(root)[1]), cache_dir)
-    else:
-        images, labels = load_tensor_file(cfg.path, image_size)
-        fingerprint = file_digest(cfg.path, cache_dir)
-    return EvalSet(cfg.name, images, labels, subset_from_json(cfg.class_subset), class_map_from_json(cfg.class_map), fingerprint)
+    images, labels, fingerprint = resolve(sources.get(cfg.source).loader)(cfg.path, image_size, cache_dir)
+    return EvalSet(cfg.name, resize_images(images, image_size), labels, subset_from_json(cfg.class_subset),
+                   class_map_from_json(cfg.class_map), fingerprint)

@@ -25,10 +25,10 @@ from . import runs
 from .anatomy import detect_key_layout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
-from .data import EvalSet, default_cache_dir, load_dataset
+from .data import EvalSet, load_dataset
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, pick_device
-from .files import write_atomic
+from .files import default_cache_dir, write_atomic
 from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .mixing import FlatLayout

@@ -9,6 +9,7 @@ import pytest
 import torch
 import toy
 
+from app_lib.partition_editor import MIXED, assignment_of, to_spec, unit_component, units
 from manifoldmix_core.anatomy import KeyLayout, detect_key_layout, vit_depth
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.mixing import FlatLayout
@@ -18,6 +19,7 @@ from manifoldmix_core.partition import (
     Partition,
     author_preset,
     from_assignment,
+    named_presets,
     resolve,
     structural,
     whole_model,
@@ -240,10 +242,6 @@ def tower_names(depth: int, prefix: str = "visual.", head: str = "head.") -> lis
 
 @pytest.mark.parametrize("depth", [4, 12, 24])
 def test_the_editors_presets_are_the_engines(depth):
-    from app_lib.partition_editor import MIXED, assignment_of, to_spec, unit_component, units
-
-    from manifoldmix_core.partition import named_presets
-
     names = tower_names(depth)
     layout = detect_key_layout(names)
     offered = named_presets(names, layout)
@@ -260,8 +258,6 @@ def test_the_editors_presets_are_the_engines(depth):
 
 
 def test_the_editor_offers_the_authors_presets_in_model_soups_layout():
-    from manifoldmix_core.partition import named_presets
-
     names = tower_names(12, "model.visual.", "classification_head.")
     offered = named_presets(names, detect_key_layout(names))
     assert list(offered) == ["whole", "coarse", "medium", "fine", "C8", "C15", "C26"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import default_cache_dir
+from ..files import default_cache_dir
 from .world import OOD_STYLES, STYLES, generate
 
 GENERATOR_VERSION = 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from manifoldmix_core import reference
+from manifoldmix_core.events import Event, parse_all
+from manifoldmix_core.methods import GREEDY_SOUP, MANIFOLDMIXMS, UNIFORM_SOUP
 
-from .scoreboard import Board, Entry
+from .scoreboard import INGREDIENT, Board, Entry
 
 RUN = "paper"
 
@@ -13,15 +15,14 @@ def reference_board() -> Board:
     """The 72 finetunes, uniform and greedy soup and the author's ManifoldMixMS-C8 model."""
     board = Board(reference.VAL_DATASET, list(reference.OOD_DATASETS), list(reference.DATASETS))
     for name, acc in reference.load_models().items():
-        board.entries.append(Entry(name, "ingredient", acc, RUN, acc[reference.VAL_DATASET]))
+        board.entries.append(Entry(name, INGREDIENT, acc, RUN, acc[reference.VAL_DATASET]))
     soups = reference.load_soups()
-    for kind, key in (("uniform_soup", "uniform_soup"), ("greedy_soup", "greedy_soup"), ("manifoldmixms", "manifoldmix_c8")):
-        n = 8 if kind == "manifoldmixms" else None
-        board.entries.append(Entry(kind, kind, soups[key], RUN, soups[key][reference.VAL_DATASET], n))
+    for method, key, n in ((UNIFORM_SOUP, "uniform_soup", None), (GREEDY_SOUP, "greedy_soup", None), (MANIFOLDMIXMS, "manifoldmix_c8", 8)):
+        board.entries.append(Entry(method.name, method.name, soups[key], RUN, soups[key][reference.VAL_DATASET], n))
     return board
 
 
-def replay() -> tuple[list[dict], float]:
+def replay() -> tuple[list[Event], float]:
     """The author's C8 log as engine events, and its measured seconds per ValAcc evaluation (about 26)."""
     run = reference.load_reference_run()
-    return reference.replay_events(run), run.seconds_per_eval
+    return parse_all(reference.replay_events(run)), run.seconds_per_eval

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import sources
+from . import methods, sources
 from .errors import ConfigError
+from .partition import check_spec
 
 SEMANTICS = ("paper", "code-release")
-METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -68,6 +68,14 @@ class ManifoldMixConfig:
 
 
 @dataclass(frozen=True)
+class WiseFTConfig:
+    """WiSE-FT's zero-shot (pretrained) checkpoint, interpolated with the best ingredient, and the α grid searched on ValAcc."""
+
+    zero_shot: str
+    alphas: list = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything needed to rerun: ingredients, datasets, partition, methods and their settings."""
 
@@ -77,20 +85,27 @@ class RunConfig:
     test: list = field(default_factory=list)
     ood: list = field(default_factory=list)
     partition: dict = field(default_factory=lambda: {"preset": "structural"})
-    methods: list = field(default_factory=lambda: list(METHODS))
+    methods: list = field(default_factory=methods.defaults)
     manifoldmix: ManifoldMixConfig = field(default_factory=ManifoldMixConfig)
+    wise_ft: WiseFTConfig | None = None
     device: str = "auto"
     batch_size: int | None = None
     name: str = ""
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as JSON data; an unset optional section is left out, so configs written before it existed read the same."""
+        data = dataclasses.asdict(self)
+        if data["wise_ft"] is None:
+            del data["wise_ft"]
+        return data
 
     def settings_digest(self) -> str:
         """A hash of everything that decides the results except where files live (their content is hashed on its own)."""
         data = self.to_dict()
         for item in (*data["ingredients"], data["val"], *data["test"]):
             item.pop("path")
+        if "wise_ft" in data:
+            data["wise_ft"].pop("zero_shot")
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     @property
@@ -171,6 +186,9 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     data["val"] = _dataset(data["val"], "val", base)
     data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
     data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
+    if data.get("wise_ft") is not None:
+        wise_ft = _build(WiseFTConfig, data["wise_ft"], "wise_ft")
+        data["wise_ft"] = dataclasses.replace(wise_ft, zero_shot=_resolve(base, wise_ft.zero_shot))
     config = _build(RunConfig, data, "config")
     _check_values(config)
     return config
@@ -224,11 +242,17 @@ def _number(value) -> bool:
 def _check_values(config: RunConfig) -> None:
     """Reject absurd or malformed settings before any work starts."""
     mm, model = config.manifoldmix, config.model
-    unknown = [m for m in config.methods if m not in METHODS]
+    unknown = [m for m in config.methods if m not in methods.METHODS]
     if unknown or not config.methods:
-        raise ConfigError(f"methods must be a non-empty subset of {METHODS}; unknown: {unknown}")
+        raise ConfigError(f"methods must be a non-empty subset of {tuple(methods.METHODS)}; unknown: {unknown}")
     if len(set(config.methods)) != len(config.methods):
         raise ConfigError(f"methods lists a method twice: {config.methods}")
+    sections = {methods.METHODS[m].settings for m in config.methods}
+    for name in config.methods:
+        section = methods.METHODS[name].settings
+        if section and getattr(config, section) is None:
+            raise ConfigError(f"method {name} reads the '{section}' settings, which the config lacks; add \"{section}\": {{...}} "
+                              "(the README's run config lists its keys)")
     if not isinstance(model.architecture, (str, Mapping)) or not model.architecture:
         raise ConfigError(f"model.architecture must be an open_clip config name or a vision-config object, got {model.architecture!r}")
     for key in ("image_mean", "image_std"):
@@ -239,9 +263,8 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}")
     if not 0 <= mm.seed < 2**32:
         raise ConfigError(f"manifoldmix.seed must be between 0 and 2**32 - 1, got {mm.seed}")
-    from .partition import check_spec
     check_spec(config.partition)
-    if "manifoldmixms" in config.methods:
+    if "manifoldmix" in sections:
         from .optim import check_optimizer
         check_optimizer(mm.optimizer)
     if mm.semantics not in SEMANTICS:
@@ -252,6 +275,10 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError("manifoldmix budget must be at least 1 evaluation")
     if (mm.budget or 0) > 100_000 or mm.budget_per_component > 10_000:
         raise ConfigError("manifoldmix budget is absurdly large (over 100,000 evaluations per candidate)")
+    if config.wise_ft is not None:
+        alphas = config.wise_ft.alphas
+        if not alphas or len(alphas) > 1000 or not all(_number(a) and 0.0 <= a <= 1.0 for a in alphas):
+            raise ConfigError(f"wise_ft.alphas must be a non-empty list of at most 1,000 numbers in [0, 1], got {alphas!r}")
     if config.batch_size is not None and not 1 <= config.batch_size <= 65536:
         raise ConfigError(f"batch_size must be between 1 and 65536, got {config.batch_size}")
     names = [d.name for d in config.datasets]

@@ -16,6 +16,7 @@ from app_lib.paper import reference_board
 from app_lib.paths import OutsideRoots, inside_roots, list_files
 from app_lib.scoreboard import figure2_frame, rank_marks, table1
 from manifoldmix_core import runs
+from manifoldmix_core.events import read as read_events
 
 
 def test_inside_roots_refuses_traversal_and_symlink_escapes(tmp_path):
@@ -80,7 +81,7 @@ def test_paper_table1_marks_best_and_second_best():
 
 
 def test_live_frames_from_a_finished_run(finished_run):
-    events = runs.read_events(finished_run)
+    events = read_events(finished_run)
     timeline = candidate_timeline(events).set_index("candidate")
     assert timeline.loc["noise", "status"] == "skipped" and timeline.loc["b", "status"] == "accepted"
     trajectory = lambda_trajectory(events, "b")

@@ -8,7 +8,8 @@ from app_lib.live import candidate_timeline, evaluations, mixing_method, run_sum
 from app_lib.paper import reference_board, replay
 from app_lib.run_store import list_runs
 from app_lib.scoreboard import figure2_frame, styled_table1, table1
-from manifoldmix_core import events, reference
+from manifoldmix_core import events
+from manifoldmix_core.reference import published
 
 board = st.cache_data(reference_board)()
 replayed, seconds_per_eval = st.cache_data(replay)()
@@ -16,8 +17,8 @@ replayed, seconds_per_eval = st.cache_data(replay)()
 st.title("Paper: published results")
 st.caption("Fassold 2023, *manifold mixing model soups*: 72 CLIP ViT-B/32 finetunes on ImageNet; held-out set "
            "ImageNet2p (2 % of ImageNet train), OOD sets ImageNet-V2, -Sketch, -R, ObjectNet, -A. "
-           "Numbers from the author's code release (MIT), see data/reference/.")
-y = st.segmented_control("Vertical axis", [reference.ID_TEST, reference.VAL_DATASET], default=reference.ID_TEST,
+           "Numbers from the author's code release (MIT), shipped in manifoldmix_core/reference/data/.")
+y = st.segmented_control("Vertical axis", [published.ID_TEST, published.VAL_DATASET], default=published.ID_TEST,
                          required=True, key="paper_y")
 st.plotly_chart(figure2(figure2_frame(board, y), y), key="paper_figure2")
 st.subheader("Table 1 (published)")

@@ -104,13 +104,14 @@ class Kitchen:
     # -- journaled measurements -----------------------------------------------------------------
     def valacc(self, phase: str, candidate: str, lam: Sequence[float] | None, build: Build) -> float:
         """ValAcc of the parameters `build` writes, recorded as an eval event (or replayed from it)."""
-        return self.measure(phase, candidate, lam, lambda: self._measure(build))
+        return self.measure(phase, candidate, lam, lambda: self.unrecorded_valacc(build))
 
     def measure(self, phase: str, candidate: str, lam: Sequence[float] | None, value: Callable[[], float]) -> float:
         """A ValAcc that value() computes (an ensemble's, say), recorded as an eval event (or replayed from it)."""
         return self.journal.record(events.evaluation(self.method, phase, candidate, lam), lambda: {"valacc": value()})["valacc"]
 
-    def _measure(self, build: Build) -> float:
+    def unrecorded_valacc(self, build: Build) -> float:
+        """ValAcc of the parameters `build` writes, not journaled (held-out accuracy on demand)."""
         build(self.work)
         return self.evaluator.accuracy(self.val)
 

@@ -20,7 +20,7 @@ def demo_status() -> tuple[bool, str]:
     override = os.environ.get(DEMO_CONFIG_ENV)
     if override:
         return (True, "") if Path(override).is_file() else (False, f"{DEMO_CONFIG_ENV}={override}: file not found")
-    from manifoldmix_core.demo.layout import demo_ready
+    from manifoldmix_core.demo.paths import demo_ready
     return (True, "") if demo_ready() else (False, NOT_BUILT)
 
 

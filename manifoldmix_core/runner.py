@@ -58,19 +58,19 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     """Validate ingredients, build the classifier bound to a work buffer, load datasets onto the device."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
     signature = validate_pool(ingredients)
-    layout = detect_key_layout(signature)
+    key_layout = detect_key_layout(signature)
     model_cfg = config.model
-    spec = spec_from_signature(model_cfg.architecture, signature, layout, model_cfg.normalize_features,
+    spec = spec_from_signature(model_cfg.architecture, signature, key_layout, model_cfg.normalize_features,
                                model_cfg.quick_gelu, model_cfg.image_mean, model_cfg.image_std)
     device = pick_device(config.device)
     model = build_classifier(spec, device)
-    check_architecture(model, signature, layout, str(ingredients[0].path))
+    check_architecture(model, signature, key_layout, str(ingredients[0].path))
     mixed = float_names(signature)
-    partition = resolve(config.partition, mixed, layout)
+    partition = resolve(config.partition, mixed, key_layout)
     flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
-                            is_live=lambda n: layout.classifier_name(n) is not None)
+                            is_live=lambda n: key_layout.classifier_name(n) is not None)
     work = torch.zeros(flat.numel, dtype=torch.float32, device=device)
-    bind(model, {layout.classifier_name(n): view for n, view in flat.views(work).items() if layout.classifier_name(n)})
+    bind(model, {key_layout.classifier_name(n): view for n, view in flat.views(work).items() if key_layout.classifier_name(n)})
     datasets = {}
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
@@ -192,7 +192,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         "ood_datasets": list(config.ood),
         "device": str(setup.device),
         "partition": {"n": len(setup.partition), "components": setup.partition.names,
-                      "live": [setup.partition.names[j] for j in kitchen.layout.live_components]},
+                      "live": [setup.partition.names[j] for j in kitchen.flat_layout.live_components]},
         "order": kitchen.order,
         "ingredients": {name: {"accuracy": ingredient_acc[name], "valacc": kitchen.valacc_of[name],
                                "hparams": kitchen.ingredients[name].hparams, "path": str(kitchen.ingredients[name].path)}
@@ -258,9 +258,9 @@ def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: s
 
 def _save_fused(path: Path, setup: Setup, method: str, result: SoupResult, config: RunConfig) -> None:
     """The fused model in the ingredients' own names and dtypes, with its recipe in the metadata."""
-    layout, signature = setup.kitchen.layout, setup.signature
+    signature = setup.signature
     tensors = {name: view.to(getattr(torch, signature[name].dtype)).cpu().contiguous()
-               for name, view in layout.views(result.params).items()}
+               for name, view in setup.kitchen.flat_layout.views(result.params).items()}
     constants = [n for n in signature if n not in tensors]
     if constants:
         first = read_state_dict(setup.kitchen.ingredients[result.ingredients[0]].path)

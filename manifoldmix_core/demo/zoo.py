@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from ..models import Classifier
 from . import splits
-from .layout import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO, demo_ready
+from .paths import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO, demo_ready
 from .train import DEMO_VISION, Hparams, accuracy, demo_spec, linear_probe, random_hparams, to_tensors, train
 from .world import CLASS_NAMES
 

@@ -44,10 +44,10 @@ class SoupResult:
 class Kitchen:
     """Shared machinery for soups; algorithms stay a screen long by calling these few methods."""
 
-    def __init__(self, layout: FlatLayout, ingredients: Sequence[Ingredient], evaluator: Evaluator, work: torch.Tensor,
+    def __init__(self, flat_layout: FlatLayout, ingredients: Sequence[Ingredient], evaluator: Evaluator, work: torch.Tensor,
                  datasets: Mapping[str, EvalSet], val_name: str, journal: Journal, on_step: Callable[[str], None] = lambda _: None,
                  cache_dir: Path | None = None):
-        self.layout, self.evaluator, self.work, self.journal = layout, evaluator, work, journal
+        self.flat_layout, self.evaluator, self.work, self.journal = flat_layout, evaluator, work, journal
         self.ingredients = {ing.name: ing for ing in ingredients}
         self.datasets, self.val = datasets, datasets[val_name]
         self.on_step, self.cache_dir = on_step, cache_dir
@@ -59,7 +59,7 @@ class Kitchen:
 
     @property
     def n_components(self) -> int:
-        return len(self.layout.component_spans)
+        return len(self.flat_layout.component_spans)
 
     def theta(self, name: str) -> torch.Tensor:
         """Ingredient `name` as a flat float32 vector on the device (one-slot cache)."""
@@ -68,29 +68,29 @@ class Kitchen:
             ingredient = self.ingredients[name]
             state = read_state_dict(ingredient.path)
             check_finite(ingredient.path, state)
-            self._slot = (name, self.layout.flatten(state, self.work.device, str(ingredient.path)))
+            self._slot = (name, self.flat_layout.flatten(state, self.work.device, str(ingredient.path)))
         return self._slot[1]
 
     def outside_model(self, path: str | Path, role: str) -> torch.Tensor:
         """A checkpoint that is not an ingredient (WiSE-FT's zero-shot model) as a flat vector; its content is journaled."""
         state = read_state_dict(path)
         check_finite(path, state)
-        flat = self.layout.flatten(state, self.work.device, str(path))
+        flat = self.flat_layout.flatten(state, self.work.device, str(path))
         self.record(events.input_file(self.method, role, file_digest(path, self.cache_dir)))
         return flat
 
     # -- building the parameters to evaluate into the work buffer -------------------------------
     def mixed(self, psi: torch.Tensor, name: str, lam: Sequence[float]) -> Build:
         """Ψ'(λ) on the live spans: enough for ValAcc, since inert parameters do not touch the output."""
-        return lambda work: mix(work, psi, self.theta(name), lam, self.layout.live_spans)
+        return lambda work: mix(work, psi, self.theta(name), lam, self.flat_layout.live_spans)
 
     def interpolated(self, psi: torch.Tensor, theta: torch.Tensor, lam: Sequence[float]) -> Build:
         """λ·Ψ + (1−λ)·θ of two flat models already in memory, on the live spans."""
-        return lambda work: mix(work, psi, theta, lam, self.layout.live_spans)
+        return lambda work: mix(work, psi, theta, lam, self.flat_layout.live_spans)
 
     def stored(self, params: torch.Tensor | None = None, name: str | None = None) -> Build:
         """A stored model (given flat parameters, or ingredient `name`) copied into the work buffer."""
-        return lambda work: copy_spans(work, params if params is not None else self.theta(name), self.layout.live_spans)
+        return lambda work: copy_spans(work, params if params is not None else self.theta(name), self.flat_layout.live_spans)
 
     def commit(self, psi: torch.Tensor, name: str, lam: Sequence[float]) -> None:
         """Ψ ← Ψ'(λ) on every component, with the very same arithmetic used when it was evaluated."""
@@ -98,7 +98,7 @@ class Kitchen:
 
     def blend_into(self, out: torch.Tensor, psi: torch.Tensor, theta: torch.Tensor, lam: Sequence[float]) -> None:
         """out ← λ·Ψ + (1−λ)·θ on every component, by way of the work buffer (the arithmetic ValAcc was measured with)."""
-        mix(self.work, psi, theta, lam, self.layout.component_spans)
+        mix(self.work, psi, theta, lam, self.flat_layout.component_spans)
         out.copy_(self.work)
 
     # -- journaled measurements -----------------------------------------------------------------

@@ -21,7 +21,7 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
     cfg = config.manifoldmix
     paper = cfg.semantics == "paper"
     m = kitchen.n_components
-    free = list(range(m)) if cfg.optimize_inert else kitchen.layout.live_components
+    free = list(range(m)) if cfg.optimize_inert else kitchen.flat_layout.live_components
     best, *candidates = kitchen.order
     psi, psi_acc, chosen, lambdas = kitchen.theta(best).clone(), kitchen.valacc_of[best], [best], []
     kitchen.decide(best, True, psi_acc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from manifoldmix_core.methods import defaults
+from manifoldmix_core.methods import WISE_FT, defaults
 
 from .demo import demo_config, demo_status
 
@@ -40,5 +40,5 @@ def with_settings(draft: dict, methods: list[str], manifoldmix: dict, device: st
     config.update(methods=list(methods), device=device, name=name)
     config["manifoldmix"] = {**config.get("manifoldmix", {}), **manifoldmix}
     if wise_ft:
-        config["wise_ft"] = {**(config.get("wise_ft") or {}), **wise_ft}
+        config[WISE_FT.settings] = {**(config.get(WISE_FT.settings) or {}), **wise_ft}
     return config

@@ -19,7 +19,7 @@ def reference_board() -> Board:
         board.entries.append(Entry(name, INGREDIENT, acc, RUN, acc[published.VAL_DATASET]))
     soups = published.load_soups()
     c8 = runlog.load_reference_run()
-    models = ((UNIFORM_SOUP, soups["uniform_soup"], None), (GREEDY_SOUP, soups["greedy_soup"], None),
+    models = ((UNIFORM_SOUP, soups[UNIFORM_SOUP.name], None), (GREEDY_SOUP, soups[GREEDY_SOUP.name], None),
               (MANIFOLDMIXMS, runlog.fused_model_accuracy(c8), c8.n_components))
     for method, acc, n in models:
         board.entries.append(Entry(method.name, method.name, acc, RUN, acc[published.VAL_DATASET], n))

@@ -22,6 +22,7 @@ NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+FILE = {"file": True}  # a field naming a file: resolved against the config's folder; only its content counts for resume
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class ManifoldMixConfig:
 class WiseFTConfig:
     """WiSE-FT's zero-shot (pretrained) checkpoint, interpolated with the best ingredient, and the α grid searched on ValAcc."""
 
-    zero_shot: str
+    zero_shot: str = field(metadata=FILE)
     alphas: list = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
 
 
@@ -95,22 +96,33 @@ class RunConfig:
     def to_dict(self) -> dict:
         """The config as JSON data; an unset optional section is left out, so configs written before it existed read the same."""
         data = dataclasses.asdict(self)
-        if data["wise_ft"] is None:
-            del data["wise_ft"]
-        return data
+        return {key: value for key, value in data.items() if value is not None or key not in _sections(optional=True)}
 
     def settings_digest(self) -> str:
         """A hash of everything that decides the results except where files live (their content is hashed on its own)."""
         data = self.to_dict()
         for item in (*data["ingredients"], data["val"], *data["test"]):
             item.pop("path")
-        if "wise_ft" in data:
-            data["wise_ft"].pop("zero_shot")
+        for name, cls in _sections().items():
+            for f in dataclasses.fields(cls):
+                if f.metadata.get("file") and data.get(name):
+                    data[name].pop(f.name)
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     @property
     def datasets(self) -> list[DatasetConfig]:
         return [self.val, *self.test]
+
+
+def _sections(optional: bool = False) -> dict[str, type]:
+    """RunConfig's fields that hold a settings dataclass (model, manifoldmix, wise_ft), by name; `optional`: those that may be unset."""
+    found = {}
+    for name, hint in typing.get_type_hints(RunConfig).items():
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        cls = next((a for a in args if dataclasses.is_dataclass(a)), None)
+        if cls is not None and (type(None) in args or not optional):
+            found[name] = cls
+    return found
 
 
 def _build(cls, data: Any, where: str):
@@ -130,10 +142,11 @@ def _build(cls, data: Any, where: str):
     if missing:
         raise ConfigError(f"{where} is missing required key(s) {missing}")
     kwargs = {}
+    sections = _sections() if cls is RunConfig else {}
     for key, value in data.items():
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            value = _build(hint, value, f"{where}.{key}")
+        if key in sections and value is not None:
+            value = _build(sections[key], value, f"{where}.{key}")
         elif not _fits(value, hint):
             raise ConfigError(f"{where}.{key} must be {_type_name(hint)}, got {value!r}")
         kwargs[key] = value
@@ -186,12 +199,18 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     data["val"] = _dataset(data["val"], "val", base)
     data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
     data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
-    if data.get("wise_ft") is not None:
-        wise_ft = _build(WiseFTConfig, data["wise_ft"], "wise_ft")
-        data["wise_ft"] = dataclasses.replace(wise_ft, zero_shot=_resolve(base, wise_ft.zero_shot))
     config = _build(RunConfig, data, "config")
+    config = dataclasses.replace(config, **{name: _files_resolved(getattr(config, name), base) for name in _sections()})
     _check_values(config)
     return config
+
+
+def _files_resolved(section, base: Path):
+    """A settings section with its file fields resolved against the config's folder."""
+    if section is None:
+        return None
+    files = {f.name: _resolve(base, getattr(section, f.name)) for f in dataclasses.fields(section) if f.metadata.get("file")}
+    return dataclasses.replace(section, **files)
 
 
 def _resolve(base: Path, path: str) -> str:

@@ -44,7 +44,7 @@ with st.expander("Start a new run", expanded=not run_store.list_runs()):
     wise_ft = None
     if WISE_FT.name in methods:
         zero_shot = st.text_input("WiSE-FT: zero-shot (pretrained) checkpoint, a path inside an allowed folder",
-                                  (config.get("wise_ft") or {}).get("zero_shot", ""), key="run_zero_shot")
+                                  (config.get(WISE_FT.settings) or {}).get("zero_shot", ""), key="run_zero_shot")
         try:
             wise_ft = {"zero_shot": str(inside_roots(zero_shot, data_roots()))} if zero_shot.strip() else None
         except OutsideRoots as exc:

@@ -12,6 +12,8 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from ..methods import GREEDY_SOUP, UNIFORM_SOUP
+
 VAL_DATASET = "ImageNet2p"
 ID_TEST = "ImageNet"
 OOD_DATASETS = ("ImageNetV2", "ImageNetSketch", "ImageNetR", "ObjectNet", "ImageNetA")
@@ -71,9 +73,9 @@ def load_models(root: Path | None = None) -> dict[str, dict[str, float]]:
 
 
 def load_soups(root: Path | None = None) -> dict[str, dict[str, float]]:
-    """Accuracies of the two model-soup baselines, "uniform_soup" and "greedy_soup" (the C8 model's are in its run log)."""
+    """Accuracies of the two model-soup baselines, by the names the release and our registry share (the C8 model's are in its log)."""
     soups = {}
-    for name, filename in (("uniform_soup", UNIFORM_FILE), ("greedy_soup", GREEDY_FILE)):
+    for name, filename in ((UNIFORM_SOUP.name, UNIFORM_FILE), (GREEDY_SOUP.name, GREEDY_FILE)):
         path = require((root or ROOT) / filename, f"a JSON line with the {name} accuracies per dataset")
         results = _results_jsonl(path)
         if name not in results:

@@ -96,7 +96,7 @@ def preview(dataset: dict, count: int = 12) -> tuple[list[np.ndarray], list[str]
     if dataset["source"] == "imagefolder":
         from PIL import Image
 
-        from manifoldmix_core.data import image_folder_files
+        from manifoldmix_core.images import image_folder_files
         classes, files = image_folder_files(Path(dataset["path"]))
         step = max(1, len(files) // count)
         picked = files[::step][:count]

@@ -19,6 +19,8 @@ from .errors import IngredientError
 SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 HPARAMS_FILE = "hparams.json"
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the image normalisation CLIP's towers were trained with
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 VISUAL_PREFIXES = ("model.visual.", "visual.")
 HEAD_PREFIXES = ("classification_head.", "model.classification_head.", "head.")
 ATTENTION_HALF = ("ln_1", "attn", "ls_1")  # a block's attention half: its first norm, the attention and its layer scale

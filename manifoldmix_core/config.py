@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from . import methods, sources
+from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError
 from .partition import check_spec
 
 SEMANTICS = ("paper", "code-release")
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 FILE = {"file": True}  # a field naming a file: resolved against the config's folder; only its content counts for resume
 
 

@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from open_clip.model import CLIPVisionCfg, _build_vision_tower
 from torch import nn
 
-from .anatomy import KeyLayout, Signature
-from .config import OPENAI_MEAN, OPENAI_STD
+from .anatomy import OPENAI_MEAN, OPENAI_STD, KeyLayout, Signature
 from .errors import ConfigError, IngredientError
 
 

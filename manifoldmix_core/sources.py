@@ -36,5 +36,5 @@ def get(name: str, where: str = "source") -> Source:
     return SOURCES[name]
 
 
-register(Source("imagefolder", "manifoldmix_core.data:read_image_folder"))
-register(Source("tensors", "manifoldmix_core.data:read_tensor_file"))
+register(Source("imagefolder", "manifoldmix_core.images:read_image_folder"))
+register(Source("tensors", "manifoldmix_core.images:read_tensor_file"))

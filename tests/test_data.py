@@ -9,8 +9,9 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from manifoldmix_core.config import DatasetConfig
-from manifoldmix_core.data import EvalSet, load_dataset, load_image_folder, load_tensor_file, resize_images
+from manifoldmix_core.data import EvalSet, load_dataset
 from manifoldmix_core.errors import DatasetError
+from manifoldmix_core.images import load_image_folder, load_tensor_file, resize_images
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 

@@ -13,8 +13,8 @@ from safetensors.torch import load_file, save_file
 
 from manifoldmix_core import runs
 from manifoldmix_core.anatomy import KeyLayout, detect_key_layout
-from manifoldmix_core.data import load_tensor_file
 from manifoldmix_core.errors import ConfigError, IngredientError
+from manifoldmix_core.images import load_tensor_file
 from manifoldmix_core.ingredients import signature_of
 from manifoldmix_core.mixing import FlatLayout, mix
 from manifoldmix_core.models import Classifier, ModelSpec, bind, build_classifier, check_architecture, spec_from_signature

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from ..config import RunConfig
 from .kitchen import Kitchen, SoupResult
+
+if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+    from ..config import RunConfig
 
 
 def _mean(kitchen: Kitchen, names: list[str]) -> dict[str, torch.Tensor]:

@@ -8,12 +8,16 @@ Components that hold no parameter of the classifier cannot change ValAcc; unless
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..config import ManifoldMixConfig, RunConfig
 from ..events import search_phase
 from ..optim import Search, maximize
 from .kitchen import Kitchen, SoupResult
+
+if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+    from ..config import ManifoldMixConfig, RunConfig
 
 
 def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from ..config import RunConfig
+from typing import TYPE_CHECKING
+
 from .kitchen import Kitchen, SoupResult
+
+if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+    from ..config import RunConfig
 
 
 def uniform_soup(kitchen: Kitchen, _config: RunConfig) -> SoupResult:

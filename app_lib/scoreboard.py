@@ -23,7 +23,7 @@ def per_component(kind: str) -> bool:
 
 
 def is_ensemble(kind: str) -> bool:
-    return kind in METHODS and METHODS[kind].kind == "ensemble"
+    return kind in METHODS and not METHODS[kind].fused
 
 
 @dataclass(frozen=True)

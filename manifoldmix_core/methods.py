@@ -46,6 +46,11 @@ class Method:
     default: bool = True  # part of a config's default `methods`
     per_component: bool = False  # searches λ per component: Table 1 names it with the count (-C8), the live view follows it
 
+    @property
+    def fused(self) -> bool:
+        """One fused model (its parameters are tested and may become fused.safetensors), not an ensemble of logits."""
+        return self.kind == "fused"
+
 
 METHODS: dict[str, Method] = {}
 

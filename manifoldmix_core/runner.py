@@ -176,7 +176,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         method = methods.METHODS[name]
         kitchen.method = name
         result = resolve_ref(method.function)(kitchen, config)
-        if method.kind == "fused":
+        if method.fused:
             fused[name] = result
             logits = lambda r=result: kitchen.test_logits(kitchen.stored(r.params))
         else:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
+from helpers import derived_config
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -227,3 +231,14 @@ def test_load_dataset_tensors_with_class_map(tmp_path):
     evalset = load_dataset(cfg, 4)
     assert evalset.class_map == {2: 1, 0: 0} and tuple(evalset.images.shape) == (3, 3, 4, 4)
     assert load_file(tmp_path / "t.safetensors")["labels"].tolist() == [0, 1, 1]
+
+
+# -- dataset sources -----------------------------------------------------------------------------------
+
+
+def test_the_demo_source_is_registered_wherever_the_core_is_imported(toy_world):
+    """A config naming the demo world validates in a fresh interpreter that imported only config.py (the demo registers itself)."""
+    config = derived_config(toy_world, "demo-val", val={"name": "v", "source": "demo", "path": "id_val"})
+    code = f"from manifoldmix_core.config import load_config; print(load_config({str(config)!r}).val.path)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "id_val", done.stderr

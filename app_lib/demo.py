@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 DEMO_CONFIG_ENV = "MANIFOLDMIX_DEMO_CONFIG"
-DEMO_SPLITS = ("val", "test", "v2", "sketch", "rendition", "objectnet", "a")
 NOT_BUILT = ("The demo is not built yet: the demo zoo (manifoldmix_core.demo.zoo, data/demo/) is missing. "
              "Build it with `python -m manifoldmix_core demo build`, or use your own ingredients.")
 

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from app_lib import run_store
+from app_lib.datasets import demo_datasets
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
 from app_lib.live import candidate_timeline, final_lambdas, lambda_trajectory
 from app_lib.paper import reference_board
@@ -17,6 +18,7 @@ from app_lib.paths import OutsideRoots, inside_roots, list_files
 from app_lib.scoreboard import figure2_frame, rank_marks, table1
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
+from manifoldmix_core.demo.zoo import demo_config
 from manifoldmix_core.events import read as read_events
 
 
@@ -73,6 +75,12 @@ def test_a_launched_run_whose_config_is_invalid_reads_as_failed(toy_world, tmp_p
     status = wait_until_settled(run_dir)
     assert status["state"] == "failed" and "manifoldmix.tau" in status["message"] and status["pid"] != os.getpid()
     assert "manifoldmix.tau" in run_store.worker_log(run_dir)
+
+
+def test_the_datasets_pages_demo_sets_are_the_demo_runs():
+    """The Datasets page offers the demo world's sets by the engine's split names, as the default demo run uses them."""
+    config = demo_config()
+    assert demo_datasets() == {role: config[role] for role in ("val", "test", "ood")}
 
 
 def test_list_runs_newest_first(tmp_path):

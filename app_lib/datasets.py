@@ -7,17 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo import DEMO_SPLITS, demo_images
+from .demo import demo_images
 from .paths import inside_roots
 
 ROLES = ("held-out", "ID test", "OOD")
-DEMO_OOD = ("v2", "sketch", "rendition", "objectnet", "a")
 
 
 def demo_datasets() -> dict:
     """The demo world's sets as draft fields: held-out 'val', ID test 'test', the five shifted styles as OOD."""
-    sets = [{"name": split, "source": "demo", "path": split} for split in DEMO_SPLITS]
-    return {"val": sets[0], "test": sets[1:], "ood": list(DEMO_OOD)}
+    from manifoldmix_core.demo.splits import EVAL_SPLITS, OOD_SPLITS  # the engine's split names (numpy, no torch)
+    sets = {split: {"name": split, "source": "demo", "path": split} for split in EVAL_SPLITS}
+    return {"val": sets.pop("val"), "test": list(sets.values()), "ood": list(OOD_SPLITS)}
 
 
 def parse_subset(text: str) -> list[int] | None:
@@ -96,7 +96,7 @@ def preview(dataset: dict, count: int = 12) -> tuple[list[np.ndarray], list[str]
     if dataset["source"] == "imagefolder":
         from PIL import Image
 
-        from manifoldmix_core.data import image_folder_files
+        from manifoldmix_core.images import image_folder_files
         classes, files = image_folder_files(Path(dataset["path"]))
         step = max(1, len(files) // count)
         picked = files[::step][:count]

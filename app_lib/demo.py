@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 DEMO_CONFIG_ENV = "MANIFOLDMIX_DEMO_CONFIG"
-DEMO_SPLITS = ("val", "test", "v2", "sketch", "rendition", "objectnet", "a")
 NOT_BUILT = ("The demo is not built yet: the demo zoo (manifoldmix_core.demo.zoo, data/demo/) is missing. "
              "Build it with `python -m manifoldmix_core demo build`, or use your own ingredients.")
 
@@ -20,7 +19,7 @@ def demo_status() -> tuple[bool, str]:
     override = os.environ.get(DEMO_CONFIG_ENV)
     if override:
         return (True, "") if Path(override).is_file() else (False, f"{DEMO_CONFIG_ENV}={override}: file not found")
-    from manifoldmix_core.demo.layout import demo_ready
+    from manifoldmix_core.demo.paths import demo_ready
     return (True, "") if demo_ready() else (False, NOT_BUILT)
 
 

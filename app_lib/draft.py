@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 
+from manifoldmix_core.methods import WISE_FT, defaults
+
 from .demo import demo_config, demo_status
 
-METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
 OPTIMIZERS = ("Cobyla", "NGOpt", "CMA", "OnePlusOne", "DE", "PSO", "TwoPointsDE", "RandomSearch")
 EMPTY = {"name": "my-run", "model": {"architecture": "ViT-B-32"}, "ingredients": [], "val": None, "test": [], "ood": [],
-         "partition": {"preset": "structural"}, "methods": list(METHODS), "manifoldmix": {}, "device": "auto"}
+         "partition": {"preset": "structural"}, "methods": defaults(), "manifoldmix": {}, "device": "auto"}
 
 
 def initial_draft() -> dict:
@@ -33,9 +34,11 @@ def missing(draft: dict) -> list[str]:
     return needs
 
 
-def with_settings(draft: dict, methods: list[str], manifoldmix: dict, device: str, name: str) -> dict:
+def with_settings(draft: dict, methods: list[str], manifoldmix: dict, device: str, name: str, wise_ft: dict | None = None) -> dict:
     """The draft with the Run page's settings, as a config for config.json."""
     config = copy.deepcopy(draft)
     config.update(methods=list(methods), device=device, name=name)
     config["manifoldmix"] = {**config.get("manifoldmix", {}), **manifoldmix}
+    if wise_ft:
+        config[WISE_FT.settings] = {**(config.get(WISE_FT.settings) or {}), **wise_ft}
     return config

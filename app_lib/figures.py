@@ -6,12 +6,25 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from .live import STATUS_COLOURS
+from manifoldmix_core.events import INGREDIENTS
+from manifoldmix_core.methods import METHODS, Marker
 
-MARKERS = {"Finetuned ingredient": ("circle", 7, "#9e9e9e"), "Uniform soup": ("square", 13, "#1f77b4"),
-           "Greedy soup": ("diamond", 14, "#2ca02c"), "ManifoldMixMS": ("star", 18, "#d62728"),
-           "Ensemble": ("triangle-up", 12, "#9467bd"), "Greedy ensemble": ("triangle-down", 12, "#8c564b")}
+from .live import STATUS_COLOURS
+from .scoreboard import INGREDIENT_LABEL
+
+INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
+
+
+def marker(kind_label: str) -> Marker:
+    """A kind's marker in Figure 2 (kinds are labelled as in scoreboard.kind_label)."""
+    by_label = {m.label: m.marker for m in METHODS.values()} | {INGREDIENT_LABEL: INGREDIENT_MARKER}
+    return by_label.get(kind_label, UNKNOWN_MARKER)
+
+
+def method_colours() -> dict[str, str]:
+    """Each method's colour, by name, for charts coloured by method (ingredients' own ValAcc in grey)."""
+    return {name: m.marker.colour for name, m in METHODS.items()} | {INGREDIENTS: INGREDIENT_MARKER.colour}
 
 
 def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
@@ -19,14 +32,14 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
     fig = go.Figure()
     runs = list(dict.fromkeys(points["run"])) if len(points) else []
     for (kind, run), group in points.groupby(["kind", "run"], sort=False):
-        symbol, size, colour = MARKERS.get(kind, ("x", 10, "#333333"))
-        several = len(runs) > 1 and kind != "Finetuned ingredient"
+        look = marker(kind)
+        several = len(runs) > 1 and kind != INGREDIENT_LABEL
         suffix = RUN_SYMBOL_SUFFIX[runs.index(run) % len(RUN_SYMBOL_SUFFIX)] if several else ""
-        name = kind if len(runs) <= 1 or kind == "Finetuned ingredient" else f"{kind} · {run}"
+        name = kind if len(runs) <= 1 or kind == INGREDIENT_LABEL else f"{kind} · {run}"
         fig.add_trace(go.Scatter(
             x=group["avg_ood"], y=group["y"], mode="markers", name=name, text=group["model"],
             legendgroup=kind, showlegend=name not in {t.name for t in fig.data},
-            marker={"symbol": symbol + suffix, "size": size, "color": colour, "line": {"width": 1, "color": "#222"}},
+            marker={"symbol": look.symbol + suffix, "size": look.size, "color": look.colour, "line": {"width": 1, "color": "#222"}},
             hovertemplate="%{text}<br>avg OOD %{x:.2f}%<br>" + y_label + " %{y:.2f}%<extra></extra>"))
     fig.update_layout(title=title or None, xaxis_title="Average accuracy on the OOD sets (%)",
                       yaxis_title=f"{y_label} accuracy (%)", legend={"orientation": "h", "y": -0.2},
@@ -37,7 +50,7 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
 def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
     """Every ValAcc evaluation in order, coloured by method, with the best-so-far of the followed method."""
     fig = px.scatter(evals, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
-                     labels={"n": "evaluation", "valacc": "ValAcc"})
+                     color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc"})
     fig.update_traces(marker={"size": 5})
     followed = evals[evals["method"] == follow] if follow else evals.iloc[0:0]
     if len(followed):

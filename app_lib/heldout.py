@@ -1,25 +1,29 @@
-"""Held-out accuracy of single ingredients, on demand (the Ingredients table), in this process.
+"""Held-out accuracy of single ingredients, on demand (the Ingredients table), measured by the engine in its own process.
 
-It builds the classifier once and evaluates each ingredient on the held-out set only; the
-page caches results by file fingerprint, so each file is measured once.
+The engine's `heldout` command builds the classifier once and evaluates each ingredient on the
+held-out set only; the page caches results by file version, so each file is measured once.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import tempfile
 from pathlib import Path
+
+from .paths import REPO
+from .run_store import ENGINE
 
 
 def heldout_accuracy(config: dict, names: list[str]) -> dict[str, float]:
     """ValAcc of the named ingredients of a draft config (model, ingredients, val), on the draft's device."""
-    from manifoldmix_core import runs
-    from manifoldmix_core.config import parse_config
-    from manifoldmix_core.runner import prepare
-
-    subset = {**config, "ingredients": [i for i in config["ingredients"] if i["name"] in names], "test": [], "ood": [],
-              "methods": ["uniform_soup"]}
-    run_config = parse_config(subset)
-    with tempfile.TemporaryDirectory() as tmp:
-        setup = prepare(run_config, runs.Journal(Path(tmp)))
-        kitchen, val = setup.kitchen, run_config.val.name
-        return {name: kitchen.accuracies(kitchen.test_logits(kitchen.stored(name=name)))[val] for name in kitchen.ingredients}
+    subset = {key: config[key] for key in ("model", "val", "partition", "device", "batch_size") if key in config}
+    subset["ingredients"] = [i for i in config["ingredients"] if i["name"] in names]
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "config.json"
+        path.write_text(json.dumps(subset))
+        done = subprocess.run([*ENGINE, "heldout", str(path)], cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"the engine exited with code {done.returncode}"]
+        raise RuntimeError(lines[-1].removeprefix("error: "))
+    return json.loads(done.stdout)

@@ -6,17 +6,19 @@ is reported without dropping the others.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from manifoldmix_core.anatomy import HPARAMS_FILE, detect_key_layout
+
 from .paths import REPO
 
 UPLOADS_ENV = "MANIFOLDMIX_UPLOADS"
 CHUNK = 8 << 20
-SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
 class UploadTooLarge(ValueError):
@@ -71,32 +73,24 @@ def check_file(path: Path, name: str | None = None, reference: Path | None = Non
     """Read a checkpoint's signature (never unpickling code) and compare it with the reference ingredient's."""
     from manifoldmix_core.errors import ManifoldMixError
     from manifoldmix_core.ingredients import check_compatible, read_signature
-    from manifoldmix_core.models import detect_layout
 
     name = name or Path(path).stem
     size = path.stat().st_size if path.is_file() else 0
     try:
         signature = read_signature(path)
-        detect_layout(signature)
+        detect_key_layout(signature)
         if reference is not None and Path(reference) != Path(path):
             check_compatible(path, signature, read_signature(reference), reference)
     except ManifoldMixError as exc:
         return Checked(name, path, size, error=str(exc))
-    n_params = sum(_numel(info.shape) for info in signature.values())
+    n_params = sum(math.prod(info.shape) for info in signature.values())
     return Checked(name, path, size, n_params, len(signature))
-
-
-def _numel(shape) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-    return total
 
 
 def hparams_beside(path: Path) -> dict | None:
     """Hyperparameters of a checkpoint from the hparams.json of its folder, when there is one."""
     from manifoldmix_core.errors import IngredientError
-    from manifoldmix_core.ingredients import HPARAMS_FILE, read_hparams
+    from manifoldmix_core.ingredients import read_hparams
 
     try:
         return read_hparams(Path(path).parent / HPARAMS_FILE).get(Path(path).stem)

@@ -1,27 +1,32 @@
-"""The paper's published numbers (data/reference/) as a Board, and the author's C8 run as replayable events."""
+"""The paper's published numbers (manifoldmix_core.reference) as a Board, and the author's C8 run as replayable events."""
 
 from __future__ import annotations
 
-from manifoldmix_core import reference
+from manifoldmix_core.events import Event, parse_all
+from manifoldmix_core.methods import GREEDY_SOUP, MANIFOLDMIXMS, UNIFORM_SOUP
+from manifoldmix_core.reference import published, runlog
+from manifoldmix_core.reference.replay import replay_events
 
-from .scoreboard import Board, Entry
+from .scoreboard import INGREDIENT, Board, Entry
 
 RUN = "paper"
 
 
 def reference_board() -> Board:
     """The 72 finetunes, uniform and greedy soup and the author's ManifoldMixMS-C8 model."""
-    board = Board(reference.VAL_DATASET, list(reference.OOD_DATASETS), list(reference.DATASETS))
-    for name, acc in reference.load_models().items():
-        board.entries.append(Entry(name, "ingredient", acc, RUN, acc[reference.VAL_DATASET]))
-    soups = reference.load_soups()
-    for kind, key in (("uniform_soup", "uniform_soup"), ("greedy_soup", "greedy_soup"), ("manifoldmixms", "manifoldmix_c8")):
-        n = 8 if kind == "manifoldmixms" else None
-        board.entries.append(Entry(kind, kind, soups[key], RUN, soups[key][reference.VAL_DATASET], n))
+    board = Board(published.VAL_DATASET, list(published.OOD_DATASETS), list(published.DATASETS))
+    for name, acc in published.load_models().items():
+        board.entries.append(Entry(name, INGREDIENT, acc, RUN, acc[published.VAL_DATASET]))
+    soups = published.load_soups()
+    c8 = runlog.load_reference_run()
+    models = ((UNIFORM_SOUP, soups[UNIFORM_SOUP.name], None), (GREEDY_SOUP, soups[GREEDY_SOUP.name], None),
+              (MANIFOLDMIXMS, runlog.fused_model_accuracy(c8), c8.n_components))
+    for method, acc, n in models:
+        board.entries.append(Entry(method.name, method.name, acc, RUN, acc[published.VAL_DATASET], n))
     return board
 
 
-def replay() -> tuple[list[dict], float]:
+def replay() -> tuple[list[Event], float]:
     """The author's C8 log as engine events, and its measured seconds per ValAcc evaluation (about 26)."""
-    run = reference.load_reference_run()
-    return reference.replay_events(run), run.seconds_per_eval
+    run = runlog.load_reference_run()
+    return parse_all(replay_events(run)), run.seconds_per_eval

@@ -1,20 +1,23 @@
 """The partition editor's model: the ViT as a stack of units (embeddings, each block's attention and MLP, final
 norm + projection, head, inert leftovers), and an assignment of every parameter to a component.
 
-Presets come from the engine (manifoldmix_core.partition), so the editor shows exactly what a run will use;
-clicking a unit moves all its parameters to one component.
+The ViT's anatomy and the presets come from the engine (manifoldmix_core.anatomy, .partition), so the editor
+shows exactly what a run will use; clicking a unit moves all its parameters to one component.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from manifoldmix_core.anatomy import KeyLayout, part_of
+from manifoldmix_core.partition import Partition
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
            "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#969696", "#c6dbef")
-_BLOCK = re.compile(r"transformer\.resblocks\.(\d+)\.(.*)$")
 MIXED = "(mixed)"
+_ROWS = {"embeddings": ("embeddings", 0), "final": ("final norm + projection", 2), "head": ("head", 3),
+         "inert": ("inert (not used by the classifier)", 4)}
 
 
 @dataclass(frozen=True)
@@ -26,39 +29,23 @@ class Unit:
     params: tuple[str, ...]
 
 
-def units(param_names: list[str], visual_prefix: str, head_prefix: str) -> list[Unit]:
+def units(param_names: list[str], layout: KeyLayout) -> list[Unit]:
     """The ViT's units from the input side up: embeddings, block i attention / MLP, final norm + projection, head, inert."""
-    groups: dict[str, list[str]] = {}
-    rows: dict[str, str] = {}
-
-    def put(unit: str, row: str, name: str) -> None:
-        groups.setdefault(unit, []).append(name)
-        rows[unit] = row
-
+    groups: dict[tuple, list[str]] = {}
     for name in param_names:
-        if name.startswith(head_prefix):
-            put("head", "head", name)
-        elif not name.startswith(visual_prefix):
-            put("inert (not used by the classifier)", "inert", name)
-        elif match := _BLOCK.search(name[len(visual_prefix):]):
-            half = "attention" if match[2].startswith(("ln_1", "attn", "ls_1")) else "MLP"
-            put(f"block {int(match[1])} {half}", f"block {int(match[1])}", name)
-        elif name[len(visual_prefix):].startswith(("ln_post", "proj")):
-            put("final norm + projection", "final", name)
+        part = part_of(name, layout)
+        if part.kind == "block":
+            key = (1, part.block, not part.attention, f"block {part.block} {'attention' if part.attention else 'MLP'}",
+                   f"block {part.block}")
         else:
-            put("embeddings", "embeddings", name)
-
-    def order(unit: str) -> tuple:
-        row = rows[unit]
-        rank = {"embeddings": 0, "final": 2, "head": 3, "inert": 4}
-        block = int(row.split()[1]) if row.startswith("block") else -1
-        return rank.get(row, 1), block, unit.endswith("MLP")
-
-    return [Unit(u, rows[u], tuple(groups[u])) for u in sorted(groups, key=order)]
+            label, rank = _ROWS[part.kind]
+            key = (rank, -1, False, label, part.kind)
+        groups.setdefault(key, []).append(name)
+    return [Unit(key[3], key[4], tuple(groups[key])) for key in sorted(groups)]
 
 
-def assignment_of(partition) -> dict[str, str]:
-    """Parameter name -> component name, from an engine Partition."""
+def assignment_of(partition: Partition) -> dict[str, str]:
+    """Parameter name -> component name, from an engine Partition, listed component by component (so its order is kept)."""
     return {p: c.name for c in partition.components for p in c.params}
 
 
@@ -74,8 +61,9 @@ def assign_unit(assignment: dict[str, str], unit: Unit, component: str) -> dict[
 
 
 def component_order(assignment: dict[str, str], param_names: list[str]) -> list[str]:
-    """Components in order of their first parameter (the order λ lists them in)."""
-    return list(dict.fromkeys(assignment[p] for p in param_names if p in assignment))
+    """Components in the order λ lists them: the preset's own (assignment_of keeps it), a new one where its first parameter was."""
+    known = set(param_names)
+    return list(dict.fromkeys(component for param, component in assignment.items() if param in known))
 
 
 def to_spec(assignment: dict[str, str], param_names: list[str]) -> dict:
@@ -87,24 +75,6 @@ def to_spec(assignment: dict[str, str], param_names: list[str]) -> dict:
 
 def colours(components: list[str]) -> dict[str, str]:
     return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(components)} | {MIXED: "#cccccc"}
-
-
-def presets(param_names: list[str], layout) -> dict[str, object]:
-    """Named partitions (engine Partitions) that fit this model; the author's C8/C15/C26 need the model-soups layout."""
-    from manifoldmix_core.partition import author_preset, structural, vit_depth, whole_model
-
-    depth = max(vit_depth(param_names, layout), 1)
-    found = {
-        "whole model": whole_model(param_names),
-        "coarse (halves of the tower)": structural(param_names, layout, max(1, -(-depth // 2))),
-        "medium (groups of blocks)": structural(param_names, layout, max(1, depth // 4)),
-        "per block": structural(param_names, layout, 1),
-        "fine (attention / MLP per block)": structural(param_names, layout, 1, split_attn_mlp=True),
-    }
-    if layout.visual_prefix == "model.visual.":
-        for label, granularity in (("C8 (paper)", 1), ("C15 (paper)", 2), ("C26 (paper)", 3)):
-            found[label] = author_preset(param_names, granularity)
-    return found
 
 
 def problems(assignment: dict[str, str], param_names: list[str], live_params: set[str]) -> list[str]:

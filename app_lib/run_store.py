@@ -1,12 +1,12 @@
-"""Run directories seen from the app: list them, launch the engine's CLI on a new one, cancel, resume.
+"""Run directories seen from the app: list them, start the engine on a new one, cancel, resume.
 
-The app never runs a soup itself: it writes config.json and starts
-`python -m manifoldmix_core run ...` in its own session, logging to worker.log in the run dir.
+The app never runs a soup and never writes status.json (the engine owns it, lifecycle.py): it places
+config.json in a new folder and starts `python -m manifoldmix_core run <run_dir>` in its own session,
+logging to worker.log in the run dir, then only reads.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifoldmix_core import runs
+from manifoldmix_core import claim, runs
 
 from .paths import REPO, runs_root
 
-LOG, PID = "worker.log", "worker.pid"
+ENGINE = (sys.executable, "-m", "manifoldmix_core")
+LOG = "worker.log"
 ACTIVE = ("queued", "running")
+START_WAIT_S = 15.0  # how long a launch waits for the worker to take its run directory before the page moves on
 _workers: list[subprocess.Popen] = []  # polled so finished workers are reaped, not left as zombies that look alive
 
 
@@ -46,28 +48,17 @@ class RunInfo:
 
 def run_info(run_dir: Path) -> RunInfo:
     """Status of one run directory (a dead worker reads as 'interrupted', see runs.read_status)."""
-    status = _worker_status(run_dir)
+    status = read_status(run_dir)
     config = runs.read_json(run_dir / runs.CONFIG, default={}) or {}
     created = status.get("created_at") or run_dir.stat().st_mtime
     return RunInfo(run_dir.name, run_dir, config.get("name") or run_dir.name, status.get("state", "queued"),
                    float(status.get("progress") or 0.0), status.get("message", ""), float(created))
 
 
-def _worker_status(run_dir: Path) -> dict:
-    """runs.read_status, plus: a queued run whose worker died before starting has failed (see worker.log)."""
-    _reap()
-    status = runs.read_status(run_dir)
-    if status.get("state") == "queued" and (run_dir / PID).is_file():
-        pid = int((run_dir / PID).read_text().strip() or 0)
-        if not runs.pid_alive(pid):
-            last = worker_log(run_dir, tail=1) or "the worker exited before the run started"
-            status = {**status, "state": "failed", "message": last.removeprefix("error: ")}
-    return status
-
-
 def read_status(run_dir: Path) -> dict:
-    """The status a page shows: state, progress, ETA, message (with failed launches detected)."""
-    return _worker_status(run_dir)
+    """The status a page shows, as the engine wrote it (runs.read_status): state, progress, ETA, message."""
+    _reap()
+    return runs.read_status(run_dir)
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
@@ -105,32 +96,35 @@ def _reap() -> None:
 
 
 def _spawn(args: list[str], run_dir: Path) -> None:
-    """Start the engine CLI detached from the app (own session), output to worker.log, pid to worker.pid."""
+    """Start the engine detached from the app (own session), output to worker.log; return once the worker has taken
+    the run directory (its claim, and the status it writes then), or has exited."""
     with (run_dir / LOG).open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "manifoldmix_core", *args], cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen([*ENGINE, *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
     _workers.append(process)
-    (run_dir / PID).write_text(str(process.pid))
+    deadline = time.monotonic() + START_WAIT_S
+    while process.poll() is None and time.monotonic() < deadline:
+        holder = claim.holder(run_dir)
+        if holder is not None and holder.pid == process.pid and runs.read_status(run_dir).get("state") in ACTIVE:
+            return
+        time.sleep(0.05)
 
 
 def launch(config: dict, name: str | None = None, root: Path | None = None) -> Path:
-    """Write the config into a new run directory and start the worker on it; returns the run directory.
+    """Place the config in a new run directory and start the engine on it; returns the run directory.
 
-    The CLI validates config.json and rewrites it in canonical form (RunConfig.to_dict()).
+    The engine validates config.json, rewrites it in canonical form (RunConfig.to_dict()) and writes every status.
     """
     root = root or runs_root()
     run_dir = root / new_run_id(name or config.get("name") or "run", root)
     run_dir.mkdir(parents=True)
-    (run_dir / runs.CONFIG).write_text(json.dumps(config, indent=1))
-    runs.write_json_atomic(run_dir / runs.STATUS, {"state": "queued", "progress": 0.0, "message": "starting the worker",
-                                                  "created_at": time.time()})
-    _spawn(["run", str(run_dir / runs.CONFIG), "--run-dir", str(run_dir), "--quiet"], run_dir)
+    runs.write_json_atomic(run_dir / runs.CONFIG, config)
+    _spawn(["run", str(run_dir), "--quiet"], run_dir)
     return run_dir
 
 
 def resume(run_dir: Path) -> None:
     """Continue an interrupted or cancelled run where its events.jsonl left off."""
-    runs.StatusWriter(run_dir).update(state="queued", message="resuming")
     _spawn(["resume", str(run_dir), "--quiet"], run_dir)
 
 

@@ -7,10 +7,23 @@ from statistics import fmean
 
 import pandas as pd
 
-ENSEMBLES = ("ensemble", "greedy_ensemble")
-KIND_LABELS = {"ingredient": "Finetuned ingredient", "uniform_soup": "Uniform soup", "greedy_soup": "Greedy soup",
-               "manifoldmixms": "ManifoldMixMS", "ensemble": "Ensemble", "greedy_ensemble": "Greedy ensemble"}
+from manifoldmix_core.methods import METHODS
+
+INGREDIENT, INGREDIENT_LABEL = "ingredient", "Finetuned ingredient"
 AVG_OOD = "Avg OOD"
+
+
+def kind_label(kind: str) -> str:
+    """How a kind of model is named in legends: an ingredient, a method's label, or (a method no longer known) its name."""
+    return INGREDIENT_LABEL if kind == INGREDIENT else METHODS[kind].label if kind in METHODS else kind
+
+
+def per_component(kind: str) -> bool:
+    return kind in METHODS and METHODS[kind].per_component
+
+
+def is_ensemble(kind: str) -> bool:
+    return kind in METHODS and not METHODS[kind].fused
 
 
 @dataclass(frozen=True)
@@ -18,7 +31,7 @@ class Entry:
     """One model on the board: ingredient, soup or ensemble, with its accuracy per dataset (fractions)."""
 
     name: str
-    kind: str
+    kind: str  # "ingredient" or a method's name
     accuracy: dict
     run: str = ""
     valacc: float | None = None
@@ -26,11 +39,11 @@ class Entry:
 
     @property
     def label(self) -> str:
-        """The row label Table 1 uses: ManifoldMixMS carries its component count (C8, C15, ...)."""
-        if self.kind == "ingredient":
+        """The row label Table 1 uses: a method with λ per component carries the count (ManifoldMixMS-C8, -C15, ...)."""
+        if self.kind == INGREDIENT:
             return self.name
-        base = KIND_LABELS.get(self.kind, self.name)
-        return f"{base}-C{self.partition_n}" if self.kind == "manifoldmixms" and self.partition_n else base
+        base = kind_label(self.kind)
+        return f"{base}-C{self.partition_n}" if per_component(self.kind) and self.partition_n else base
 
 
 @dataclass
@@ -53,7 +66,7 @@ class Board:
 
     def ingredients(self) -> list[Entry]:
         """Ingredients, best ValAcc first."""
-        found = [e for e in self.entries if e.kind == "ingredient"]
+        found = [e for e in self.entries if e.kind == INGREDIENT]
         return sorted(found, key=lambda e: -(e.valacc if e.valacc is not None else e.accuracy.get(self.val, 0.0)))
 
 
@@ -62,10 +75,9 @@ def board_from_results(results: dict, run: str = "") -> Board:
     board = Board(results["val_dataset"], list(results.get("ood_datasets", [])), list(results["datasets"]))
     n = results.get("partition", {}).get("n")
     for name, info in results.get("ingredients", {}).items():
-        board.entries.append(Entry(name, "ingredient", info["accuracy"], run, info.get("valacc")))
+        board.entries.append(Entry(name, INGREDIENT, info["accuracy"], run, info.get("valacc")))
     for method, info in results.get("methods", {}).items():
-        board.entries.append(Entry(method, method, info["accuracy"], run, info.get("valacc"),
-                                   n if method == "manifoldmixms" else None))
+        board.entries.append(Entry(method, method, info["accuracy"], run, info.get("valacc"), n if per_component(method) else None))
     return board
 
 
@@ -94,8 +106,8 @@ def figure2_frame(board: Board, y: str) -> pd.DataFrame:
         x = board.avg_ood(entry)
         if x is None or y not in entry.accuracy:
             continue
-        rows.append({"model": entry.label, "kind": KIND_LABELS.get(entry.kind, entry.kind), "run": entry.run,
-                     "avg_ood": 100 * x, "y": 100 * entry.accuracy[y], "ingredient": entry.kind == "ingredient"})
+        rows.append({"model": entry.label, "kind": kind_label(entry.kind), "run": entry.run,
+                     "avg_ood": 100 * x, "y": 100 * entry.accuracy[y], "ingredient": entry.kind == INGREDIENT})
     return pd.DataFrame(rows, columns=["model", "kind", "run", "avg_ood", "y", "ingredient"])
 
 
@@ -105,11 +117,11 @@ def table1_columns(board: Board) -> list[str]:
 
 
 def table1_rows(board: Board) -> list[tuple[str, Entry]]:
-    """Table 1's rows: best and second-best ingredient (by ValAcc), soups, ManifoldMixMS variants, ensembles."""
+    """Table 1's rows: best and second-best ingredient (by ValAcc), then the methods in the registry's order."""
     ranked = board.ingredients()
     rows = [(f"{title} ({e.name})", e) for title, e in zip(("Best finetuned", "Second-best finetuned"), ranked[:2], strict=False)]
-    order = ["uniform_soup", "greedy_soup", "manifoldmixms", *ENSEMBLES]
-    others = sorted((e for e in board.entries if e.kind != "ingredient"),
+    order = list(METHODS)
+    others = sorted((e for e in board.entries if e.kind != INGREDIENT),
                     key=lambda e: (order.index(e.kind) if e.kind in order else len(order), e.partition_n or 0, e.run))
     counts: dict[str, int] = {}
     for e in others:
@@ -128,7 +140,7 @@ def table1(board: Board) -> pd.DataFrame:
         data[label] = {**{d: 100 * entry.accuracy[d] for d in columns if d in entry.accuracy},
                        AVG_OOD: None if avg is None else 100 * avg}
     frame = pd.DataFrame.from_dict(data, orient="index", columns=columns).astype(float)
-    frame.attrs["ensembles"] = [label for label, entry in rows if entry.kind in ENSEMBLES]
+    frame.attrs["ensembles"] = [label for label, entry in rows if is_ensemble(entry.kind)]
     return frame
 
 

@@ -30,7 +30,7 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from manifoldmix_core import mixing, models  # noqa: E402
+from manifoldmix_core import anatomy, mixing, models  # noqa: E402
 from manifoldmix_core.data import EvalSet  # noqa: E402
 from manifoldmix_core.demo.train import demo_spec  # noqa: E402
 from manifoldmix_core.evaluate import Evaluator, pick_device  # noqa: E402
@@ -59,7 +59,7 @@ class Engine:
 
     def __init__(self, spec, state_a, state_c, evalset: EvalSet, device, batch_size, partition_spec):
         names = list(state_a)
-        layout = models.detect_layout(names)
+        layout = anatomy.detect_key_layout(names)
         self.model = models.build_classifier(spec, device)
         partition = resolve(partition_spec, names, layout)
         self.flat = mixing.FlatLayout.build(partition, {n: tuple(state_a[n].shape) for n in names},

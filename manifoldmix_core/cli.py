@@ -1,13 +1,15 @@
 """Headless entry point; the app launches exactly these commands, so every app run is reproducible.
 
-`run` and `resume` claim the run directory before writing to it (claim.py). SIGINT and SIGTERM stop
-a worker like CANCEL does, through the same cleanup: status.json says cancelled and `resume` goes on.
+`run` and `resume` claim the run directory before they write to it (claim.py, lifecycle.py). SIGINT
+and SIGTERM stop a worker like CANCEL does, through the same cleanup: status.json says cancelled and
+`resume` goes on. A command returns an exit code, or a run's results, which `main` prints as a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -16,9 +18,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import runs
-from .claim import claimed
-from .errors import Cancelled, ManifoldMixError, RunWarning, Stopped
+from . import lifecycle, runs
+from .errors import Cancelled, ConfigError, ManifoldMixError, RunWarning, Stopped
 
 
 def summary(results: dict) -> str:
@@ -33,59 +34,48 @@ def summary(results: dict) -> str:
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
 
 
-def execute_and_report(run_dir: Path, quiet: bool) -> int:
-    """Run (or resume) a run directory to the end and print its accuracy table."""
-    from .runner import execute
-    print(summary(execute(run_dir, show_progress=not quiet)))
-    return 0
+def cmd_run(args) -> dict:
+    """`run RUN_DIR` runs the config.json inside; `run CONFIG --run-dir DIR` first places CONFIG there."""
+    if args.run_dir is not None:
+        return lifecycle.run(args.target, args.run_dir, show_progress=not args.quiet)
+    if not (args.target / runs.CONFIG).is_file():
+        raise ConfigError(f"{args.target} is not a run directory (it holds no {runs.CONFIG}); "
+                          f"to start from a config file, give the run directory too: run {args.target} --run-dir DIR")
+    return lifecycle.run(args.target / runs.CONFIG, args.target, show_progress=not args.quiet)
 
 
-def cmd_run(args) -> int:
+def cmd_resume(args) -> dict | int:
+    results = lifecycle.resume(args.run_dir, show_progress=not args.quiet)
+    if results is None:
+        print(f"{args.run_dir} has already finished; nothing to resume", file=sys.stderr)
+        return 0
+    return results
+
+
+def cmd_heldout(args) -> int:
+    """ValAcc of every ingredient of a config, printed as JSON {name: ValAcc}; nothing is written."""
     from .config import load_config
-    from .runner import start_run
-    try:
-        config = load_config(args.config)
-    except ManifoldMixError as exc:
-        _fail_own_queued_run(args.config, args.run_dir, exc)
-        raise
-    with claimed(args.run_dir):
-        run_dir = start_run(config, args.run_dir)
-        print(f"run directory: {run_dir}", file=sys.stderr)
-        return execute_and_report(run_dir, args.quiet)
-
-
-def _fail_own_queued_run(config: Path, run_dir: Path, exc: ManifoldMixError) -> None:
-    """A queued run whose own config.json is invalid has failed (how the app learns it); any other run is left alone."""
-    own = run_dir / runs.CONFIG
-    if not own.is_file() or config.resolve() != own.resolve() or (run_dir / runs.EVENTS).exists():
-        return
-    with contextlib.suppress(ManifoldMixError), claimed(run_dir):
-        runs.StatusWriter(run_dir).update(state="failed", message=str(exc))
-
-
-def cmd_resume(args) -> int:
-    from .runner import resume_check
-    run_dir = resume_check(args.run_dir)
-    with claimed(run_dir):
-        if runs.read_status(run_dir).get("state") == "finished" and (run_dir / runs.RESULTS).is_file():
-            print(f"{run_dir} has already finished; nothing to resume", file=sys.stderr)
-            return 0
-        return execute_and_report(run_dir, args.quiet)
+    from .runner import heldout_accuracy
+    print(json.dumps(heldout_accuracy(load_config(args.config))))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m manifoldmix_core",
                                      description="Fuse finetuned checkpoints: uniform, greedy and manifold mixing model soups.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start a run from a config file")
-    run.add_argument("config", type=Path, help="run config (JSON)")
-    run.add_argument("--run-dir", type=Path, required=True, help="directory for config, status, events, results")
+    run = sub.add_parser("run", help="run a run directory's config.json, or start a run from a config file (with --run-dir)")
+    run.add_argument("target", type=Path, metavar="RUN_DIR | CONFIG", help="a run directory holding config.json, or a run config (JSON)")
+    run.add_argument("--run-dir", type=Path, help="with a config file: the directory for config, status, events, results")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     resume = sub.add_parser("resume", help="continue an interrupted or cancelled run")
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     resume.set_defaults(func=cmd_resume)
+    heldout = sub.add_parser("heldout", help="held-out accuracy (ValAcc) of each ingredient of a config, printed as JSON")
+    heldout.add_argument("config", type=Path, help="run config (JSON); its test sets are not loaded")
+    heldout.set_defaults(func=cmd_heldout)
     try:
         from .demo import commands
         commands.add_parser(sub)
@@ -128,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         warnings.simplefilter("always", RunWarning)
         try:
-            return args.func(args)
+            outcome = args.func(args)
         except Cancelled as exc:
             print(f"cancelled: {exc}", file=sys.stderr)
             return 130
@@ -138,3 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         except ManifoldMixError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if isinstance(outcome, dict):
+        print(summary(outcome))
+        return 0
+    return outcome

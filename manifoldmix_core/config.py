@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import methods, sources
+from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError
+from .partition import check_spec
 
 SEMANTICS = ("paper", "code-release")
-METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
-SOURCES = ("demo", "imagefolder", "tensors")
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+FILE = {"file": True}  # a field naming a file: resolved against the config's folder; only its content counts for resume
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ class ModelConfig:
     architecture: Any = "ViT-B-32"
     normalize_features: bool = False
     quick_gelu: bool | None = None
-    image_mean: tuple = (0.48145466, 0.4578275, 0.40821073)
-    image_std: tuple = (0.26862954, 0.26130258, 0.27577711)
+    image_mean: tuple = OPENAI_MEAN
+    image_std: tuple = OPENAI_STD
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,14 @@ class ManifoldMixConfig:
 
 
 @dataclass(frozen=True)
+class WiseFTConfig:
+    """WiSE-FT's zero-shot (pretrained) checkpoint, interpolated with the best ingredient, and the α grid searched on ValAcc."""
+
+    zero_shot: str = field(metadata=FILE)
+    alphas: list = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything needed to rerun: ingredients, datasets, partition, methods and their settings."""
 
@@ -75,25 +85,43 @@ class RunConfig:
     test: list = field(default_factory=list)
     ood: list = field(default_factory=list)
     partition: dict = field(default_factory=lambda: {"preset": "structural"})
-    methods: list = field(default_factory=lambda: list(METHODS))
+    methods: list = field(default_factory=methods.defaults)
     manifoldmix: ManifoldMixConfig = field(default_factory=ManifoldMixConfig)
+    wise_ft: WiseFTConfig | None = None
     device: str = "auto"
     batch_size: int | None = None
     name: str = ""
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as JSON data; an unset optional section is left out, so configs written before it existed read the same."""
+        data = dataclasses.asdict(self)
+        return {key: value for key, value in data.items() if value is not None or key not in _sections(optional=True)}
 
     def settings_digest(self) -> str:
         """A hash of everything that decides the results except where files live (their content is hashed on its own)."""
         data = self.to_dict()
         for item in (*data["ingredients"], data["val"], *data["test"]):
             item.pop("path")
+        for name, cls in _sections().items():
+            for f in dataclasses.fields(cls):
+                if f.metadata.get("file") and data.get(name):
+                    data[name].pop(f.name)
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     @property
     def datasets(self) -> list[DatasetConfig]:
         return [self.val, *self.test]
+
+
+def _sections(optional: bool = False) -> dict[str, type]:
+    """RunConfig's fields that hold a settings dataclass (model, manifoldmix, wise_ft), by name; `optional`: those that may be unset."""
+    found = {}
+    for name, hint in typing.get_type_hints(RunConfig).items():
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        cls = next((a for a in args if dataclasses.is_dataclass(a)), None)
+        if cls is not None and (type(None) in args or not optional):
+            found[name] = cls
+    return found
 
 
 def _build(cls, data: Any, where: str):
@@ -113,10 +141,11 @@ def _build(cls, data: Any, where: str):
     if missing:
         raise ConfigError(f"{where} is missing required key(s) {missing}")
     kwargs = {}
+    sections = _sections() if cls is RunConfig else {}
     for key, value in data.items():
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            value = _build(hint, value, f"{where}.{key}")
+        if key in sections and value is not None:
+            value = _build(sections[key], value, f"{where}.{key}")
         elif not _fits(value, hint):
             raise ConfigError(f"{where}.{key} must be {_type_name(hint)}, got {value!r}")
         kwargs[key] = value
@@ -170,8 +199,17 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
     data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
     config = _build(RunConfig, data, "config")
+    config = dataclasses.replace(config, **{name: _files_resolved(getattr(config, name), base) for name in _sections()})
     _check_values(config)
     return config
+
+
+def _files_resolved(section, base: Path):
+    """A settings section with its file fields resolved against the config's folder."""
+    if section is None:
+        return None
+    files = {f.name: _resolve(base, getattr(section, f.name)) for f in dataclasses.fields(section) if f.metadata.get("file")}
+    return dataclasses.replace(section, **files)
 
 
 def _resolve(base: Path, path: str) -> str:
@@ -196,8 +234,7 @@ def _ingredient(data, where: str, base: Path) -> IngredientConfig:
 def _dataset(data, where: str, base: Path) -> DatasetConfig:
     cfg = _build(DatasetConfig, data, where)
     _check_name(cfg.name, f"{where}.name")
-    if cfg.source not in SOURCES:
-        raise ConfigError(f"{where}.source must be one of {SOURCES}, got {cfg.source!r}")
+    source = sources.get(cfg.source, f"{where}.source")
     if cfg.class_subset is not None and cfg.class_map is not None:
         raise ConfigError(f"{where}: give either class_subset or class_map, not both")
     if cfg.class_subset is not None and (not cfg.class_subset or not all(_index(c) for c in cfg.class_subset)):
@@ -207,7 +244,7 @@ def _dataset(data, where: str, base: Path) -> DatasetConfig:
         if bad or not cfg.class_map:
             raise ConfigError(f'{where}.class_map maps model classes to dataset classes, {{"409": 0, ...}} (integers >= 0); '
                               f"bad entries: {json.dumps(bad) if bad else 'it is empty'}")
-    if cfg.source != "demo":
+    if source.path_is_file:
         cfg = dataclasses.replace(cfg, path=_resolve(base, cfg.path))
     return cfg
 
@@ -223,11 +260,17 @@ def _number(value) -> bool:
 def _check_values(config: RunConfig) -> None:
     """Reject absurd or malformed settings before any work starts."""
     mm, model = config.manifoldmix, config.model
-    unknown = [m for m in config.methods if m not in METHODS]
+    unknown = [m for m in config.methods if m not in methods.METHODS]
     if unknown or not config.methods:
-        raise ConfigError(f"methods must be a non-empty subset of {METHODS}; unknown: {unknown}")
+        raise ConfigError(f"methods must be a non-empty subset of {tuple(methods.METHODS)}; unknown: {unknown}")
     if len(set(config.methods)) != len(config.methods):
         raise ConfigError(f"methods lists a method twice: {config.methods}")
+    sections = {methods.METHODS[m].settings for m in config.methods}
+    for name in config.methods:
+        section = methods.METHODS[name].settings
+        if section and getattr(config, section) is None:
+            raise ConfigError(f"method {name} reads the '{section}' settings, which the config lacks; add \"{section}\": {{...}} "
+                              "(the README's run config lists its keys)")
     if not isinstance(model.architecture, (str, Mapping)) or not model.architecture:
         raise ConfigError(f"model.architecture must be an open_clip config name or a vision-config object, got {model.architecture!r}")
     for key in ("image_mean", "image_std"):
@@ -238,9 +281,8 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}")
     if not 0 <= mm.seed < 2**32:
         raise ConfigError(f"manifoldmix.seed must be between 0 and 2**32 - 1, got {mm.seed}")
-    from .partition import check_spec
     check_spec(config.partition)
-    if "manifoldmixms" in config.methods:
+    if "manifoldmix" in sections:
         from .optim import check_optimizer
         check_optimizer(mm.optimizer)
     if mm.semantics not in SEMANTICS:
@@ -251,6 +293,10 @@ def _check_values(config: RunConfig) -> None:
         raise ConfigError("manifoldmix budget must be at least 1 evaluation")
     if (mm.budget or 0) > 100_000 or mm.budget_per_component > 10_000:
         raise ConfigError("manifoldmix budget is absurdly large (over 100,000 evaluations per candidate)")
+    if config.wise_ft is not None:
+        alphas = config.wise_ft.alphas
+        if not alphas or len(alphas) > 1000 or not all(_number(a) and 0.0 <= a <= 1.0 for a in alphas):
+            raise ConfigError(f"wise_ft.alphas must be a non-empty list of at most 1,000 numbers in [0, 1], got {alphas!r}")
     if config.batch_size is not None and not 1 <= config.batch_size <= 65536:
         raise ConfigError(f"batch_size must be between 1 and 65536, got {config.batch_size}")
     names = [d.name for d in config.datasets]

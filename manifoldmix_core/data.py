@@ -1,30 +1,24 @@
 """Evaluation sets as tensors decoded and resized once, with class subsets and many-to-one class maps.
 
 Images are kept as uint8 [N, 3, H, W] (4x smaller than float) and moved to the device once;
-the classifier scales and normalises each batch on the device. ImageFolder sets are decoded once
-and cached as safetensors keyed by the folder's file list, sizes and modification times.
-Each set carries a fingerprint of its content (see fingerprint.py), which a resumed run checks.
+the classifier scales and normalises each batch on the device. A set is read by its source
+(sources.py: ImageFolder trees and tensor files, see images.py, or the demo world). Each set
+carries a fingerprint of its content (see fingerprint.py), which a resumed run checks.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
+from . import sources
 from .errors import DatasetError
-from .files import write_atomic
-from .fingerprint import arrays_digest, file_digest, files_digest
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+from .files import default_cache_dir
+from .images import resize_images
+from .lazy import resolve
 
 
 @dataclass
@@ -97,83 +91,6 @@ class EvalSet:
         return float((predictions == self.labels.to(predictions.device)).float().mean())
 
 
-def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 [N,3,h,w] -> uint8 [N,3,size,size] (bilinear, antialiased); a no-op when sizes match."""
-    if images.shape[-2:] == (size, size):
-        return images
-    out = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
-
-
-def decode_image(path: Path, size: int) -> np.ndarray:
-    """Decode one image: RGB, shorter side resized to `size` (bicubic), centre-cropped, HWC uint8."""
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            scale = size / min(img.size)
-            img = img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))), Image.BICUBIC)
-            left, top = (img.width - size) // 2, (img.height - size) // 2
-            return np.asarray(img.crop((left, top, left + size, top + size)))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc})") from exc
-
-
-def image_folder_files(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Class names (sorted sub-folders) and (file, label) pairs of an ImageFolder-style tree."""
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset folder not found")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DatasetError(f"{root}: no class sub-folders; expected <root>/<class name>/<image files>")
-    files = []
-    for label, name in enumerate(classes):
-        found = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not found:
-            raise DatasetError(f"{root / name}: class folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        files += [(p, label) for p in found]
-    return classes, files
-
-
-def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Decode an ImageFolder tree once to uint8 tensors, reusing a cache while the files are unchanged."""
-    root = Path(root)
-    classes, files = image_folder_files(root)
-    digest = hashlib.sha256(f"{root.resolve()}|{size}".encode())
-    for path, label in files:
-        stat = path.stat()
-        digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    cache = cache_dir / f"imagefolder-{digest.hexdigest()[:24]}.safetensors" if cache_dir else None
-    if cache is not None and cache.is_file():
-        cached = load_file(cache)
-        return cached["images"], cached["labels"], classes
-    images = torch.from_numpy(np.stack([decode_image(p, size) for p, _ in files])).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache, lambda tmp: save_file({"images": images, "labels": labels}, tmp))
-    return images, labels, classes
-
-
-def load_tensor_file(path: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A safetensors file with 'images' (uint8, NCHW or NHWC) and 'labels' (integers)."""
-    path = Path(path)
-    try:
-        data = load_file(path)
-    except (SafetensorError, OSError, ValueError, FileNotFoundError) as exc:
-        raise DatasetError(f"{path}: not a readable safetensors file ({exc})") from exc
-    if "images" not in data or "labels" not in data:
-        raise DatasetError(f"{path}: needs tensors 'images' and 'labels', found {sorted(data)}")
-    images = data["images"]
-    if images.ndim == 4 and images.shape[-1] == 3 and images.shape[1] != 3:
-        images = images.permute(0, 3, 1, 2).contiguous()
-    if images.dtype != torch.uint8:
-        raise DatasetError(f"{path}: 'images' must be uint8 (0..255), got {images.dtype}")
-    labels = data["labels"]
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1:
-        raise DatasetError(f"{path}: 'labels' must be integers, one per image, got {labels.dtype} {list(labels.shape)}")
-    return resize_images(images, size), labels.to(torch.int64)
-
-
 def class_map_from_json(mapping: Mapping[str, int] | None) -> dict[int, int] | None:
     """JSON object keys are strings; class maps are keyed by model class index."""
     return None if mapping is None else {int(k): int(v) for k, v in mapping.items()}
@@ -183,25 +100,9 @@ def subset_from_json(subset: Sequence[int] | None) -> tuple[int, ...] | None:
     return None if subset is None else tuple(int(c) for c in subset)
 
 
-def default_cache_dir() -> Path:
-    """Where decoded datasets are cached: $MANIFOLDMIX_CACHE, else ~/.cache/manifoldmix."""
-    return Path(os.environ.get("MANIFOLDMIX_CACHE", Path.home() / ".cache" / "manifoldmix"))
-
-
 def load_dataset(cfg, image_size: int, cache_dir: Path | None = None) -> EvalSet:
-    """An EvalSet from a DatasetConfig: the demo world, an ImageFolder tree or a tensor file."""
+    """An EvalSet from a DatasetConfig, read by its source (sources.py: an ImageFolder tree, a tensor file, the demo world...)."""
     cache_dir = cache_dir or default_cache_dir()
-    if cfg.source == "demo":
-        from .demo.splits import load_split
-        images, labels = load_split(cfg.path)
-        fingerprint = arrays_digest(images, labels)
-        images = resize_images(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), image_size)
-        labels = torch.from_numpy(labels).to(torch.int64)
-    elif cfg.source == "imagefolder":
-        images, labels, _ = load_image_folder(cfg.path, image_size, cache_dir)
-        root = Path(cfg.path)
-        fingerprint = files_digest(((str(p.relative_to(root)), p) for p, _ in image_folder_files(root)[1]), cache_dir)
-    else:
-        images, labels = load_tensor_file(cfg.path, image_size)
-        fingerprint = file_digest(cfg.path, cache_dir)
-    return EvalSet(cfg.name, images, labels, subset_from_json(cfg.class_subset), class_map_from_json(cfg.class_map), fingerprint)
+    images, labels, fingerprint = resolve(sources.get(cfg.source).loader)(cfg.path, image_size, cache_dir)
+    return EvalSet(cfg.name, resize_images(images, image_size), labels, subset_from_json(cfg.class_subset),
+                   class_map_from_json(cfg.class_map), fingerprint)

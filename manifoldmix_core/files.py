@@ -1,4 +1,4 @@
-"""Atomic file replacement, shared by everything that writes run directories and caches."""
+"""Atomic file replacement, shared by everything that writes run directories and caches, and where caches live."""
 
 from __future__ import annotations
 
@@ -17,3 +17,8 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def default_cache_dir() -> Path:
+    """Where decoded datasets, generated demo sets and fingerprints are cached: $MANIFOLDMIX_CACHE, else ~/.cache/manifoldmix."""
+    return Path(os.environ.get("MANIFOLDMIX_CACHE", Path.home() / ".cache" / "manifoldmix"))

@@ -20,22 +20,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
+from .anatomy import HPARAMS_FILE, SUFFIXES, ParamInfo, Signature
 from .errors import IngredientError
 
-SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-HPARAMS_FILE = "hparams.json"
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
-
-
-@dataclass(frozen=True)
-class ParamInfo:
-    """Shape and dtype of one parameter, enough to check that ingredients agree."""
-
-    shape: tuple[int, ...]
-    dtype: str
-
-
-Signature = dict[str, ParamInfo]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ tower leftovers) are mixed when a candidate is accepted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ class FlatLayout:
             for name in ordered:
                 names.append(name)
                 offsets.append(offset)
-                offset += _numel(shapes[name])
+                offset += math.prod(shapes[name])
                 if is_live(name):
                     live_end = offset
             spans.append((start, offset))
@@ -61,20 +62,13 @@ class FlatLayout:
             if tensor is None or tuple(tensor.shape) != shape:
                 raise IngredientError(source, f"expected shape {list(shape)}, found "
                                       f"{'nothing' if tensor is None else list(tensor.shape)}", param=name)
-            flat[offset:offset + _numel(shape)].copy_(tensor.reshape(-1))
+            flat[offset:offset + math.prod(shape)].copy_(tensor.reshape(-1))
         return flat
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Parameter-shaped views into a flat vector (no copies)."""
-        return {name: flat[offset:offset + _numel(shape)].view(shape)
+        return {name: flat[offset:offset + math.prod(shape)].view(shape)
                 for name, shape, offset in zip(self.names, self.shapes, self.offsets)}
-
-
-def _numel(shape: Sequence[int]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 def mix(out: torch.Tensor, psi: torch.Tensor, theta: torch.Tensor, lam: Sequence[float], spans: Sequence[Span]) -> torch.Tensor:

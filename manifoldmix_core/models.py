@@ -1,9 +1,7 @@
 """Build the classifier (open_clip image tower + linear head) from data, never downloading weights.
 
-A checkpoint's key layout decides where the image tower and the head live: open_clip's image
-tower + head (`visual.*`, `head.*`), a full open_clip / OpenAI-CLIP state dict with a head, or
-the model-soups layout (`model.visual.*`, `classification_head.*`). Every other parameter (the
-text tower's leftovers) is carried along but does not affect the classifier: it is *inert*.
+A checkpoint's key layout (anatomy.KeyLayout) says where the image tower and the head live in its
+parameter names; every other parameter (the text tower's leftovers) is inert.
 """
 
 from __future__ import annotations
@@ -17,43 +15,8 @@ import torch.nn.functional as F
 from open_clip.model import CLIPVisionCfg, _build_vision_tower
 from torch import nn
 
+from .anatomy import OPENAI_MEAN, OPENAI_STD, KeyLayout, Signature
 from .errors import ConfigError, IngredientError
-from .ingredients import Signature
-
-VISUAL_PREFIXES = ("model.visual.", "visual.")
-HEAD_PREFIXES = ("classification_head.", "model.classification_head.", "head.")
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the image tower and the linear head sit in a checkpoint's parameter names."""
-
-    visual_prefix: str
-    head_prefix: str
-
-    def classifier_name(self, name: str) -> str | None:
-        """The classifier's own parameter name for a checkpoint name, or None if it is inert."""
-        if name.startswith(self.visual_prefix):
-            return "visual." + name[len(self.visual_prefix):]
-        if name in (self.head_prefix + "weight", self.head_prefix + "bias"):
-            return "head." + name[len(self.head_prefix):]
-        return None
-
-
-def detect_layout(names) -> Layout:
-    """Recognise the three supported checkpoint layouts from parameter names alone."""
-    names = set(names)
-    visual = next((p for p in VISUAL_PREFIXES if p + "conv1.weight" in names), None)
-    head = next((p for p in HEAD_PREFIXES if p + "weight" in names and p + "bias" in names), None)
-    if visual is None:
-        raise IngredientError("<checkpoint>", "no ViT image tower found: expected 'visual.conv1.weight' "
-                              "(open_clip / OpenAI CLIP) or 'model.visual.conv1.weight' (model-soups)")
-    if head is None:
-        raise IngredientError("<checkpoint>", "no linear head found: expected 'head.weight'/'head.bias' or "
-                              "'classification_head.weight'/'classification_head.bias'")
-    return Layout(visual, head)
 
 
 @dataclass(frozen=True)
@@ -89,7 +52,7 @@ def _named_config(name: str) -> dict:
     return cfg
 
 
-def spec_from_signature(architecture: str | Mapping, signature: Signature, layout: Layout,
+def spec_from_signature(architecture: str | Mapping, signature: Signature, layout: KeyLayout,
                         normalize_features: bool = False, quick_gelu: bool | None = None,
                         image_mean=OPENAI_MEAN, image_std=OPENAI_STD) -> ModelSpec:
     """Infer head size and feature width from the checkpoint so users only name the architecture."""
@@ -137,7 +100,7 @@ def build_classifier(spec: ModelSpec, device: torch.device | str = "cpu") -> Cla
     return model.eval().requires_grad_(False)
 
 
-def check_architecture(model: Classifier, signature: Signature, layout: Layout, source: str) -> None:
+def check_architecture(model: Classifier, signature: Signature, layout: KeyLayout, source: str) -> None:
     """Fail early, naming the parameter, when a checkpoint does not fit the chosen architecture."""
     expected = {name: tuple(p.shape) for name, p in model.named_parameters()}
     found = {layout.classifier_name(n): (n, info.shape) for n, info in signature.items() if layout.classifier_name(n)}

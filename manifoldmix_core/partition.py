@@ -3,6 +3,7 @@
 Presets: the whole model; the author's name-depth grouping (`groupStateDictKeysByLevel` semantics,
 which gives C8 / C15 / C26 on CLIP ViT-B/32 in model-soups layout); structural ViT presets for any
 depth; and a custom mapping from block or parameter names to components. All serialise to JSON.
+Torch-free: the app's partition editor offers exactly these presets (NAMED_PRESETS).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .anatomy import KeyLayout, part_of, vit_depth
 from .errors import PartitionError
-from .models import Layout
 
-_BLOCK = re.compile(r"^(?P<tower>.*transformer\.resblocks\.)(?P<idx>\d+)\.(?P<rest>.*)$")
 OTHER = "other (not used by the classifier)"
 
 
@@ -147,13 +147,7 @@ def author_preset(param_names: Iterable[str], granularity: int) -> Partition:
     raise PartitionError(f"author granularity must be 0, 1, 2 or 3, got {granularity}")
 
 
-def vit_depth(param_names: Iterable[str], layout: Layout) -> int:
-    """Number of transformer blocks in the image tower."""
-    blocks = {int(m["idx"]) for n in param_names if n.startswith(layout.visual_prefix) and (m := _BLOCK.match(n))}
-    return max(blocks) + 1 if blocks else 0
-
-
-def structural(param_names: Iterable[str], layout: Layout, blocks_per_component: int = 1,
+def structural(param_names: Iterable[str], layout: KeyLayout, blocks_per_component: int = 1,
                split_attn_mlp: bool = False) -> Partition:
     """ViT building blocks: embeddings, blocks (grouped by N, optionally attention vs MLP), final, head.
 
@@ -164,28 +158,20 @@ def structural(param_names: Iterable[str], layout: Layout, blocks_per_component:
         raise PartitionError(f"blocks per component must be at least 1, got {blocks_per_component}")
     depth = vit_depth(param_names, layout)
 
-    def key(name: str) -> str:
-        if name.startswith(layout.head_prefix):
-            return "head"
-        if not name.startswith(layout.visual_prefix):
-            return OTHER
-        match = _BLOCK.match(name)
-        if match is None:
-            rest = name[len(layout.visual_prefix):]
-            return "final norm + projection" if rest.startswith(("ln_post", "proj")) else "embeddings"
-        first = int(match["idx"]) // blocks_per_component * blocks_per_component
+    def blocks(first: int) -> str:
         last = min(first + blocks_per_component, depth) - 1
-        label = f"block {first}" if first == last else f"blocks {first}-{last}"
-        if split_attn_mlp:
-            half = "attention" if match["rest"].startswith(("ln_1", "attn", "ls_1")) else "MLP"
-            label += f" {half}"
-        return label
+        return f"block {first}" if first == last else f"blocks {first}-{last}"
+
+    def key(name: str) -> str:
+        part = part_of(name, layout)
+        if part.kind != "block":
+            return {"head": "head", "inert": OTHER, "final": "final norm + projection", "embeddings": "embeddings"}[part.kind]
+        label = blocks(part.block // blocks_per_component * blocks_per_component)
+        return f"{label} {'attention' if part.attention else 'MLP'}" if split_attn_mlp else label
 
     order = ["embeddings"]
     for start in range(0, depth, blocks_per_component):
-        last = min(start + blocks_per_component, depth) - 1
-        label = f"block {start}" if start == last else f"blocks {start}-{last}"
-        order += [f"{label} attention", f"{label} MLP"] if split_attn_mlp else [label]
+        order += [f"{blocks(start)} attention", f"{blocks(start)} MLP"] if split_attn_mlp else [blocks(start)]
     order += ["final norm + projection", "head", OTHER]
     grouped = {c.name: c for c in _grouped(param_names, key).components}
     return Partition(tuple(grouped[name] for name in order if name in grouped))
@@ -209,13 +195,39 @@ def from_assignment(param_names: Iterable[str], assignment: Mapping[str, str], d
 PRESETS = ("whole", "coarse", "medium", "fine", "author", "structural", "assign", "components")
 
 
-def granularity(param_names: Sequence[str], layout: Layout, level: str) -> Partition:
+def granularity(param_names: Sequence[str], layout: KeyLayout, level: str) -> Partition:
     """Named structural presets for any ViT depth: coarse (two halves of the blocks), medium (per block),
     fine (per block, attention and MLP apart)."""
     depth = max(1, vit_depth(param_names, layout))
     if level == "coarse":
         return structural(param_names, layout, blocks_per_component=-(-depth // 2))
     return structural(param_names, layout, blocks_per_component=1, split_attn_mlp=level == "fine")
+
+
+@dataclass(frozen=True)
+class NamedPreset:
+    """A preset offered by name (the app's preset list): the very spec a run config would give."""
+
+    key: str
+    label: str
+    spec: Mapping
+    model_soups_only: bool = False  # the author's name-depth grouping means C8/C15/C26 only in model-soups layout
+
+
+NAMED_PRESETS = (
+    NamedPreset("whole", "whole model", {"preset": "whole"}),
+    NamedPreset("coarse", "coarse (two halves of the blocks)", {"preset": "coarse"}),
+    NamedPreset("medium", "medium (one component per block)", {"preset": "medium"}),
+    NamedPreset("fine", "fine (attention / MLP per block)", {"preset": "fine"}),
+    *(NamedPreset(f"C{n}", f"C{n} (paper)", {"preset": "author", "granularity": g}, model_soups_only=True)
+      for n, g in ((8, 1), (15, 2), (26, 3))),
+)
+
+
+def named_presets(param_names: Sequence[str], layout: KeyLayout) -> dict[str, Partition]:
+    """The named presets that fit this model, by key, resolved exactly as a run naming them resolves them."""
+    return {p.key: resolve(p.spec, param_names, layout) for p in NAMED_PRESETS
+            if not p.model_soups_only or layout.visual_prefix == "model.visual."}
 
 
 SPEC_KEYS = {"whole": (), "coarse": (), "medium": (), "fine": (), "author": ("granularity",),
@@ -256,7 +268,7 @@ def check_spec(spec: Mapping) -> None:
         Partition.from_dict(spec)
 
 
-def resolve(spec: Mapping, param_names: Sequence[str], layout: Layout) -> Partition:
+def resolve(spec: Mapping, param_names: Sequence[str], layout: KeyLayout) -> Partition:
     """Turn a partition spec from a run config into a validated Partition."""
     check_spec(spec)
     kind = _kind(spec)

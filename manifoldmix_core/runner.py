@@ -9,7 +9,9 @@ had not been measured yet, say one that failed for NaN weights, may be fixed bef
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import tempfile
 import time
 import traceback
 import warnings
@@ -21,23 +23,23 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from . import runs
+from . import events, methods, runs
+from .anatomy import detect_key_layout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
-from .data import EvalSet, default_cache_dir, load_dataset
+from .data import EvalSet, load_dataset
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, pick_device
-from .files import write_atomic
+from .files import default_cache_dir, write_atomic
 from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
+from .lazy import resolve as resolve_ref
 from .mixing import FlatLayout
-from .models import bind, build_classifier, check_architecture, detect_layout, spec_from_signature
+from .models import bind, build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
-from .soups import ENSEMBLES, SOUPS, Kitchen, SoupResult, beta
+from .soups.kitchen import Kitchen, SoupResult
 
-FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 LOGITS_DIR = "cache/logits"
-FUSED_PRIORITY = ("manifoldmixms", "greedy_soup", "uniform_soup")
 
 
 @dataclass
@@ -56,19 +58,19 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     """Validate ingredients, build the classifier bound to a work buffer, load datasets onto the device."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
     signature = validate_pool(ingredients)
-    layout = detect_layout(signature)
+    key_layout = detect_key_layout(signature)
     model_cfg = config.model
-    spec = spec_from_signature(model_cfg.architecture, signature, layout, model_cfg.normalize_features,
+    spec = spec_from_signature(model_cfg.architecture, signature, key_layout, model_cfg.normalize_features,
                                model_cfg.quick_gelu, model_cfg.image_mean, model_cfg.image_std)
     device = pick_device(config.device)
     model = build_classifier(spec, device)
-    check_architecture(model, signature, layout, str(ingredients[0].path))
-    float_names = [n for n, info in signature.items() if info.dtype in FLOAT_DTYPES]
-    partition = resolve(config.partition, float_names, layout)
-    flat = FlatLayout.build(partition, {n: signature[n].shape for n in float_names},
-                            is_live=lambda n: layout.classifier_name(n) is not None)
+    check_architecture(model, signature, key_layout, str(ingredients[0].path))
+    mixed = float_names(signature)
+    partition = resolve(config.partition, mixed, key_layout)
+    flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
+                            is_live=lambda n: key_layout.classifier_name(n) is not None)
     work = torch.zeros(flat.numel, dtype=torch.float32, device=device)
-    bind(model, {layout.classifier_name(n): view for n, view in flat.views(work).items() if layout.classifier_name(n)})
+    bind(model, {key_layout.classifier_name(n): view for n, view in flat.views(work).items() if key_layout.classifier_name(n)})
     datasets = {}
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
@@ -80,15 +82,14 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
     evaluator = Evaluator(model, device, config.batch_size)
-    kitchen = Kitchen(flat, ingredients, evaluator, work, datasets, config.val.name, journal, on_step)
+    kitchen = Kitchen(flat, ingredients, evaluator, work, datasets, config.val.name, journal, on_step, cache_dir)
     return Setup(kitchen, partition, signature, datasets, device)
 
 
 def _steps(config: RunConfig) -> int:
-    """Progress units: one per ingredient, per soup candidate and per final evaluation."""
+    """Progress units: one per ingredient, each method's own (see methods.py) and one per method's test accuracy."""
     n = len(config.ingredients)
-    per_method = {"uniform_soup": 1, "ensemble": 1}
-    return n + sum(per_method.get(m, n) + 1 for m in config.methods)
+    return n + sum(methods.METHODS[m].steps(n) + 1 for m in config.methods)
 
 
 class Progress:
@@ -106,11 +107,14 @@ class Progress:
         self.bar.set_description(label[:60])
         self._write(label, force=True)
 
-    def event(self, event: dict) -> None:
-        if event.get("type") == "eval":
+    def event(self, raw: dict) -> None:
+        event = events.parse(raw)
+        if isinstance(event, events.EVALUATIONS):
             self.evals += 1
-            self.bar.set_postfix(valacc=f"{event['valacc']:.4f}")
-            self._write(f"{event['method']}: {event['candidate']} ({event['phase']}) ValAcc {event['valacc']:.4f}")
+            self.bar.set_postfix(valacc=f"{event.valacc:.4f}")
+            what = f"ingredient {event.name}" if isinstance(event, events.IngredientEval) else \
+                f"{event.method}: {event.candidate} ({event.phase})"
+            self._write(f"{what} ValAcc {event.valacc:.4f}")
 
     def _write(self, message: str, force: bool = False) -> None:
         now = time.time()
@@ -166,18 +170,21 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         ingredient_acc[name] = _ingredient_accuracy(run_dir, kitchen, name, config.val.name, fingerprints[name])
     kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
     kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
-    methods, soups = {}, {}
-    for method in config.methods:
-        if method in SOUPS:
-            result = soups[method] = SOUPS[method](kitchen, config.manifoldmix)
-            logits = lambda result=result: kitchen.test_logits(kitchen.stored(result.params))
+    kitchen.ingredient_logits = lambda name: _ingredient_logits(run_dir, kitchen, name, fingerprints[name])
+    entries, fused = {}, {}
+    for name in config.methods:
+        method = methods.METHODS[name]
+        kitchen.method = name
+        result = resolve_ref(method.function)(kitchen, config)
+        if method.fused:
+            fused[name] = result
+            logits = lambda r=result: kitchen.test_logits(kitchen.stored(r.params))
         else:
-            result = ENSEMBLES[method](kitchen, lambda name: _ingredient_logits(run_dir, kitchen, name, fingerprints[name]))
-            logits = lambda result=result: result.logits
-        accuracy = kitchen.journal.record({"type": "accuracy", "model": method, "kind": "method"},
-                                          lambda logits=logits: {"accuracy": kitchen.accuracies(logits())})["accuracy"]
-        kitchen.on_step(f"{method}: test accuracy")
-        methods[method] = _method_entry(result, accuracy, kitchen.n_components)
+            logits = lambda r=result: r.logits
+        accuracy = kitchen.journal.record(events.method_accuracy(name), lambda logits=logits: {"accuracy": kitchen.accuracies(logits())})
+        kitchen.on_step(f"{name}: test accuracy")
+        entries[name] = {"accuracy": accuracy["accuracy"], "ingredients": result.ingredients, "valacc": result.valacc,
+                         "lambdas": result.lambdas, **result.extra}
     results = {
         "name": config.name,
         "val_dataset": config.val.name,
@@ -185,33 +192,33 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         "ood_datasets": list(config.ood),
         "device": str(setup.device),
         "partition": {"n": len(setup.partition), "components": setup.partition.names,
-                      "live": [setup.partition.names[j] for j in kitchen.layout.live_components]},
+                      "live": [setup.partition.names[j] for j in kitchen.flat_layout.live_components]},
         "order": kitchen.order,
         "ingredients": {name: {"accuracy": ingredient_acc[name], "valacc": kitchen.valacc_of[name],
                                "hparams": kitchen.ingredients[name].hparams, "path": str(kitchen.ingredients[name].path)}
                         for name in kitchen.order},
-        "methods": methods,
-        "evaluations": sum(1 for e in runs.read_events(run_dir) if e.get("type") == "eval"),
+        "methods": entries,
+        "evaluations": sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir)),
     }
-    fused = next((soups[m] for m in FUSED_PRIORITY if m in soups), None)
-    if fused is not None:
-        _save_fused(run_dir / runs.FUSED, setup, fused, config)
-        results["fused"] = {"method": fused.method, "file": runs.FUSED}
+    kept = next((name for name in reversed(methods.METHODS) if name in fused), None)
+    if kept is not None:
+        _save_fused(run_dir / runs.FUSED, setup, kept, fused[kept], config)
+        results["fused"] = {"method": kept, "file": runs.FUSED}
     runs.write_json_atomic(run_dir / runs.RESULTS, results)
     return results
 
 
 def _record_setup(run_dir: Path, journal: runs.Journal, config: RunConfig, setup: Setup) -> None:
     """The setup event: settings, dataset contents and components; on resume, refuse any that changed."""
-    event = {"type": "setup", "settings": config.settings_digest(),
-             "datasets": {name: evalset.fingerprint for name, evalset in setup.datasets.items()}, "components": setup.partition.names}
-    old = journal.upcoming()
-    if old is not None and old.get("type") == "setup":
-        if old.get("settings") != event["settings"]:
+    event = events.setup(config.settings_digest(), {name: evalset.fingerprint for name, evalset in setup.datasets.items()},
+                         setup.partition.names)
+    old = events.parse(journal.upcoming() or {})
+    if isinstance(old, events.Setup):
+        if old.settings != event["settings"]:
             raise ResumeError(f"cannot resume: the settings in {run_dir / runs.CONFIG} changed since the run started "
-                              "(only the paths of ingredients and datasets may change); restore them or start a new run")
+                              "(only where files live may change); restore them or start a new run")
         for ds in config.datasets:
-            _refuse_change(f"dataset {ds.name} ({ds.path})", (old.get("datasets") or {}).get(ds.name), event["datasets"][ds.name])
+            _refuse_change(f"dataset {ds.name} ({ds.path})", old.datasets.get(ds.name), event["datasets"][ds.name])
     journal.record(event)
 
 
@@ -219,13 +226,6 @@ def _refuse_change(what: str, before, now) -> None:
     if before != now:
         raise ResumeError(f"cannot resume: {what} changed since the run started: content hash {before} != {now}; "
                           "restore it, or start a new run")
-
-
-def _method_entry(result: SoupResult, accuracy: dict, m: int) -> dict:
-    entry = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": result.valacc, "lambdas": result.lambdas}
-    if result.method == "manifoldmixms":
-        entry["beta"] = beta(result.lambdas, m)
-    return entry
 
 
 def _logits_path(run_dir: Path, fingerprint: str) -> Path:
@@ -246,29 +246,26 @@ def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: 
 
 def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str, fingerprint: str) -> dict[str, float]:
     """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event; its file's content is part of the event."""
-    old = kitchen.journal.upcoming()
-    if old is not None and old.get("type") == "accuracy" and old.get("model") == name:
-        _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.get("fingerprint"), fingerprint)
-    event = {"type": "accuracy", "model": name, "kind": "ingredient", "fingerprint": fingerprint}
+    old = events.parse(kitchen.journal.upcoming() or {})
+    if isinstance(old, events.Accuracy) and old.model == name:
+        _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
     measure = lambda: {"accuracy": kitchen.accuracies(_ingredient_logits(run_dir, kitchen, name, fingerprint))}
-    accuracy = kitchen.journal.record(event, measure)["accuracy"]
-    kitchen.record({"type": "eval", "method": "ingredients", "phase": "ingredient", "candidate": name,
-                    "lambda": None, "valacc": accuracy[val_name]})
+    accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
+    kitchen.record(events.ingredient_valacc(name, accuracy[val_name]))
     kitchen.on_step(f"ingredient {name}")
     return accuracy
 
 
-def _save_fused(path: Path, setup: Setup, result: SoupResult, config: RunConfig) -> None:
+def _save_fused(path: Path, setup: Setup, method: str, result: SoupResult, config: RunConfig) -> None:
     """The fused model in the ingredients' own names and dtypes, with its recipe in the metadata."""
-    layout, signature = setup.kitchen.layout, setup.signature
+    signature = setup.signature
     tensors = {name: view.to(getattr(torch, signature[name].dtype)).cpu().contiguous()
-               for name, view in layout.views(result.params).items()}
+               for name, view in setup.kitchen.flat_layout.views(result.params).items()}
     constants = [n for n in signature if n not in tensors]
     if constants:
         first = read_state_dict(setup.kitchen.ingredients[result.ingredients[0]].path)
         tensors.update({n: first[n].contiguous() for n in constants})
-    recipe = {"method": result.method, "ingredients": result.ingredients, "lambdas": result.lambdas,
-              "beta": beta(result.lambdas, len(setup.partition)) if result.method == "manifoldmixms" else None,
+    recipe = {"method": method, "ingredients": result.ingredients, "lambdas": result.lambdas, "beta": None, **result.extra,
               "valacc": result.valacc, "partition": json.loads(setup.partition.to_json()), "config": config.to_dict()}
     write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata={"manifoldmix_recipe": json.dumps(recipe)}))
 
@@ -304,11 +301,9 @@ def _same_config(path: Path, config: RunConfig) -> bool:
         return False
 
 
-def resume_check(run_dir: str | Path) -> Path:
-    """A run directory that can be resumed: it has a config and nobody else writes it; a pending cancel is cleared."""
-    run_dir = Path(run_dir)
-    if not (run_dir / runs.CONFIG).is_file():
-        raise ConfigError(f"{run_dir} has no {runs.CONFIG}; it is not a run directory")
-    with claimed(run_dir):
-        (run_dir / runs.CANCEL).unlink(missing_ok=True)
-    return run_dir
+def heldout_accuracy(config: RunConfig, cache_dir: Path | None = None) -> dict[str, float]:
+    """ValAcc of each ingredient on its own (the app's Ingredients table): a throwaway setup, no run directory, no test sets."""
+    config = dataclasses.replace(config, test=[], ood=[])
+    with tempfile.TemporaryDirectory() as scratch:
+        kitchen = prepare(config, runs.Journal(Path(scratch)), cache_dir=cache_dir).kitchen
+    return {name: kitchen.unrecorded_valacc(kitchen.stored(name=name)) for name in kitchen.ingredients}

@@ -7,9 +7,10 @@ import streamlit as st
 
 from app_lib.demo import demo_config, demo_status
 from app_lib.heldout import heldout_accuracy
-from app_lib.ingredient_pool import SUFFIXES, UploadTooLarge, check_file, hparams_beside, save_upload, unique_name
+from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, save_upload, unique_name
 from app_lib.paths import OutsideRoots, data_roots, inside_roots, list_files
 from app_lib.ui import draft
+from manifoldmix_core.anatomy import SUFFIXES
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
 

@@ -8,29 +8,30 @@ from app_lib.live import candidate_timeline, evaluations, mixing_method, run_sum
 from app_lib.paper import reference_board, replay
 from app_lib.run_store import list_runs
 from app_lib.scoreboard import figure2_frame, styled_table1, table1
-from manifoldmix_core import reference, runs
+from manifoldmix_core import events
+from manifoldmix_core.reference import published
 
 board = st.cache_data(reference_board)()
-events, seconds_per_eval = st.cache_data(replay)()
+replayed, seconds_per_eval = st.cache_data(replay)()
 
 st.title("Paper: published results")
 st.caption("Fassold 2023, *manifold mixing model soups*: 72 CLIP ViT-B/32 finetunes on ImageNet; held-out set "
            "ImageNet2p (2 % of ImageNet train), OOD sets ImageNet-V2, -Sketch, -R, ObjectNet, -A. "
-           "Numbers from the author's code release (MIT), see data/reference/.")
-y = st.segmented_control("Vertical axis", [reference.ID_TEST, reference.VAL_DATASET], default=reference.ID_TEST,
+           "Numbers from the author's code release (MIT), shipped in manifoldmix_core/reference/data/.")
+y = st.segmented_control("Vertical axis", [published.ID_TEST, published.VAL_DATASET], default=published.ID_TEST,
                          required=True, key="paper_y")
 st.plotly_chart(figure2(figure2_frame(board, y), y), key="paper_figure2")
 st.subheader("Table 1 (published)")
 st.dataframe(styled_table1(table1(board)), key="paper_table1")
 
 st.subheader("Replay of the author's ManifoldMixMS-C8 run")
-st.caption(f"{len(events)} events from main.log, 59 hours of wall time; one ValAcc evaluation took "
+st.caption(f"{len(replayed)} events from main.log, 59 hours of wall time; one ValAcc evaluation took "
            f"{seconds_per_eval:.1f} s on 26k held-out images (each optimizer pass of 240 evaluations is one point).")
-hours = max(e.get("t", 0.0) for e in events) / 3600
+hours = max(e.t for e in replayed) / 3600
 until = st.slider("Replay up to hour", 0.0, float(round(hours + 0.05, 1)), float(round(hours + 0.05, 1)), 0.5,
                   key="paper_replay_hours")
-shown = [e for e in events if e.get("t", 0.0) <= until * 3600]
-method = mixing_method(events)
+shown = [e for e in replayed if e.t <= until * 3600]
+method = mixing_method(replayed)
 timeline = candidate_timeline(shown, method)
 for column in ("start", "end"):
     timeline[column] = timeline[column] / 3600
@@ -50,9 +51,9 @@ with right:
 
 st.subheader("Compare with your runs")
 finished = [r for r in list_runs() if r.state == "finished"]
-rows = {"author's C8 run": {**run_summary(events, method), "seconds per evaluation": seconds_per_eval}}
+rows = {"author's C8 run": {**run_summary(replayed, method), "seconds per evaluation": seconds_per_eval}}
 for info in finished[:10]:
-    rows[info.run_id] = run_summary(runs.read_events(info.path))
+    rows[info.run_id] = run_summary(events.read(info.path))
 st.dataframe(pd.DataFrame.from_dict(rows, orient="index"), key="paper_compare")
 if not finished:
     st.caption("Finished runs appear here with their own counts and speed.")

@@ -13,13 +13,15 @@ from app_lib.partition_editor import (
     assignment_of,
     colours,
     component_order,
-    presets,
     problems,
     to_spec,
     unit_component,
     units,
 )
 from app_lib.ui import draft
+from manifoldmix_core.anatomy import detect_key_layout, float_names
+from manifoldmix_core.errors import PartitionError
+from manifoldmix_core.partition import NAMED_PRESETS, Partition, named_presets, resolve
 
 st.title("Partition")
 st.caption("Each component gets its own λ when a candidate is mixed in: Ψ'(λ)ʲ = λʲ·Ψʲ + (1−λʲ)·θʲ. "
@@ -33,13 +35,11 @@ if not config.get("ingredients"):
 @st.cache_resource(max_entries=8)
 def model_names(path: str, mtime: float):
     """Float parameter names (the ones mixing touches), the layout, and the classifier's own parameters."""
-    from manifoldmix_core.ingredients import read_signature
-    from manifoldmix_core.models import detect_layout
-    from manifoldmix_core.runner import FLOAT_DTYPES
+    from manifoldmix_core.ingredients import read_signature  # torch: only once a model is there to read
 
     signature = read_signature(path)
-    layout = detect_layout(signature)
-    names = [n for n, info in signature.items() if info.dtype in FLOAT_DTYPES]
+    layout = detect_key_layout(signature)
+    names = float_names(signature)
     return names, layout, {n for n in names if layout.classifier_name(n)}
 
 
@@ -49,10 +49,7 @@ try:
 except Exception as exc:  # unreadable reference ingredient
     st.error(f"Cannot read {first}: {exc}")
     st.stop()
-from manifoldmix_core.errors import PartitionError  # noqa: E402  (torch-heavy imports only on this page)
-from manifoldmix_core.partition import Partition, resolve  # noqa: E402
-
-stack = units(names, layout.visual_prefix, layout.head_prefix)
+stack = units(names, layout)
 if st.session_state.get("partition_model") != str(first):
     try:
         start = resolve(config.get("partition") or {"preset": "structural"}, names, layout)
@@ -62,10 +59,11 @@ if st.session_state.get("partition_model") != str(first):
     st.session_state["partition_model"] = str(first)
 assignment = st.session_state["partition_assignment"]
 
-available = presets(names, layout)
+available = named_presets(names, layout)
+labels = {p.key: p.label for p in NAMED_PRESETS}
 c1, c2 = st.columns([3, 1])
-preset = c1.selectbox("Preset", list(available), index=list(available).index("per block"), key="partition_preset",
-                      help="The paper's C8/C15/C26 need checkpoints in model-soups layout (model.visual.*)")
+preset = c1.selectbox("Preset", list(available), index=list(available).index("medium"), format_func=labels.get,
+                      key="partition_preset", help="The paper's C8/C15/C26 need checkpoints in model-soups layout (model.visual.*)")
 if c2.button("Apply preset", key="apply_preset"):
     st.session_state["partition_assignment"] = assignment = assignment_of(available[preset])
 

@@ -6,11 +6,13 @@ import streamlit as st
 
 from app_lib import run_store
 from app_lib.device import device_options, gpu_available
-from app_lib.draft import METHODS, OPTIMIZERS, missing, with_settings
+from app_lib.draft import OPTIMIZERS, missing, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
 from app_lib.live import candidate_timeline, current_candidate, eta_text, evaluations, lambda_trajectory, mixing_method
+from app_lib.paths import OutsideRoots, data_roots, inside_roots
 from app_lib.ui import STATE_ICONS, draft, pick_run
-from manifoldmix_core import runs
+from manifoldmix_core import events, runs
+from manifoldmix_core.methods import METHODS, WISE_FT, defaults
 
 st.title("Run")
 
@@ -21,8 +23,8 @@ with st.expander("Start a new run", expanded=not run_store.list_runs()):
                f"{(config.get('val') or {}).get('name', '—')} · OOD sets: {', '.join(config.get('ood', [])) or '—'} · "
                f"partition: {config.get('partition', {}).get('preset', 'custom')}")
     name = st.text_input("Run name", value=config.get("name") or "run", key="run_name")
-    methods = st.pills("Algorithms", METHODS, selection_mode="multi", default=config.get("methods") or list(METHODS),
-                       key="run_methods")
+    methods = st.pills("Algorithms", list(METHODS), selection_mode="multi", format_func=lambda m: METHODS[m].label,
+                       default=[m for m in config.get("methods") or defaults() if m in METHODS], key="run_methods")
     mm = config.get("manifoldmix", {})
     c1, c2, c3 = st.columns(3)
     optimizer = c1.selectbox("Optimizer (Nevergrad)", OPTIMIZERS, index=OPTIMIZERS.index(mm.get("optimizer", "Cobyla"))
@@ -39,12 +41,22 @@ with st.expander("Start a new run", expanded=not run_store.list_runs()):
                           help="GPU detected" if gpu_available() else "no GPU detected: runs on the CPU", key="run_device")
     second = st.checkbox("Second optimizer pass after a success (code release only)", value=bool(mm.get("second_pass")),
                          disabled=semantics != "code-release", key="run_second_pass")
+    wise_ft = None
+    if WISE_FT.name in methods:
+        zero_shot = st.text_input("WiSE-FT: zero-shot (pretrained) checkpoint, a path inside an allowed folder",
+                                  (config.get(WISE_FT.settings) or {}).get("zero_shot", ""), key="run_zero_shot")
+        try:
+            wise_ft = {"zero_shot": str(inside_roots(zero_shot, data_roots()))} if zero_shot.strip() else None
+        except OutsideRoots as exc:
+            st.error(str(exc))
+        if wise_ft is None:
+            needs.append("WiSE-FT's zero-shot checkpoint")
     if needs:
         st.info("Before a run can start, choose " + " and ".join(needs) + ".")
     if st.button("Launch run", type="primary", disabled=bool(needs) or not methods, key="launch"):
         settings = {"optimizer": optimizer, "budget_per_component": int(budget), "tau": float(tau), "semantics": semantics,
                     "seed": int(seed), "second_pass": bool(second and semantics == "code-release")}
-        run_dir = run_store.launch(with_settings(config, methods, settings, device, name))
+        run_dir = run_store.launch(with_settings(config, methods, settings, device, name, wise_ft))
         st.query_params["run"] = run_dir.name
         st.rerun()
 
@@ -64,14 +76,14 @@ def live_view() -> None:
     state = status.get("state", "queued")
     if (state in run_store.ACTIVE) != active:
         st.rerun()
-    events = runs.read_events(run_dir)
-    evals = evaluations(events)
-    method = mixing_method(events)
+    seen = events.read(run_dir)
+    evals = evaluations(seen)
+    method = mixing_method(seen)
     head = st.columns([2, 1, 1, 1])
     head[0].markdown(f"### {STATE_ICONS.get(state, '')} {state}")
     head[1].metric("Evaluations", len(evals))
     head[2].metric("Best ValAcc", f"{evals['valacc'].max():.4f}" if len(evals) else "–")
-    head[3].metric("Candidate", current_candidate(events) or "–")
+    head[3].metric("Candidate", current_candidate(seen) or "–")
     st.progress(float(status.get("progress") or 0.0), text=f"{status.get('message', '')}  {eta_text(status)}")
     if state == "failed":
         st.error(f"The run failed: {status.get('message')}")
@@ -90,18 +102,19 @@ def live_view() -> None:
             st.markdown("**ValAcc over evaluations**")
             st.plotly_chart(valacc_figure(evals, method), key="valacc_chart")
         with right:
-            timeline = candidate_timeline(events, method)
-            options = [c for c in timeline["candidate"] if not lambda_trajectory(events, c, method).empty]
-            shown = current_candidate(events, method) if active else (options[-1] if options else None)
+            timeline = candidate_timeline(seen, method)
+            options = [c for c in timeline["candidate"] if not lambda_trajectory(seen, c, method).empty]
+            shown = current_candidate(seen, method) if active else (options[-1] if options else None)
             if not active and options:
                 shown = st.selectbox("λ trajectory of candidate", options, index=options.index(shown), key="lambda_candidate")
             st.markdown(f"**λ per component while optimising {shown or '—'}**")
-            trajectory = lambda_trajectory(events, shown, method)
+            trajectory = lambda_trajectory(seen, shown, method)
             if trajectory.empty:
                 st.caption("No λ search yet: candidates so far were skipped or are baselines.")
             else:
                 st.plotly_chart(lambda_figure(trajectory, shown), key="lambda_chart")
-        st.markdown(f"**Candidates of {method}** (skipped / optimised / accepted / rejected)")
+        st.markdown(f"**Candidates of {METHODS[method].label if method in METHODS else method}** "
+                    "(skipped / optimised / accepted / rejected)")
         st.plotly_chart(timeline_figure(timeline), key="timeline_chart")
     log = run_store.worker_log(run_dir)
     if log and state in ("failed", "interrupted"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 from safetensors import safe_open
 
 from manifoldmix_core import runs
-from manifoldmix_core.runner import execute, start_run
+from manifoldmix_core.runner import LOGITS_DIR, execute, start_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,3 +79,25 @@ def assert_same_run(run_dir: Path, reference: Path) -> None:
         assert tensors[name].dtype == tensor.dtype and torch.equal(tensors[name], tensor), name
     assert json.loads(metadata["manifoldmix_recipe"]) == json.loads(ref_metadata["manifoldmix_recipe"])
     assert runs.read_status(run_dir)["state"] == "finished"
+
+
+def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: bool = False) -> Path:
+    """A copy of a finished run as a kill after `keep_lines` events would leave it."""
+    shutil.copytree(reference, target)
+    lines = (reference / runs.EVENTS).read_text().splitlines(keepends=True)
+    text = "".join(lines[:keep_lines])
+    if partial_line:
+        text += lines[keep_lines][: len(lines[keep_lines]) // 2]
+    (target / runs.EVENTS).write_text(text)
+    (target / runs.RESULTS).unlink()
+    (target / runs.FUSED).unlink()
+    # Per-ingredient logits (named by content hash) are saved just before their accuracy event: drop those the kill came too early for.
+    measured = {e["fingerprint"] for e in runs.read_events(target) if e["type"] == "accuracy" and e.get("kind") == "ingredient"}
+    for path in (target / LOGITS_DIR).glob("*.safetensors"):
+        if path.stem not in measured:
+            path.unlink()
+    status = json.loads((target / runs.STATUS).read_text())
+    status.update(state="running", pid=dead_pid(), progress=0.5, message="ValAcc ...")
+    (target / runs.STATUS).write_text(json.dumps(status))
+    assert runs.read_status(target)["state"] == "interrupted"
+    return target

@@ -98,7 +98,7 @@ def test_datasets_remove_held_out_warns(app_env, toy_world):
 def test_partition_presets_clicks_and_validation(app_env, toy_world):
     at = open_page("pages/partition.py", draft=toy_draft(toy_world))
     assert "Valid: 5 components" in texts(at.success)
-    at.selectbox(key="partition_preset").set_value("fine (attention / MLP per block)").run()
+    at.selectbox(key="partition_preset").set_value("fine").run()
     at.button(key="apply_preset").click().run()
     assert "Valid: 7 components" in texts(at.success)
     at.text_input(key="new_component").set_value("tower").run()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
+import time
 
 import pytest
 
 from app_lib import run_store
+from app_lib.datasets import demo_datasets
 from app_lib.demo_story import ROWS, demo_story
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
 from app_lib.live import candidate_timeline, final_lambdas, lambda_trajectory
@@ -18,6 +18,9 @@ from app_lib.paper import reference_board
 from app_lib.paths import OutsideRoots, inside_roots, list_files
 from app_lib.scoreboard import figure2_frame, rank_marks, table1
 from manifoldmix_core import runs
+from manifoldmix_core.config import load_config
+from manifoldmix_core.demo.zoo import demo_config
+from manifoldmix_core.events import read as read_events
 
 
 def test_inside_roots_refuses_traversal_and_symlink_escapes(tmp_path):
@@ -49,17 +52,36 @@ def test_find_run_rejects_ids_that_climb_out(tmp_path):
     assert run_store.find_run("..", tmp_path) is None and run_store.find_run("../x", tmp_path) is None
 
 
-def test_a_worker_that_dies_before_starting_reads_as_failed(tmp_path):
-    run_dir = tmp_path / "r"
-    run_dir.mkdir()
-    (run_dir / runs.CONFIG).write_text("{}")
-    runs.write_json_atomic(run_dir / runs.STATUS, {"state": "queued"})
-    process = subprocess.Popen([sys.executable, "-c", "print('error: val: dataset folder not found')"],
-                               stdout=(run_dir / run_store.LOG).open("w"))
-    process.wait()
-    (run_dir / run_store.PID).write_text(str(process.pid))
-    info = run_store.run_info(run_dir)
-    assert info.state == "failed" and info.message == "val: dataset folder not found"
+def wait_until_settled(run_dir):
+    """The engine's last status of a run the app launched (it finishes or fails on its own)."""
+    deadline = time.monotonic() + 300
+    while run_store.read_status(run_dir)["state"] in run_store.ACTIVE and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return run_store.read_status(run_dir)
+
+
+def test_the_app_launches_and_reads_the_engine_writes_status(toy_world, tmp_path):
+    config = json.loads(json.dumps(load_config(toy_world).to_dict() | {"methods": ["uniform_soup"]}))
+    run_dir = run_store.launch(config, root=tmp_path)
+    status = wait_until_settled(run_dir)
+    assert status["state"] == "finished" and status["pid"] != os.getpid()
+    assert runs.read_json(run_dir / runs.RESULTS)["methods"]["uniform_soup"]["valacc"] > 0
+    assert runs.read_json(run_dir / runs.CONFIG) == config
+
+
+def test_a_launched_run_whose_config_is_invalid_reads_as_failed(toy_world, tmp_path):
+    config = load_config(toy_world).to_dict()
+    config["manifoldmix"]["tau"] = 0
+    run_dir = run_store.launch(config, root=tmp_path)
+    status = wait_until_settled(run_dir)
+    assert status["state"] == "failed" and "manifoldmix.tau" in status["message"] and status["pid"] != os.getpid()
+    assert "manifoldmix.tau" in run_store.worker_log(run_dir)
+
+
+def test_the_datasets_pages_demo_sets_are_the_demo_runs():
+    """The Datasets page offers the demo world's sets by the engine's split names, as the default demo run uses them."""
+    config = demo_config()
+    assert demo_datasets() == {role: config[role] for role in ("val", "test", "ood")}
 
 
 def test_list_runs_newest_first(tmp_path):
@@ -82,7 +104,7 @@ def test_paper_table1_marks_best_and_second_best():
 
 
 def test_live_frames_from_a_finished_run(finished_run):
-    events = runs.read_events(finished_run)
+    events = read_events(finished_run)
     timeline = candidate_timeline(events).set_index("candidate")
     assert timeline.loc["noise", "status"] == "skipped" and timeline.loc["b", "status"] == "accepted"
     trajectory = lambda_trajectory(events, "b")

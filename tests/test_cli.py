@@ -16,9 +16,8 @@ from manifoldmix_core import cli as cli_module
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.errors import ConfigError
+from manifoldmix_core.methods import defaults
 from manifoldmix_core.runner import start_run
-
-METHODS = ("uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def test_run_writes_the_run_directory_and_prints_a_table(cli_run):
     lines = done.stdout.strip().splitlines()
     assert lines[0].split() == ["model", "val", "test"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
-    for method in METHODS:
+    for method in defaults():
         accuracy = results["methods"][method]["accuracy"]
         assert rows[method] == [f"{100 * accuracy['val']:.2f}", f"{100 * accuracy['test']:.2f}"]
     assert lines[-1].startswith("best ingredient (a)")
@@ -177,18 +176,32 @@ def test_a_bad_config_aimed_at_a_queued_run_leaves_that_run_alone(toy_world, tmp
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
 
 
-def test_a_queued_run_whose_own_config_is_bad_is_marked_failed(toy_world, tmp_path, capsys):
-    """How the app launches: it writes config.json and status.json, then runs the CLI on that very config."""
+@pytest.mark.parametrize("form", ["run RUN_DIR", "run RUN_DIR/config.json --run-dir RUN_DIR"])
+def test_a_queued_run_whose_own_config_is_bad_is_marked_failed(toy_world, tmp_path, capsys, form):
+    """How the app launches: it places config.json in a new folder and runs the CLI on that folder; the engine writes status."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     config = json.loads(toy_world.read_text())
     config["manifoldmix"]["tau"] = 0
     (run_dir / runs.CONFIG).write_text(json.dumps(config))
-    runs.write_json_atomic(run_dir / runs.STATUS, {"state": "queued", "progress": 0.0})
-    code, err = _main(capsys, "run", run_dir / runs.CONFIG, "--run-dir", run_dir, "--quiet")
+    args = ["run", run_dir] if form == "run RUN_DIR" else ["run", run_dir / runs.CONFIG, "--run-dir", run_dir]
+    code, err = _main(capsys, *args, "--quiet")
     assert code == 2 and "manifoldmix.tau" in err
     status = runs.read_status(run_dir)
     assert status["state"] == "failed" and "manifoldmix.tau" in status["message"]
+
+
+def test_run_of_a_folder_without_config_says_how_to_start(tmp_path, capsys):
+    code, err = _main(capsys, "run", tmp_path)
+    assert code == 2 and "is not a run directory" in err and "--run-dir" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_heldout_prints_each_ingredients_valacc_as_the_run_measured_it(toy_world, finished_run):
+    done = cli("heldout", toy_world)
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((finished_run / runs.RESULTS).read_text())["ingredients"]
+    assert json.loads(done.stdout) == {name: info["valacc"] for name, info in recorded.items()}
 
 
 def test_the_ingredient_folder_is_refused_as_run_directory(toy_world, tmp_path, capsys):

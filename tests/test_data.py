@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
+from helpers import derived_config
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from manifoldmix_core.config import DatasetConfig
-from manifoldmix_core.data import EvalSet, load_dataset, load_image_folder, load_tensor_file, resize_images
+from manifoldmix_core.data import EvalSet, load_dataset
 from manifoldmix_core.errors import DatasetError
+from manifoldmix_core.images import load_image_folder, load_tensor_file, resize_images
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -226,3 +231,14 @@ def test_load_dataset_tensors_with_class_map(tmp_path):
     evalset = load_dataset(cfg, 4)
     assert evalset.class_map == {2: 1, 0: 0} and tuple(evalset.images.shape) == (3, 3, 4, 4)
     assert load_file(tmp_path / "t.safetensors")["labels"].tolist() == [0, 1, 1]
+
+
+# -- dataset sources -----------------------------------------------------------------------------------
+
+
+def test_the_demo_source_is_registered_wherever_the_core_is_imported(toy_world):
+    """A config naming the demo world validates in a fresh interpreter that imported only config.py (the demo registers itself)."""
+    config = derived_config(toy_world, "demo-val", val={"name": "v", "source": "demo", "path": "id_val"})
+    code = f"from manifoldmix_core.config import load_config; print(load_config({str(config)!r}).val.path)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "id_val", done.stderr

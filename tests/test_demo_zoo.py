@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from manifoldmix_core.anatomy import detect_key_layout
 from manifoldmix_core.config import parse_config
 from manifoldmix_core.data import EvalSet
 from manifoldmix_core.demo import splits, zoo
@@ -15,7 +16,7 @@ from manifoldmix_core.demo.train import LR_RATIO, PRETRAIN_AUG, PRETRAIN_HPARAMS
 from manifoldmix_core.evaluate import Evaluator
 from manifoldmix_core.ingredients import find_ingredients, read_state_dict, validate_pool
 from manifoldmix_core.mixing import FlatLayout
-from manifoldmix_core.models import bind, build_classifier, detect_layout, spec_from_signature
+from manifoldmix_core.models import bind, build_classifier, spec_from_signature
 from manifoldmix_core.partition import whole_model
 from manifoldmix_core.runner import execute, start_run
 from manifoldmix_core.runs import read_events, read_status
@@ -53,7 +54,7 @@ def test_zoo_files_reproduce_recorded_valacc_through_the_engine(which, reduced_z
     ingredients = find_ingredients(root / zoo.ZOO)
     assert all(ing.hparams for ing in ingredients)
     signature = validate_pool(ingredients)
-    layout = detect_layout(signature)
+    layout = detect_key_layout(signature)
     spec = spec_from_signature(manifest["vision"], signature, layout)
     model = build_classifier(spec)
     flat = FlatLayout.build(whole_model(signature), {n: i.shape for n, i in signature.items()}, lambda n: True)

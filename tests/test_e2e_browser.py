@@ -55,7 +55,7 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path, toy_world):
     """`streamlit run app.py` on a free loopback port, with its own runs root; yields the base URL."""
-    from manifoldmix_core.demo.layout import demo_ready
+    from manifoldmix_core.demo.paths import demo_ready
     env = {**os.environ, "MANIFOLDMIX_RUNS": str(tmp_path / "runs"), "MANIFOLDMIX_UPLOADS": str(tmp_path / "uploads"),
            "MANIFOLDMIX_ROOTS": os.pathsep.join([str(REPO / "data"), str(toy_world.parent)])}
     if not demo_ready():

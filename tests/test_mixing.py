@@ -9,7 +9,7 @@ import torch
 from manifoldmix_core.errors import IngredientError
 from manifoldmix_core.mixing import FlatLayout, copy_spans, mix
 from manifoldmix_core.partition import Component, Partition
-from manifoldmix_core.soups import beta
+from manifoldmix_core.soups.manifold_mix import beta
 
 SHAPES = {
     "visual.a": (3, 4),

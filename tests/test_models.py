@@ -12,20 +12,12 @@ from helpers import derived_config, fused_tensors, run_config
 from safetensors.torch import load_file, save_file
 
 from manifoldmix_core import runs
-from manifoldmix_core.data import load_tensor_file
+from manifoldmix_core.anatomy import KeyLayout, detect_key_layout
 from manifoldmix_core.errors import ConfigError, IngredientError
+from manifoldmix_core.images import load_tensor_file
 from manifoldmix_core.ingredients import signature_of
 from manifoldmix_core.mixing import FlatLayout, mix
-from manifoldmix_core.models import (
-    Classifier,
-    Layout,
-    ModelSpec,
-    bind,
-    build_classifier,
-    check_architecture,
-    detect_layout,
-    spec_from_signature,
-)
+from manifoldmix_core.models import Classifier, ModelSpec, bind, build_classifier, check_architecture, spec_from_signature
 from manifoldmix_core.partition import structural
 
 TEXT = {"context_length": 8, "vocab_size": 50, "width": 16, "heads": 2, "layers": 1}
@@ -50,29 +42,29 @@ def model_soups_layout(clip_state: dict, head: dict) -> dict[str, torch.Tensor]:
 
 def test_detect_layout_open_clip_image_tower_and_head():
     state = toy.teacher()
-    layout = detect_layout(state)
-    assert layout == Layout("visual.", "head.")
+    layout = detect_key_layout(state)
+    assert layout == KeyLayout("visual.", "head.")
     assert all(layout.classifier_name(n) == n for n in state)
 
 
 def test_detect_layout_full_clip_with_head():
     state = tiny_clip_state(0)
     state["head.weight"], state["head.bias"] = torch.zeros(toy.CLASSES, toy.EMBED), torch.zeros(toy.CLASSES)
-    layout = detect_layout(state)
-    assert layout == Layout("visual.", "head.")
+    layout = detect_key_layout(state)
+    assert layout == KeyLayout("visual.", "head.")
     assert layout.classifier_name("visual.proj") == "visual.proj"
     text = [n for n in state if not n.startswith(("visual.", "head."))]
     assert "transformer.resblocks.0.attn.in_proj_weight" in text and "logit_scale" in text
     assert all(layout.classifier_name(n) is None for n in text)
     # The same CLIP with the head named as in OpenAI-CLIP finetuning code.
     state["classification_head.weight"], state["classification_head.bias"] = state.pop("head.weight"), state.pop("head.bias")
-    assert detect_layout(state) == Layout("visual.", "classification_head.")
+    assert detect_key_layout(state) == KeyLayout("visual.", "classification_head.")
 
 
 def test_detect_layout_model_soups():
     state = model_soups_layout(tiny_clip_state(0), {"weight": torch.zeros(4, toy.EMBED), "bias": torch.zeros(4)})
-    layout = detect_layout(state)
-    assert layout == Layout("model.visual.", "classification_head.")
+    layout = detect_key_layout(state)
+    assert layout == KeyLayout("model.visual.", "classification_head.")
     assert layout.classifier_name("model.visual.transformer.resblocks.1.mlp.c_fc.weight") == \
         "visual.transformer.resblocks.1.mlp.c_fc.weight"
     assert layout.classifier_name("classification_head.bias") == "head.bias"
@@ -83,9 +75,9 @@ def test_detect_layout_model_soups():
 def test_detect_layout_errors():
     state = toy.teacher()
     with pytest.raises(IngredientError, match="no linear head"):
-        detect_layout([n for n in state if not n.startswith("head.")])
+        detect_key_layout([n for n in state if not n.startswith("head.")])
     with pytest.raises(IngredientError, match="no ViT image tower"):
-        detect_layout([n for n in state if n != "visual.conv1.weight"])
+        detect_key_layout([n for n in state if n != "visual.conv1.weight"])
 
 
 # -- building and binding ----------------------------------------------------------------------------
@@ -104,7 +96,7 @@ def _reference_logits(spec: ModelSpec, state: dict, images: torch.Tensor) -> tor
 
 def _bound(spec: ModelSpec, state: dict):
     """A meta-built classifier whose parameters are views of one flat buffer, as the runner does it."""
-    layout = detect_layout(state)
+    layout = detect_key_layout(state)
     flat_layout = FlatLayout.build(structural(list(state), layout), {n: tuple(v.shape) for n, v in state.items()},
                                    is_live=lambda n: layout.classifier_name(n) is not None)
     work = flat_layout.flatten(state)
@@ -140,7 +132,7 @@ def test_bound_classifier_follows_in_place_mixing():
     images = _images()
     with torch.no_grad():
         got = model(images)
-    partition = structural(list(state), detect_layout(state))
+    partition = structural(list(state), detect_key_layout(state))
     mixed = {n: lam[j] * state[n] + (1 - lam[j]) * other[n] for j, c in enumerate(partition.components) for n in c.params}
     assert torch.allclose(got, _reference_logits(spec, mixed, images), atol=1e-4, rtol=1e-5)
     with torch.no_grad():
@@ -149,12 +141,12 @@ def test_bound_classifier_follows_in_place_mixing():
 
 def test_spec_from_signature_reads_head_shape():
     signature = signature_of(toy.teacher())
-    spec = spec_from_signature(toy.VISION, signature, Layout("visual.", "head."))
+    spec = spec_from_signature(toy.VISION, signature, KeyLayout("visual.", "head."))
     assert (spec.embed_dim, spec.num_classes, spec.quick_gelu) == (toy.EMBED, toy.CLASSES, False)
     assert spec.image_size == 16
-    assert spec_from_signature("ViT-B-32-quickgelu", signature, Layout("visual.", "head.")).quick_gelu is True
+    assert spec_from_signature("ViT-B-32-quickgelu", signature, KeyLayout("visual.", "head.")).quick_gelu is True
     with pytest.raises(ConfigError, match="ViT-Nope"):
-        spec_from_signature("ViT-Nope", signature, Layout("visual.", "head."))
+        spec_from_signature("ViT-Nope", signature, KeyLayout("visual.", "head."))
 
 
 # -- architecture checks -------------------------------------------------------------------------------
@@ -164,7 +156,7 @@ def _check(vision_changes: dict, state: dict | None = None):
     state = state or toy.teacher()
     spec = ModelSpec({**toy.VISION, **vision_changes}, embed_dim=toy.EMBED, num_classes=toy.CLASSES)
     model = build_classifier(spec)
-    check_architecture(model, signature_of(state), detect_layout(state), "ckpt.safetensors")
+    check_architecture(model, signature_of(state), detect_key_layout(state), "ckpt.safetensors")
     return model
 
 

@@ -9,18 +9,19 @@ import pytest
 import torch
 import toy
 
+from app_lib.partition_editor import MIXED, assignment_of, to_spec, unit_component, units
+from manifoldmix_core.anatomy import KeyLayout, detect_key_layout, vit_depth
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.mixing import FlatLayout
-from manifoldmix_core.models import Layout, detect_layout
 from manifoldmix_core.partition import (
     OTHER,
     Component,
     Partition,
     author_preset,
     from_assignment,
+    named_presets,
     resolve,
     structural,
-    vit_depth,
     whole_model,
 )
 
@@ -41,8 +42,8 @@ def test_author_presets_on_vit_b32(vit_b32_model_soups, granularity, n_component
     names = list(vit_b32_model_soups)
     partition = author_preset(names, granularity).validate(names)
     assert len(partition) == n_components
-    layout = detect_layout(names)
-    assert layout == Layout("model.visual.", "classification_head.")
+    layout = detect_key_layout(names)
+    assert layout == KeyLayout("model.visual.", "classification_head.")
     flat = FlatLayout.build(partition, vit_b32_model_soups, is_live=lambda n: layout.classifier_name(n) is not None)
     assert len(flat.live_components) == n_live
     assert flat.numel == sum(torch.Size(s).numel() for s in vit_b32_model_soups.values())
@@ -82,7 +83,7 @@ def six_block_clip() -> list[str]:
     return [*clip.state_dict(), "head.weight", "head.bias"]
 
 
-LAYOUT = Layout("visual.", "head.")
+LAYOUT = KeyLayout("visual.", "head.")
 
 
 def test_vit_depth(six_block_clip):
@@ -227,3 +228,37 @@ def test_resolve_presets_and_unknown_preset(six_block_clip):
     with pytest.raises(PartitionError, match="unknown partition preset 'blocks'") as exc:
         resolve({"preset": "blocks"}, names, LAYOUT)
     assert "structural" in str(exc.value)
+
+
+# -- the app's partition editor offers the engine's presets ---------------------------------------------
+
+def tower_names(depth: int, prefix: str = "visual.", head: str = "head.") -> list[str]:
+    """Parameter names of a real open_clip image tower with `depth` blocks, plus a linear head (meta device)."""
+    from open_clip.model import CLIPVisionCfg, _build_vision_tower
+    with torch.device("meta"):
+        tower = _build_vision_tower(toy.EMBED, CLIPVisionCfg(**{**toy.VISION, "layers": depth}))
+    return [prefix + n for n in tower.state_dict()] + [head + "weight", head + "bias"]
+
+
+@pytest.mark.parametrize("depth", [4, 12, 24])
+def test_the_editors_presets_are_the_engines(depth):
+    names = tower_names(depth)
+    layout = detect_key_layout(names)
+    offered = named_presets(names, layout)
+    assert list(offered) == ["whole", "coarse", "medium", "fine"]
+    for key, partition in offered.items():
+        edited = Partition.from_dict(to_spec(assignment_of(partition), names)).validate(names)
+        assert edited == partition == resolve({"preset": key}, names, layout), key
+        if key != "whole":
+            assert all(unit_component(unit, assignment_of(partition)) != MIXED for unit in units(names, layout)), key
+    blocks = [c for c in offered["medium"].names if c.startswith("block")]
+    assert blocks == [f"block {i}" for i in range(depth)]
+    assert [c for c in offered["coarse"].names if c.startswith("block")] == [f"blocks 0-{depth // 2 - 1}", f"blocks {depth // 2}-{depth - 1}"]
+    assert len(offered["fine"]) == len(offered["medium"]) + depth
+
+
+def test_the_editor_offers_the_authors_presets_in_model_soups_layout():
+    names = tower_names(12, "model.visual.", "classification_head.")
+    offered = named_presets(names, detect_key_layout(names))
+    assert list(offered) == ["whole", "coarse", "medium", "fine", "C8", "C15", "C26"]
+    assert offered["C26"] == author_preset(names, 3)

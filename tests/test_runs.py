@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, assert_same_run, cli, dead_pid, derived_config, events_of, run_config
+from helpers import REPO, assert_same_run, cli, dead_pid, derived_config, events_of, run_config, simulate_kill
 from safetensors.torch import load_file
 
 from manifoldmix_core import cli as cli_module
@@ -37,28 +37,6 @@ def reference_run(small_config, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("reference") / "run"
     run_config(small_config, run_dir)
     return run_dir
-
-
-def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: bool = False) -> Path:
-    """A copy of a finished run as a kill after `keep_lines` events would leave it."""
-    shutil.copytree(reference, target)
-    lines = (reference / runs.EVENTS).read_text().splitlines(keepends=True)
-    text = "".join(lines[:keep_lines])
-    if partial_line:
-        text += lines[keep_lines][: len(lines[keep_lines]) // 2]
-    (target / runs.EVENTS).write_text(text)
-    (target / runs.RESULTS).unlink()
-    (target / runs.FUSED).unlink()
-    # Per-ingredient logits (named by content hash) are saved just before their accuracy event: drop those the kill came too early for.
-    measured = {e["fingerprint"] for e in runs.read_events(target) if e["type"] == "accuracy" and e.get("kind") == "ingredient"}
-    for path in (target / LOGITS_DIR).glob("*.safetensors"):
-        if path.stem not in measured:
-            path.unlink()
-    status = json.loads((target / runs.STATUS).read_text())
-    status.update(state="running", pid=dead_pid(), progress=0.5, message="ValAcc ...")
-    (target / runs.STATUS).write_text(json.dumps(status))
-    assert runs.read_status(target)["state"] == "interrupted"
-    return target
 
 
 def kill_points(reference: Path) -> dict[str, tuple[int, bool]]:

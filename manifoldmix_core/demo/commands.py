@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -29,11 +28,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from ..cli import execute_and_report
+def cmd_run(args: argparse.Namespace) -> dict:
+    """The default demo config, placed in the run directory and run under one claim (like `run`)."""
     from ..config import parse_config
-    from ..runner import start_run
+    from ..lifecycle import run
     from .zoo import demo_config
-    run_dir = start_run(parse_config(demo_config(partition=args.partition)), args.run_dir)
-    print(f"run directory: {run_dir}", file=sys.stderr)
-    return execute_and_report(run_dir, args.quiet)
+    return run(parse_config(demo_config(partition=args.partition)), args.run_dir, show_progress=not args.quiet)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import default_cache_dir
+from ..files import default_cache_dir
 from .world import ALL_STYLES, OOD_STYLES, PRETRAIN_STYLES, generate
 
 GENERATOR_VERSION = 2  # 2: the ID camera's fixed pattern on id/v2, the web style for pretraining

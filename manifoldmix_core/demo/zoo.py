@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..models import Classifier
 from . import splits
-from .layout import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO, demo_ready
+from .paths import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO, demo_ready
 from .train import (
     DEMO_VISION,
     FINETUNE_AUG,

@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
 from .kitchen import Kitchen, SoupResult
 
-Logits = Callable[[str], Mapping[str, torch.Tensor]]
+if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+    from ..config import RunConfig
 
 
-def _mean(logits: Logits, names: list[str]) -> dict[str, torch.Tensor]:
-    per_model = [logits(name) for name in names]
+def _mean(kitchen: Kitchen, names: list[str]) -> dict[str, torch.Tensor]:
+    per_model = [kitchen.ingredient_logits(name) for name in names]
     return {ds: torch.stack([m[ds] for m in per_model]).mean(0) for ds in per_model[0]}
 
 
-def ensemble(kitchen: Kitchen, logits: Logits) -> SoupResult:
+def ensemble(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
     """Average the logits of every ingredient (K forward passes per image at inference)."""
-    mean = _mean(logits, kitchen.order)
+    mean = _mean(kitchen, kitchen.order)
     valacc = kitchen.val.accuracy(mean[kitchen.val.name])
-    kitchen.on_step("ensemble")
-    return SoupResult("ensemble", list(kitchen.order), valacc, logits=mean)
+    kitchen.on_step(kitchen.method)
+    return SoupResult(list(kitchen.order), valacc, logits=mean)
 
 
-def greedy_ensemble(kitchen: Kitchen, logits: Logits) -> SoupResult:
+def greedy_ensemble(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
     """Add ingredients in descending ValAcc while the ensemble's ValAcc strictly rises."""
-    method, val = "greedy_ensemble", kitchen.val
+    val = kitchen.val
     best, *candidates = kitchen.order
     chosen, valacc = [best], kitchen.valacc_of[best]
-    kitchen.decide(method, best, True, valacc)
+    kitchen.decide(best, True, valacc)
     for name in candidates:
-        trial = _mean(logits, chosen + [name])
-        trial_acc = kitchen.record({"type": "eval", "method": method, "phase": "candidate", "candidate": name,
-                                    "lambda": None, "valacc": val.accuracy(trial[val.name])})["valacc"]
+        trial_acc = kitchen.measure("candidate", name, None, lambda name=name: val.accuracy(_mean(kitchen, chosen + [name])[val.name]))
         accepted = trial_acc > valacc
-        kitchen.decide(method, name, accepted, trial_acc)
+        kitchen.decide(name, accepted, trial_acc)
         if accepted:
             chosen.append(name)
             valacc = trial_acc
-    return SoupResult(method, chosen, valacc, logits=_mean(logits, chosen))
+    return SoupResult(chosen, valacc, logits=_mean(kitchen, chosen))

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .kitchen import Kitchen, SoupResult
 
-METHOD = "greedy_soup"
+if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+    from ..config import RunConfig
 
 
-def greedy_soup(kitchen: Kitchen, _settings=None) -> SoupResult:
+def greedy_soup(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
     """Ingredients in descending ValAcc; each is tried in the average of those kept so far."""
     best, *candidates = kitchen.order
     psi, valacc, chosen = kitchen.theta(best).clone(), kitchen.valacc_of[best], [best]
-    kitchen.decide(METHOD, best, True, valacc)
+    kitchen.decide(best, True, valacc)
     for name in candidates:
         lam = [len(chosen) / (len(chosen) + 1)] * kitchen.n_components
-        candidate_acc = kitchen.valacc(METHOD, "candidate", name, lam, kitchen.mixed(psi, name, lam))
+        candidate_acc = kitchen.valacc("candidate", name, lam, kitchen.mixed(psi, name, lam))
         accepted = candidate_acc > valacc
-        kitchen.decide(METHOD, name, accepted, candidate_acc)
+        kitchen.decide(name, accepted, candidate_acc)
         if accepted:
             kitchen.commit(psi, name, lam)
             valacc = candidate_acc
             chosen.append(name)
-    return SoupResult(METHOD, chosen, valacc, params=psi)
+    return SoupResult(chosen, valacc, params=psi)

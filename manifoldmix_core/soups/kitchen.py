@@ -1,54 +1,65 @@
-"""What every soup algorithm works with: ingredients in ValAcc order, mixing, and journaled ValAcc.
+"""What every method works with: ingredients in ValAcc order, mixing, and journaled ValAcc.
 
 The kitchen holds at most three flat models besides the algorithm's own Ψ: the work buffer the
 classifier is bound to, and a one-slot cache of the current candidate θ_i (loaded lazily, so a
-resumed run that replays an evaluation does not even read the file).
+resumed run that replays an evaluation does not even read the file). The runner tells it which
+method is cooking (`method`), so algorithms never spell their own name into events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
+from .. import events
 from ..data import EvalSet
 from ..evaluate import Evaluator
+from ..fingerprint import file_digest
 from ..ingredients import Ingredient, check_finite, read_state_dict
 from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
 
 Build = Callable[[torch.Tensor], object]
+Logits = Mapping[str, torch.Tensor]
 
 
 @dataclass
 class SoupResult:
-    """A method's outcome: fused parameters (None for ensembles), chosen ingredients, ValAcc, λ per accepted candidate."""
+    """A method's outcome: fused parameters (or an ensemble's logits), chosen ingredients, ValAcc, λ per accepted candidate.
 
-    method: str
+    `extra` holds method-specific results (ManifoldMixMS's β, WiSE-FT's α) for results.json and the fused file's recipe.
+    """
+
     ingredients: list[str]
     valacc: float
     params: torch.Tensor | None = None
     lambdas: list[list[float]] = field(default_factory=list)
-    logits: Mapping[str, torch.Tensor] | None = None
+    logits: Logits | None = None
+    extra: dict = field(default_factory=dict)
 
 
 class Kitchen:
     """Shared machinery for soups; algorithms stay a screen long by calling these few methods."""
 
-    def __init__(self, layout: FlatLayout, ingredients: Sequence[Ingredient], evaluator: Evaluator, work: torch.Tensor,
-                 datasets: Mapping[str, EvalSet], val_name: str, journal: Journal, on_step: Callable[[str], None] = lambda _: None):
-        self.layout, self.evaluator, self.work, self.journal = layout, evaluator, work, journal
+    def __init__(self, flat_layout: FlatLayout, ingredients: Sequence[Ingredient], evaluator: Evaluator, work: torch.Tensor,
+                 datasets: Mapping[str, EvalSet], val_name: str, journal: Journal, on_step: Callable[[str], None] = lambda _: None,
+                 cache_dir: Path | None = None):
+        self.flat_layout, self.evaluator, self.work, self.journal = flat_layout, evaluator, work, journal
         self.ingredients = {ing.name: ing for ing in ingredients}
         self.datasets, self.val = datasets, datasets[val_name]
-        self.on_step = on_step
+        self.on_step, self.cache_dir = on_step, cache_dir
         self.valacc_of: dict[str, float] = {}
         self.order: list[str] = []
+        self.method = ""
+        self.ingredient_logits: Callable[[str], Logits] = lambda name: self.test_logits(self.stored(name=name))
         self._slot: tuple[str, torch.Tensor] | None = None
 
     @property
     def n_components(self) -> int:
-        return len(self.layout.component_spans)
+        return len(self.flat_layout.component_spans)
 
     def theta(self, name: str) -> torch.Tensor:
         """Ingredient `name` as a flat float32 vector on the device (one-slot cache)."""
@@ -57,44 +68,67 @@ class Kitchen:
             ingredient = self.ingredients[name]
             state = read_state_dict(ingredient.path)
             check_finite(ingredient.path, state)
-            self._slot = (name, self.layout.flatten(state, self.work.device, str(ingredient.path)))
+            self._slot = (name, self.flat_layout.flatten(state, self.work.device, str(ingredient.path)))
         return self._slot[1]
+
+    def outside_model(self, path: str | Path, role: str) -> torch.Tensor:
+        """A checkpoint that is not an ingredient (WiSE-FT's zero-shot model) as a flat vector; its content is journaled."""
+        state = read_state_dict(path)
+        check_finite(path, state)
+        flat = self.flat_layout.flatten(state, self.work.device, str(path))
+        self.record(events.input_file(self.method, role, file_digest(path, self.cache_dir)))
+        return flat
 
     # -- building the parameters to evaluate into the work buffer -------------------------------
     def mixed(self, psi: torch.Tensor, name: str, lam: Sequence[float]) -> Build:
         """Ψ'(λ) on the live spans: enough for ValAcc, since inert parameters do not touch the output."""
-        return lambda work: mix(work, psi, self.theta(name), lam, self.layout.live_spans)
+        return lambda work: mix(work, psi, self.theta(name), lam, self.flat_layout.live_spans)
+
+    def interpolated(self, psi: torch.Tensor, theta: torch.Tensor, lam: Sequence[float]) -> Build:
+        """λ·Ψ + (1−λ)·θ of two flat models already in memory, on the live spans."""
+        return lambda work: mix(work, psi, theta, lam, self.flat_layout.live_spans)
 
     def stored(self, params: torch.Tensor | None = None, name: str | None = None) -> Build:
         """A stored model (given flat parameters, or ingredient `name`) copied into the work buffer."""
-        return lambda work: copy_spans(work, params if params is not None else self.theta(name), self.layout.live_spans)
+        return lambda work: copy_spans(work, params if params is not None else self.theta(name), self.flat_layout.live_spans)
 
     def commit(self, psi: torch.Tensor, name: str, lam: Sequence[float]) -> None:
         """Ψ ← Ψ'(λ) on every component, with the very same arithmetic used when it was evaluated."""
-        mix(self.work, psi, self.theta(name), lam, self.layout.component_spans)
-        psi.copy_(self.work)
+        self.blend_into(psi, psi, self.theta(name), lam)
+
+    def blend_into(self, out: torch.Tensor, psi: torch.Tensor, theta: torch.Tensor, lam: Sequence[float]) -> None:
+        """out ← λ·Ψ + (1−λ)·θ on every component, by way of the work buffer (the arithmetic ValAcc was measured with)."""
+        mix(self.work, psi, theta, lam, self.flat_layout.component_spans)
+        out.copy_(self.work)
 
     # -- journaled measurements -----------------------------------------------------------------
-    def valacc(self, method: str, phase: str, candidate: str, lam: Sequence[float] | None, build: Build) -> float:
+    def valacc(self, phase: str, candidate: str, lam: Sequence[float] | None, build: Build) -> float:
         """ValAcc of the parameters `build` writes, recorded as an eval event (or replayed from it)."""
-        event = {"type": "eval", "method": method, "phase": phase, "candidate": candidate,
-                 "lambda": None if lam is None else [float(x) for x in lam]}
-        return self.journal.record(event, lambda: {"valacc": self._measure(build)})["valacc"]
+        return self.measure(phase, candidate, lam, lambda: self.unrecorded_valacc(build))
 
-    def _measure(self, build: Build) -> float:
+    def measure(self, phase: str, candidate: str, lam: Sequence[float] | None, value: Callable[[], float]) -> float:
+        """A ValAcc that value() computes (an ensemble's, say), recorded as an eval event (or replayed from it)."""
+        return self.journal.record(events.evaluation(self.method, phase, candidate, lam), lambda: {"valacc": value()})["valacc"]
+
+    def unrecorded_valacc(self, build: Build) -> float:
+        """ValAcc of the parameters `build` writes, not journaled (held-out accuracy on demand)."""
         build(self.work)
         return self.evaluator.accuracy(self.val)
 
     def record(self, event: dict) -> dict:
         return self.journal.record(event)
 
-    def decide(self, method: str, candidate: str, accepted: bool, valacc: float, lam: Sequence[float] | None = None) -> None:
-        """Record an accept/reject decision and report one finished step."""
-        self.record({"type": "decision", "method": method, "candidate": candidate, "accepted": bool(accepted),
-                     "valacc": valacc, "lambda": None if lam is None else [float(x) for x in lam]})
-        self.on_step(f"{method}: {candidate}")
+    def skip_test(self, candidate: str, valacc: float, threshold: float, passed: bool) -> bool:
+        """Record Algorithm 1's skip test; returns whether the candidate passed."""
+        self.record(events.skip_test(self.method, candidate, valacc, threshold, passed))
+        return passed
 
-    def test_logits(self, build: Build) -> dict[str, torch.Tensor]:
+    def decide(self, candidate: str, accepted: bool, valacc: float, lam: Sequence[float] | None = None) -> None:
+        """Record an accept/reject decision and report one finished step."""
+        self.record(events.decision(self.method, candidate, accepted, valacc, lam))
+        self.on_step(f"{self.method}: {candidate}")
+
+    def test_logits(self, build: Build) -> Logits:
         """Logits on every dataset for the parameters `build` writes."""
         build(self.work)
         return {name: self.evaluator.logits(evalset) for name, evalset in self.datasets.items()}

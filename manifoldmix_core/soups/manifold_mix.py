@@ -8,33 +8,34 @@ Components that hold no parameter of the classifier cannot change ValAcc; unless
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..config import ManifoldMixConfig
+from ..events import search_phase
 from ..optim import Search, maximize
 from .kitchen import Kitchen, SoupResult
 
-METHOD = "manifoldmixms"
+if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+    from ..config import ManifoldMixConfig, RunConfig
 
 
-def manifoldmixms(kitchen: Kitchen, cfg: ManifoldMixConfig) -> SoupResult:
+def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
     """Algorithm 1: sort, Ψ = θ0, k = 1, then per candidate a skip test, a λ search and an accept test."""
+    cfg = config.manifoldmix
     paper = cfg.semantics == "paper"
     m = kitchen.n_components
-    free = list(range(m)) if cfg.optimize_inert else kitchen.layout.live_components
+    free = list(range(m)) if cfg.optimize_inert else kitchen.flat_layout.live_components
     best, *candidates = kitchen.order
     psi, psi_acc, chosen, lambdas = kitchen.theta(best).clone(), kitchen.valacc_of[best], [best], []
-    kitchen.decide(METHOD, best, True, psi_acc)
+    kitchen.decide(best, True, psi_acc)
     for name in candidates:
         k = len(chosen)
         init = np.full(m, k / (k + 1))
-        approx = kitchen.valacc(METHOD, "skip_test", name, init, kitchen.mixed(psi, name, init))
+        approx = kitchen.valacc("skip_test", name, init, kitchen.mixed(psi, name, init))
         threshold = cfg.tau * psi_acc
-        passed = approx > threshold if paper else approx >= threshold
-        kitchen.record({"type": "skip_test", "method": METHOD, "candidate": name, "valacc": approx,
-                        "threshold": threshold, "passed": passed})
-        if not passed:
-            kitchen.on_step(f"{METHOD}: {name} skipped")
+        if not kitchen.skip_test(name, approx, threshold, approx > threshold if paper else approx >= threshold):
+            kitchen.on_step(f"{kitchen.method}: {name} skipped")
             continue
         delta = 1.0 if paper else 0.5 * (1 - init)
         lam, acc = _search(kitchen, psi, name, init, np.clip(init - delta, 0, 1), np.clip(init + delta, 0, 1), free, cfg, 1)
@@ -42,12 +43,12 @@ def manifoldmixms(kitchen: Kitchen, cfg: ManifoldMixConfig) -> SoupResult:
             lam2, acc2 = _search(kitchen, psi, name, lam, np.full(m, 0.3), np.ones(m), free, cfg, 2)
             lam, acc = (lam2, acc2) if acc2 > acc else (lam, acc)
         accepted = acc > psi_acc if paper else acc >= psi_acc
-        kitchen.decide(METHOD, name, accepted, acc, lam)
+        kitchen.decide(name, accepted, acc, lam)
         if accepted:
             kitchen.commit(psi, name, lam)
             psi_acc, chosen = acc, chosen + [name]
             lambdas.append([float(x) for x in lam])
-    return SoupResult(METHOD, chosen, psi_acc, params=psi, lambdas=lambdas)
+    return SoupResult(chosen, psi_acc, params=psi, lambdas=lambdas, extra={"beta": beta(lambdas, m)})
 
 
 def _search(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -65,7 +66,7 @@ def _search(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarr
         lam = full(x)
         key = tuple(lam.tolist())
         if key not in seen:
-            seen[key] = kitchen.valacc(METHOD, f"optimize_{pass_no}", name, lam, kitchen.mixed(psi, name, lam))
+            seen[key] = kitchen.valacc(search_phase(pass_no), name, lam, kitchen.mixed(psi, name, lam))
         return seen[key]
 
     if not free:

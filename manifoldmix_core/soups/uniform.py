@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .kitchen import Kitchen, SoupResult
 
-METHOD = "uniform_soup"
+if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+    from ..config import RunConfig
 
 
-def uniform_soup(kitchen: Kitchen, _settings=None) -> SoupResult:
+def uniform_soup(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
     """Running mean Ψ ← k/(k+1)·Ψ + 1/(k+1)·θ over every ingredient, then one ValAcc."""
     order = kitchen.order
     psi = kitchen.theta(order[0]).clone()
     for k, name in enumerate(order[1:], start=1):
         kitchen.commit(psi, name, [k / (k + 1)] * kitchen.n_components)
-    valacc = kitchen.valacc(METHOD, "soup", METHOD, None, kitchen.stored(psi))
-    kitchen.on_step(METHOD)
-    return SoupResult(METHOD, list(order), valacc, params=psi)
+    valacc = kitchen.valacc("soup", kitchen.method, None, kitchen.stored(psi))
+    kitchen.on_step(kitchen.method)
+    return SoupResult(list(order), valacc, params=psi)

@@ -1,0 +1,102 @@
+"""What a ViT checkpoint is made of, read from its parameter names alone: shared by the engine and the app, so no torch.
+
+Checkpoint files and their signatures (names, shapes, dtypes); the key layout, i.e. where the image
+tower and the linear head sit in a checkpoint's names (open_clip's `visual.*` + `head.*`, a full
+open_clip / OpenAI-CLIP state dict with a head, or model-soups' `model.visual.*` +
+`classification_head.*`); and the part of the ViT each parameter belongs to. Parameters outside the
+tower and the head (text-tower leftovers) are carried along but do not affect the classifier: inert.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import IngredientError
+
+SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+HPARAMS_FILE = "hparams.json"
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the image normalisation CLIP's towers were trained with
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+VISUAL_PREFIXES = ("model.visual.", "visual.")
+HEAD_PREFIXES = ("classification_head.", "model.classification_head.", "head.")
+ATTENTION_HALF = ("ln_1", "attn", "ls_1")  # a block's attention half: its first norm, the attention and its layer scale
+FINAL = ("ln_post", "proj")
+_BLOCK = re.compile(r"(?:^|\.)transformer\.resblocks\.(?P<idx>\d+)\.(?P<rest>.*)$")
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """Shape and dtype of one parameter, enough to check that ingredients agree."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+Signature = dict[str, ParamInfo]
+
+
+def float_names(signature: Mapping[str, ParamInfo]) -> list[str]:
+    """The floating-point parameters: the ones a partition covers and mixing touches."""
+    return [name for name, info in signature.items() if info.dtype in FLOAT_DTYPES]
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """A checkpoint's key layout: where the image tower and the linear head sit in its parameter names."""
+
+    visual_prefix: str
+    head_prefix: str
+
+    def classifier_name(self, name: str) -> str | None:
+        """The classifier's own parameter name for a checkpoint name, or None if it is inert."""
+        if name.startswith(self.visual_prefix):
+            return "visual." + name[len(self.visual_prefix):]
+        if name in (self.head_prefix + "weight", self.head_prefix + "bias"):
+            return "head." + name[len(self.head_prefix):]
+        return None
+
+
+def detect_key_layout(names: Iterable[str]) -> KeyLayout:
+    """Recognise the three supported key layouts from parameter names alone."""
+    names = set(names)
+    visual = next((p for p in VISUAL_PREFIXES if p + "conv1.weight" in names), None)
+    head = next((p for p in HEAD_PREFIXES if p + "weight" in names and p + "bias" in names), None)
+    if visual is None:
+        raise IngredientError("<checkpoint>", "no ViT image tower found: expected 'visual.conv1.weight' "
+                              "(open_clip / OpenAI CLIP) or 'model.visual.conv1.weight' (model-soups)")
+    if head is None:
+        raise IngredientError("<checkpoint>", "no linear head found: expected 'head.weight'/'head.bias' or "
+                              "'classification_head.weight'/'classification_head.bias'")
+    return KeyLayout(visual, head)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where one parameter sits in the ViT, from the input side up."""
+
+    kind: Literal["embeddings", "block", "final", "head", "inert"]
+    block: int | None = None
+    attention: bool = False  # for a block: in its attention half (else its MLP half)
+
+
+def part_of(name: str, layout: KeyLayout) -> Part:
+    """The part of the ViT a parameter belongs to: embeddings, block i (attention or MLP half), final norm + projection, head, inert."""
+    if name.startswith(layout.head_prefix):
+        return Part("head")
+    if not name.startswith(layout.visual_prefix):
+        return Part("inert")
+    rest = name[len(layout.visual_prefix):]
+    match = _BLOCK.search(rest)
+    if match:
+        return Part("block", int(match["idx"]), match["rest"].startswith(ATTENTION_HALF))
+    return Part("final") if rest.startswith(FINAL) else Part("embeddings")
+
+
+def vit_depth(names: Iterable[str], layout: KeyLayout) -> int:
+    """Number of transformer blocks in the image tower (the text tower's are not counted)."""
+    blocks = [part.block for part in (part_of(n, layout) for n in names) if part.kind == "block"]
+    return max(blocks) + 1 if blocks else 0

@@ -1,0 +1,113 @@
+"""Evaluation images from disk, the built-in dataset sources: ImageFolder trees and safetensors files of tensors.
+
+ImageFolder sets are decoded once (shorter side resized, centre-cropped) and cached as safetensors
+keyed by the folder's file list, sizes and modification times; tensor files are resized to the
+model's input size. Each reader returns images, labels and a content fingerprint (what resume checks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import DatasetError
+from .files import write_atomic
+from .fingerprint import file_digest, files_digest
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [N,3,h,w] -> uint8 [N,3,size,size] (bilinear, antialiased); a no-op when sizes match."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def decode_image(path: Path, size: int) -> np.ndarray:
+    """Decode one image: RGB, shorter side resized to `size` (bicubic), centre-cropped, HWC uint8."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            scale = size / min(img.size)
+            img = img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))), Image.BICUBIC)
+            left, top = (img.width - size) // 2, (img.height - size) // 2
+            return np.asarray(img.crop((left, top, left + size, top + size)))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc})") from exc
+
+
+def image_folder_files(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Class names (sorted sub-folders) and (file, label) pairs of an ImageFolder-style tree."""
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DatasetError(f"{root}: no class sub-folders; expected <root>/<class name>/<image files>")
+    files = []
+    for label, name in enumerate(classes):
+        found = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise DatasetError(f"{root / name}: class folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        files += [(p, label) for p in found]
+    return classes, files
+
+
+def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Decode an ImageFolder tree once to uint8 tensors, reusing a cache while the files are unchanged."""
+    root = Path(root)
+    classes, files = image_folder_files(root)
+    digest = hashlib.sha256(f"{root.resolve()}|{size}".encode())
+    for path, label in files:
+        stat = path.stat()
+        digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    cache = cache_dir / f"imagefolder-{digest.hexdigest()[:24]}.safetensors" if cache_dir else None
+    if cache is not None and cache.is_file():
+        cached = load_file(cache)
+        return cached["images"], cached["labels"], classes
+    images = torch.from_numpy(np.stack([decode_image(p, size) for p, _ in files])).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache, lambda tmp: save_file({"images": images, "labels": labels}, tmp))
+    return images, labels, classes
+
+
+def load_tensor_file(path: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A safetensors file with 'images' (uint8, NCHW or NHWC) and 'labels' (integers)."""
+    path = Path(path)
+    try:
+        data = load_file(path)
+    except (SafetensorError, OSError, ValueError, FileNotFoundError) as exc:
+        raise DatasetError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if "images" not in data or "labels" not in data:
+        raise DatasetError(f"{path}: needs tensors 'images' and 'labels', found {sorted(data)}")
+    images = data["images"]
+    if images.ndim == 4 and images.shape[-1] == 3 and images.shape[1] != 3:
+        images = images.permute(0, 3, 1, 2).contiguous()
+    if images.dtype != torch.uint8:
+        raise DatasetError(f"{path}: 'images' must be uint8 (0..255), got {images.dtype}")
+    labels = data["labels"]
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1:
+        raise DatasetError(f"{path}: 'labels' must be integers, one per image, got {labels.dtype} {list(labels.shape)}")
+    return resize_images(images, size), labels.to(torch.int64)
+
+
+def read_image_folder(path: str, image_size: int, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The source "imagefolder": <path>/<class name>/<images>, fingerprinted by relative file names and contents."""
+    images, labels, _ = load_image_folder(path, image_size, cache_dir)
+    root = Path(path)
+    return images, labels, files_digest(((str(p.relative_to(root)), p) for p, _ in image_folder_files(root)[1]), cache_dir)
+
+
+def read_tensor_file(path: str, image_size: int, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The source "tensors": a safetensors file with 'images' and 'labels', fingerprinted by its content."""
+    images, labels = load_tensor_file(path, image_size)
+    return images, labels, file_digest(path, cache_dir)

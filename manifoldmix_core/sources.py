@@ -1,0 +1,40 @@
+"""Where evaluation sets come from: dataset sources by name, a lookup the demo world registers into.
+
+A source reads a dataset config's `path` into uint8 images [N, 3, H, W], integer labels and a content
+fingerprint (what resume checks). Its loader is named by import path, so validating a config needs no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of evaluation set; `loader(path, image_size, cache_dir)` returns (images, labels, fingerprint)."""
+
+    name: str
+    loader: str
+    path_is_file: bool = True  # False: `path` is a name the source knows (a demo split), not a file beside the config
+
+
+SOURCES: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    """Make a source available to run configs under its name."""
+    SOURCES[source.name] = source
+    return source
+
+
+def get(name: str, where: str = "source") -> Source:
+    """The source of that name, or a ConfigError listing the known ones."""
+    if name not in SOURCES:
+        raise ConfigError(f"{where} must be one of {tuple(SOURCES)}, got {name!r}")
+    return SOURCES[name]
+
+
+register(Source("imagefolder", "manifoldmix_core.images:read_image_folder"))
+register(Source("tensors", "manifoldmix_core.images:read_tensor_file"))

@@ -29,13 +29,13 @@ from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, load_dataset
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
-from .evaluate import Evaluator, pick_device
+from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
 from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .lazy import resolve as resolve_ref
 from .mixing import FlatLayout
-from .models import bind, build_classifier, check_architecture, spec_from_signature
+from .models import build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
 from .soups.kitchen import Kitchen, SoupResult
 
@@ -63,26 +63,25 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     spec = spec_from_signature(model_cfg.architecture, signature, key_layout, model_cfg.normalize_features,
                                model_cfg.quick_gelu, model_cfg.image_mean, model_cfg.image_std)
     device = pick_device(config.device)
-    model = build_classifier(spec, device)
-    check_architecture(model, signature, key_layout, str(ingredients[0].path))
+    check_architecture(build_classifier(spec, "meta"), signature, key_layout, str(ingredients[0].path))
     mixed = float_names(signature)
     partition = resolve(config.partition, mixed, key_layout)
     flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
                             is_live=lambda n: key_layout.classifier_name(n) is not None)
-    work = torch.zeros(flat.numel, dtype=torch.float32, device=device)
-    bind(model, {key_layout.classifier_name(n): view for n, view in flat.views(work).items() if key_layout.classifier_name(n)})
+    model, weights = bound_classifier(spec, flat, key_layout, device)
     datasets = {}
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
         evalset.check_classes(spec.num_classes)
-        datasets[ds.name] = evalset.to(device)
+        resident = ds.name == config.val.name or device.type != "cuda"  # test sets stream from the host, batch by batch
+        datasets[ds.name] = evalset.to(device) if resident else evalset.pinned()
     classes = datasets[config.val.name].labels.unique()
     if len(classes) < 2:
         warnings.warn(RunWarning(f"the validation set {config.val.name} holds only class {int(classes[0])}: ValAcc then only counts how "
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
-    evaluator = Evaluator(model, device, config.batch_size)
-    kitchen = Kitchen(flat, ingredients, evaluator, work, datasets, config.val.name, journal, on_step, cache_dir)
+    evaluator = Evaluator(model, device, config.batch_size, weights)
+    kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir)
     return Setup(kitchen, partition, signature, datasets, device)
 
 

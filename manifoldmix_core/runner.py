@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from . import events, methods, runs
@@ -38,8 +38,6 @@ from .mixing import FlatLayout
 from .models import build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
 from .soups.kitchen import Kitchen, SoupResult
-
-LOGITS_DIR = "cache/logits"
 
 
 @dataclass
@@ -169,21 +167,23 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         ingredient_acc[name] = _ingredient_accuracy(run_dir, kitchen, name, config.val.name, fingerprints[name])
     kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
     kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
-    kitchen.ingredient_logits = lambda name: _ingredient_logits(run_dir, kitchen, name, fingerprints[name])
-    entries, fused = {}, {}
+    kept = next((name for name in reversed(methods.METHODS) if name in config.methods and methods.METHODS[name].kind == "fused"), None)
+    entries, fused = {}, None
     for name in config.methods:
         method = methods.METHODS[name]
         kitchen.method = name
         result = resolve_ref(method.function)(kitchen, config)
         if method.kind == "fused":
-            fused[name] = result
-            logits = lambda r=result: kitchen.test_logits(kitchen.stored(r.params))
+            measure = lambda r=result: kitchen.test_accuracies(kitchen.stored(r.params))
         else:
-            logits = lambda r=result: r.logits
-        accuracy = kitchen.journal.record(events.method_accuracy(name), lambda logits=logits: {"accuracy": kitchen.accuracies(logits())})
+            measure = lambda r=result: kitchen.ensemble_accuracy(r.ingredients)
+        accuracy = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: {"accuracy": measure()})["accuracy"]
         kitchen.on_step(f"{name}: test accuracy")
-        entries[name] = {"accuracy": accuracy["accuracy"], "ingredients": result.ingredients, "valacc": result.valacc,
+        valacc = accuracy[config.val.name] if result.valacc is None else result.valacc
+        entries[name] = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": valacc,
                          "lambdas": result.lambdas, **result.extra}
+        if name == kept:
+            fused = result  # the others' Ψ are freed as soon as they are measured
     results = {
         "name": config.name,
         "val_dataset": config.val.name,
@@ -199,9 +199,8 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         "methods": entries,
         "evaluations": sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir)),
     }
-    kept = next((name for name in reversed(methods.METHODS) if name in fused), None)
-    if kept is not None:
-        _save_fused(run_dir / runs.FUSED, setup, kept, fused[kept], config)
+    if fused is not None:
+        _save_fused(run_dir / runs.FUSED, setup, kept, fused, config)
         results["fused"] = {"method": kept, "file": runs.FUSED}
     runs.write_json_atomic(run_dir / runs.RESULTS, results)
     return results
@@ -227,28 +226,12 @@ def _refuse_change(what: str, before, now) -> None:
                           "restore it, or start a new run")
 
 
-def _logits_path(run_dir: Path, fingerprint: str) -> Path:
-    """Cached logits are named by the ingredient's content hash: names are data, and a changed file cannot hit the cache."""
-    return run_dir / LOGITS_DIR / f"{fingerprint}.safetensors"
-
-
-def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: str) -> dict[str, torch.Tensor]:
-    """Per-dataset logits of an ingredient, computed once per run and cached (float32, exact)."""
-    path = _logits_path(run_dir, fingerprint)
-    if path.is_file():
-        return {k: v.to(kitchen.work.device) for k, v in load_file(path).items()}
-    logits = kitchen.test_logits(kitchen.stored(name=name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda tmp: save_file({k: v.cpu().contiguous() for k, v in logits.items()}, tmp))
-    return logits
-
-
 def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str, fingerprint: str) -> dict[str, float]:
     """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event; its file's content is part of the event."""
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    measure = lambda: {"accuracy": kitchen.accuracies(_ingredient_logits(run_dir, kitchen, name, fingerprint))}
+    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name))}
     accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
     kitchen.record(events.ingredient_valacc(name, accuracy[val_name]))
     kitchen.on_step(f"ingredient {name}")

@@ -1,5 +1,6 @@
 """What the live view draws, from a run's typed events (manifoldmix_core.events): ValAcc over evaluations, λ trajectories,
-candidate timeline.
+candidate timeline. `LiveLog` keeps them as running summaries of events.jsonl, read incrementally by the Run page;
+the functions below give the same views of a list of events.
 
 Works on the engine's events and on the replay of the author's C8 log (manifoldmix_core.reference.replay: the same
 event types, one evaluation per optimizer pass).
@@ -7,53 +8,90 @@ event types, one evaluation per optimizer pass).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
 import pandas as pd
 
-from manifoldmix_core import methods
-from manifoldmix_core.events import EVALUATIONS, INGREDIENTS, Decision, Eval, Event, IngredientEval, Setup, SkipTest
+from manifoldmix_core import methods, runs
+from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, Setup, SkipTest, parse
 
 STATUSES = ("skipped", "optimised", "accepted", "rejected")
 STATUS_COLOURS = {"skipped": "#b0b0b0", "optimised": "#ff9f1c", "accepted": "#2ca02c", "rejected": "#d62728"}
+EVAL_COLUMNS = ["n", "t", "method", "phase", "candidate", "valacc", "best"]
+TIMELINE_COLUMNS = ["candidate", "status", "valacc", "start", "end", "evaluations"]
 
 
-def components(events: list[Event]) -> list[str]:
-    """Component names from the setup event (λ has one entry per component)."""
-    return next((list(e.components) for e in events if isinstance(e, Setup)), [])
+class LiveLog:
+    """Running summaries of a run's events, fed once per event: what the live view draws, at a cost per poll that
+    grows with the new events only.
 
-
-def evaluations(events: list[Event]) -> pd.DataFrame:
-    """One row per ValAcc evaluation: n, t, method, phase, candidate, valacc and best-so-far per method."""
-    rows = []
-    for e in events:
-        if isinstance(e, IngredientEval):
-            rows.append({"t": e.t, "method": INGREDIENTS, "phase": "ingredient", "candidate": e.name, "valacc": e.valacc})
-        elif isinstance(e, Eval):
-            rows.append({"t": e.t, "method": e.method, "phase": e.phase, "candidate": e.candidate, "valacc": e.valacc})
-    frame = pd.DataFrame(rows, columns=["t", "method", "phase", "candidate", "valacc"])
-    frame.insert(0, "n", range(1, len(frame) + 1))
-    frame["best"] = frame.groupby("method")["valacc"].cummax() if len(frame) else pd.Series(dtype=float)
-    return frame
-
-
-def mixing_method(events: list[Event]) -> str | None:
-    """The method whose candidates the live view follows: one that searches λ per component, else the latest method seen."""
-    seen = [e.method for e in events if isinstance(e, (Eval, Decision))]
-    per_component = [m for m in seen if m in methods.METHODS and methods.METHODS[m].per_component]
-    return per_component[0] if per_component else (seen[-1] if seen else None)
-
-
-def candidate_timeline(events: list[Event], method: str | None = None) -> pd.DataFrame:
-    """Per candidate of a method: status (skipped / optimised / accepted / rejected), ValAcc, start, end, evaluations.
-
-    'optimised' means the optimizer is still searching its λ (no decision yet).
+    `poll()` reads events.jsonl from the byte offset it reached last time (a line still being written waits for
+    the next poll; a line that is not JSON ends the readable log, as in runs.read_events); `feed()` takes typed
+    events from elsewhere (the replay of the author's log).
     """
-    method = method or mixing_method(events)
-    rows: dict[str, dict] = {}
-    for e in events:
-        if not isinstance(e, (Eval, SkipTest, Decision)) or e.method != method:
-            continue
-        row = rows.setdefault(e.candidate, {"candidate": e.candidate, "status": "optimised", "valacc": None, "start": e.t,
-                                            "end": e.t, "evaluations": 0})
+
+    def __init__(self, run_dir: str | Path | None = None):
+        self.path = Path(run_dir) / runs.EVENTS if run_dir is not None else None
+        self.offset, self.broken, self.count = 0, False, 0
+        self.components: list[str] = []
+        self._eval_rows: list[tuple] = []
+        self._best: dict[str, float] = {}
+        self._first_per_component: str | None = None
+        self._last_method: str | None = None
+        self._timelines: dict[str, dict[str, dict]] = {}
+        self._searches: dict[str, dict[str, list[Eval]]] = {}
+        self._evals: list[float] = []  # t of every ValAcc evaluation
+        self._frame: pd.DataFrame | None = None
+
+    def poll(self) -> LiveLog:
+        """Take in the complete lines appended since the last poll (all of them, the first time)."""
+        if self.path is None or self.broken or not self.path.is_file():
+            return self
+        if self.path.stat().st_size < self.offset:  # the file was replaced: start again
+            self.__init__(self.path.parent)
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        parsed = []
+        for line in complete.splitlines(keepends=True):
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError:
+                self.broken = True
+                break
+            self.offset += len(line)
+            parsed.append(raw)
+        return self.feed(event for event in map(parse, parsed) if event is not None)
+
+    def feed(self, events: Iterable[Event]) -> LiveLog:
+        """Update every summary with these events, in order."""
+        for e in events:
+            self.count += 1
+            if isinstance(e, Setup) and not self.components:
+                self.components = list(e.components)
+            if isinstance(e, (IngredientEval, Eval)):
+                method = INGREDIENTS if isinstance(e, IngredientEval) else e.method
+                best = max(self._best.get(method, e.valacc), e.valacc)
+                self._best[method] = best
+                phase, candidate = ("ingredient", e.name) if isinstance(e, IngredientEval) else (e.phase, e.candidate)
+                self._eval_rows.append((len(self._eval_rows) + 1, e.t, method, phase, candidate, e.valacc, best))
+                self._evals.append(e.t)
+            if isinstance(e, (Eval, Decision)):
+                self._last_method = e.method
+                if self._first_per_component is None and e.method in methods.METHODS and methods.METHODS[e.method].per_component:
+                    self._first_per_component = e.method
+            if isinstance(e, Eval) and e.search_pass is not None:
+                self._searches.setdefault(e.method, {}).setdefault(e.candidate, []).append(e)
+            if isinstance(e, (Eval, SkipTest, Decision)):
+                self._timeline_row(e)
+        return self
+
+    def _timeline_row(self, e: Eval | SkipTest | Decision) -> None:
+        row = self._timelines.setdefault(e.method, {}).setdefault(
+            e.candidate, {"candidate": e.candidate, "status": "optimised", "valacc": None, "start": e.t, "end": e.t, "evaluations": 0})
         row["end"] = e.t
         if isinstance(e, Eval):
             row["evaluations"] += 1
@@ -62,33 +100,87 @@ def candidate_timeline(events: list[Event], method: str | None = None) -> pd.Dat
             row.update(status="skipped", valacc=e.valacc)
         elif isinstance(e, Decision) and row["status"] != "skipped":  # the replayed log also decides skipped ones
             row.update(status="accepted" if e.accepted else "rejected", valacc=e.valacc)
-    frame = pd.DataFrame(list(rows.values()), columns=["candidate", "status", "valacc", "start", "end", "evaluations"])
-    frame.insert(0, "position", range(len(frame)))
-    return frame
+
+    # -- what the live view draws ---------------------------------------------------------------------------------
+    def evaluations(self) -> pd.DataFrame:
+        """One row per ValAcc evaluation: n, t, method, phase, candidate, valacc and best-so-far per method."""
+        if self._frame is None or len(self._frame) != len(self._eval_rows):
+            self._frame = pd.DataFrame(self._eval_rows, columns=EVAL_COLUMNS)
+        return self._frame
+
+    def mixing_method(self) -> str | None:
+        """The method whose candidates the live view follows: one that searches λ per component, else the latest method seen."""
+        return self._first_per_component or self._last_method
+
+    def candidate_timeline(self, method: str | None = None) -> pd.DataFrame:
+        """Per candidate of a method: status (skipped / optimised / accepted / rejected), ValAcc, start, end, evaluations.
+
+        'optimised' means the optimizer is still searching its λ (no decision yet).
+        """
+        rows = self._timelines.get(method or self.mixing_method(), {})
+        frame = pd.DataFrame([dict(row) for row in rows.values()], columns=TIMELINE_COLUMNS)
+        frame.insert(0, "position", range(len(frame)))
+        return frame
+
+    def searched_candidates(self, method: str | None = None) -> list[str]:
+        """The candidates whose λ the method's optimizer searched, in order."""
+        return [c for c, found in self._searches.get(method or self.mixing_method(), {}).items() if any(e.lam for e in found)]
+
+    def current_candidate(self, method: str | None = None) -> str | None:
+        """The candidate the mixing method is working on (the last one with an optimizer evaluation)."""
+        searched = self._searches.get(method or self.mixing_method(), {})
+        return next(reversed(searched), None)
+
+    def lambda_trajectory(self, candidate: str | None = None, method: str | None = None) -> pd.DataFrame:
+        """Long frame (evaluation, component, λ, valacc) of the λ the optimizer tried for one candidate."""
+        method = method or self.mixing_method()
+        candidate = candidate or self.current_candidate(method)
+        names = self.components
+        rows = []
+        for i, e in enumerate((e for e in self._searches.get(method, {}).get(candidate, []) if e.lam), start=1):
+            for j, lam in enumerate(e.lam):
+                rows.append({"evaluation": i, "component": names[j] if j < len(names) else f"component {j}",
+                             "lambda": lam, "valacc": e.valacc, "phase": e.phase})
+        return pd.DataFrame(rows, columns=["evaluation", "component", "lambda", "valacc", "phase"])
+
+    def run_summary(self, method: str | None = None) -> dict:
+        """Counts that make two runs comparable: candidates by status, evaluations, seconds per evaluation."""
+        timeline = self.candidate_timeline(method)
+        counts = timeline["status"].value_counts()
+        evals = self._evals
+        span = evals[-1] - evals[0] if len(evals) > 1 else 0.0
+        return {"candidates": len(timeline), **{status: int(counts.get(status, 0)) for status in STATUSES},
+                "evaluations": len(evals), "seconds per evaluation": span / (len(evals) - 1) if len(evals) > 1 else None}
 
 
-def _searches(events: list[Event], method: str | None) -> list[Eval]:
-    """The evaluations a method's optimizer made (its λ search), in order."""
-    return [e for e in events if isinstance(e, Eval) and e.method == method and e.search_pass is not None]
+# -- the same views of a list of events (a finished run, the replayed log) ----------------------------------------
+def components(events: list[Event]) -> list[str]:
+    """Component names from the setup event (λ has one entry per component)."""
+    return LiveLog().feed(events).components
+
+
+def evaluations(events: list[Event]) -> pd.DataFrame:
+    return LiveLog().feed(events).evaluations()
+
+
+def mixing_method(events: list[Event]) -> str | None:
+    return LiveLog().feed(events).mixing_method()
+
+
+def candidate_timeline(events: list[Event], method: str | None = None) -> pd.DataFrame:
+    return LiveLog().feed(events).candidate_timeline(method)
 
 
 def current_candidate(events: list[Event], method: str | None = None) -> str | None:
-    """The candidate the mixing method is working on (the last one with an optimizer evaluation)."""
-    searched = _searches(events, method or mixing_method(events))
-    return searched[-1].candidate if searched else None
+    return LiveLog().feed(events).current_candidate(method)
 
 
 def lambda_trajectory(events: list[Event], candidate: str | None = None, method: str | None = None) -> pd.DataFrame:
-    """Long frame (evaluation, component, λ, valacc) of the λ the optimizer tried for one candidate."""
-    method = method or mixing_method(events)
-    candidate = candidate or current_candidate(events, method)
-    names = components(events)
-    rows = []
-    for i, e in enumerate((e for e in _searches(events, method) if e.candidate == candidate and e.lam), start=1):
-        for j, lam in enumerate(e.lam):
-            rows.append({"evaluation": i, "component": names[j] if j < len(names) else f"component {j}",
-                         "lambda": lam, "valacc": e.valacc, "phase": e.phase})
-    return pd.DataFrame(rows, columns=["evaluation", "component", "lambda", "valacc", "phase"])
+    return LiveLog().feed(events).lambda_trajectory(candidate, method)
+
+
+def run_summary(events: list[Event], method: str | None = None) -> dict:
+    return LiveLog().feed(events).run_summary(method)
 
 
 def final_lambdas(results: dict) -> pd.DataFrame:
@@ -109,14 +201,3 @@ def eta_text(status: dict) -> str:
         return ""
     eta = int(eta)
     return f"about {eta // 60} min {eta % 60} s left" if eta >= 60 else f"about {eta} s left"
-
-
-def run_summary(events: list[Event], method: str | None = None) -> dict:
-    """Counts that make two runs comparable: candidates by status, evaluations, seconds per evaluation."""
-    method = method or mixing_method(events)
-    timeline = candidate_timeline(events, method)
-    counts = timeline["status"].value_counts()
-    evals = [e for e in events if isinstance(e, EVALUATIONS)]
-    span = evals[-1].t - evals[0].t if len(evals) > 1 else 0.0
-    return {"candidates": len(timeline), **{status: int(counts.get(status, 0)) for status in STATUSES},
-            "evaluations": len(evals), "seconds per evaluation": span / (len(evals) - 1) if len(evals) > 1 else None}

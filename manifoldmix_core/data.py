@@ -53,6 +53,11 @@ class EvalSet:
         self.images, self.labels = self.images.to(device), self.labels.to(device)
         return self
 
+    def pinned(self) -> EvalSet:
+        """Keep the set on the host in page-locked memory, so batches stream to a GPU asynchronously."""
+        self.images, self.labels = self.images.pin_memory(), self.labels.pin_memory()
+        return self
+
     def check_classes(self, num_classes: int) -> None:
         """Labels and class subsets/maps must fit the model's head; say which ones do not."""
         n_dataset = int(self.labels.max()) + 1
@@ -85,10 +90,13 @@ class EvalSet:
             return out
         return logits
 
+    def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """How many of these model logits (a batch of this set, with its labels) pick the right class, as a device scalar."""
+        return (self.project(logits).argmax(dim=1) == labels.to(logits.device)).sum()
+
     def accuracy(self, logits: torch.Tensor) -> float:
-        """Top-1 accuracy of model logits on this set."""
-        predictions = self.project(logits).argmax(dim=1)
-        return float((predictions == self.labels.to(predictions.device)).float().mean())
+        """Top-1 accuracy of model logits on this whole set."""
+        return int(self.correct(logits, self.labels)) / len(self)
 
 
 def class_map_from_json(mapping: Mapping[str, int] | None) -> dict[int, int] | None:

@@ -2,7 +2,7 @@
 
 Adding a method is one file holding its function and one record here (or a `register` call from
 elsewhere). Every method's function takes (kitchen, config) and returns a SoupResult: fused
-parameters for a fused soup, logits for an ensemble. Functions are named by import path, so this
+parameters for a fused soup, the members for an ensemble. Functions are named by import path, so this
 registry (and everything that only needs names, labels and markers) stays free of torch.
 The order of the records is Table 1's row order, and the run's fused.safetensors holds the last
 fused method that ran (so ManifoldMixMS when it ran).

@@ -81,9 +81,10 @@ class Classifier(nn.Module):
         self.register_buffer("std", torch.tensor(spec.image_std).view(1, 3, 1, 1), persistent=False)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """What the head sees for images [N, 3, H, W] in 0..255: scaled, normalised, through the tower."""
+        """What the head sees for images [N, 3, H, W] in 0..255: scaled and normalised in float32, then through the tower
+        in the dtype of the weights (bfloat16 on a GPU, see evaluate.py)."""
         x = (images.to(self.mean.dtype) / 255.0 - self.mean) / self.std
-        features = self.visual(x)
+        features = self.visual(x.to(self.head.weight.dtype))
         return F.normalize(features, dim=-1) if self.normalize_features else features
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from . import events, methods, runs
@@ -29,17 +29,15 @@ from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, load_dataset
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
-from .evaluate import Evaluator, pick_device
+from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
 from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .lazy import resolve as resolve_ref
 from .mixing import FlatLayout
-from .models import bind, build_classifier, check_architecture, spec_from_signature
+from .models import build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
 from .soups.kitchen import Kitchen, SoupResult
-
-LOGITS_DIR = "cache/logits"
 
 
 @dataclass
@@ -63,26 +61,25 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     spec = spec_from_signature(model_cfg.architecture, signature, key_layout, model_cfg.normalize_features,
                                model_cfg.quick_gelu, model_cfg.image_mean, model_cfg.image_std)
     device = pick_device(config.device)
-    model = build_classifier(spec, device)
-    check_architecture(model, signature, key_layout, str(ingredients[0].path))
+    check_architecture(build_classifier(spec, "meta"), signature, key_layout, str(ingredients[0].path))
     mixed = float_names(signature)
     partition = resolve(config.partition, mixed, key_layout)
     flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
                             is_live=lambda n: key_layout.classifier_name(n) is not None)
-    work = torch.zeros(flat.numel, dtype=torch.float32, device=device)
-    bind(model, {key_layout.classifier_name(n): view for n, view in flat.views(work).items() if key_layout.classifier_name(n)})
+    model, weights = bound_classifier(spec, flat, key_layout, device)
     datasets = {}
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
         evalset.check_classes(spec.num_classes)
-        datasets[ds.name] = evalset.to(device)
+        resident = ds.name == config.val.name or device.type != "cuda"  # test sets stream from the host, batch by batch
+        datasets[ds.name] = evalset.to(device) if resident else evalset.pinned()
     classes = datasets[config.val.name].labels.unique()
     if len(classes) < 2:
         warnings.warn(RunWarning(f"the validation set {config.val.name} holds only class {int(classes[0])}: ValAcc then only counts how "
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
-    evaluator = Evaluator(model, device, config.batch_size)
-    kitchen = Kitchen(flat, ingredients, evaluator, work, datasets, config.val.name, journal, on_step, cache_dir)
+    evaluator = Evaluator(model, device, config.batch_size, weights)
+    kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir)
     return Setup(kitchen, partition, signature, datasets, device)
 
 
@@ -170,21 +167,23 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         ingredient_acc[name] = _ingredient_accuracy(run_dir, kitchen, name, config.val.name, fingerprints[name])
     kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
     kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
-    kitchen.ingredient_logits = lambda name: _ingredient_logits(run_dir, kitchen, name, fingerprints[name])
-    entries, fused = {}, {}
+    kept = next((name for name in reversed(methods.METHODS) if name in config.methods and methods.METHODS[name].fused), None)
+    entries, fused = {}, None
     for name in config.methods:
         method = methods.METHODS[name]
         kitchen.method = name
         result = resolve_ref(method.function)(kitchen, config)
         if method.fused:
-            fused[name] = result
-            logits = lambda r=result: kitchen.test_logits(kitchen.stored(r.params))
+            measure = lambda r=result: kitchen.test_accuracies(kitchen.stored(r.params))
         else:
-            logits = lambda r=result: r.logits
-        accuracy = kitchen.journal.record(events.method_accuracy(name), lambda logits=logits: {"accuracy": kitchen.accuracies(logits())})
+            measure = lambda r=result: kitchen.ensemble_accuracy(r.ingredients)
+        accuracy = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: {"accuracy": measure()})["accuracy"]
         kitchen.on_step(f"{name}: test accuracy")
-        entries[name] = {"accuracy": accuracy["accuracy"], "ingredients": result.ingredients, "valacc": result.valacc,
+        valacc = accuracy[config.val.name] if result.valacc is None else result.valacc
+        entries[name] = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": valacc,
                          "lambdas": result.lambdas, **result.extra}
+        if name == kept:
+            fused = result  # the others' Ψ are freed as soon as they are measured
     results = {
         "name": config.name,
         "val_dataset": config.val.name,
@@ -200,9 +199,8 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         "methods": entries,
         "evaluations": sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir)),
     }
-    kept = next((name for name in reversed(methods.METHODS) if name in fused), None)
-    if kept is not None:
-        _save_fused(run_dir / runs.FUSED, setup, kept, fused[kept], config)
+    if fused is not None:
+        _save_fused(run_dir / runs.FUSED, setup, kept, fused, config)
         results["fused"] = {"method": kept, "file": runs.FUSED}
     runs.write_json_atomic(run_dir / runs.RESULTS, results)
     return results
@@ -228,28 +226,12 @@ def _refuse_change(what: str, before, now) -> None:
                           "restore it, or start a new run")
 
 
-def _logits_path(run_dir: Path, fingerprint: str) -> Path:
-    """Cached logits are named by the ingredient's content hash: names are data, and a changed file cannot hit the cache."""
-    return run_dir / LOGITS_DIR / f"{fingerprint}.safetensors"
-
-
-def _ingredient_logits(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: str) -> dict[str, torch.Tensor]:
-    """Per-dataset logits of an ingredient, computed once per run and cached (float32, exact)."""
-    path = _logits_path(run_dir, fingerprint)
-    if path.is_file():
-        return {k: v.to(kitchen.work.device) for k, v in load_file(path).items()}
-    logits = kitchen.test_logits(kitchen.stored(name=name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda tmp: save_file({k: v.cpu().contiguous() for k, v in logits.items()}, tmp))
-    return logits
-
-
 def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str, fingerprint: str) -> dict[str, float]:
     """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event; its file's content is part of the event."""
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    measure = lambda: {"accuracy": kitchen.accuracies(_ingredient_logits(run_dir, kitchen, name, fingerprint))}
+    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name))}
     accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
     kitchen.record(events.ingredient_valacc(name, accuracy[val_name]))
     kitchen.on_step(f"ingredient {name}")

@@ -8,10 +8,10 @@ from app_lib import run_store
 from app_lib.device import device_options, gpu_available
 from app_lib.draft import OPTIMIZERS, missing, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
-from app_lib.live import candidate_timeline, current_candidate, eta_text, evaluations, lambda_trajectory, mixing_method
+from app_lib.live import LiveLog, eta_text
 from app_lib.paths import OutsideRoots, data_roots, inside_roots
 from app_lib.ui import STATE_ICONS, draft, pick_run
-from manifoldmix_core import events, runs
+from manifoldmix_core import runs
 from manifoldmix_core.methods import METHODS, WISE_FT, defaults
 
 st.title("Run")
@@ -76,14 +76,14 @@ def live_view() -> None:
     state = status.get("state", "queued")
     if (state in run_store.ACTIVE) != active:
         st.rerun()
-    seen = events.read(run_dir)
-    evals = evaluations(seen)
-    method = mixing_method(seen)
+    live = st.session_state.setdefault(f"live_log:{run_dir}", LiveLog(run_dir)).poll()  # reads only the lines added since
+    evals = live.evaluations()
+    method = live.mixing_method()
     head = st.columns([2, 1, 1, 1])
     head[0].markdown(f"### {STATE_ICONS.get(state, '')} {state}")
     head[1].metric("Evaluations", len(evals))
     head[2].metric("Best ValAcc", f"{evals['valacc'].max():.4f}" if len(evals) else "–")
-    head[3].metric("Candidate", current_candidate(seen) or "–")
+    head[3].metric("Candidate", live.current_candidate() or "–")
     st.progress(float(status.get("progress") or 0.0), text=f"{status.get('message', '')}  {eta_text(status)}")
     if state == "failed":
         st.error(f"The run failed: {status.get('message')}")
@@ -102,13 +102,13 @@ def live_view() -> None:
             st.markdown("**ValAcc over evaluations**")
             st.plotly_chart(valacc_figure(evals, method), key="valacc_chart")
         with right:
-            timeline = candidate_timeline(seen, method)
-            options = [c for c in timeline["candidate"] if not lambda_trajectory(seen, c, method).empty]
-            shown = current_candidate(seen, method) if active else (options[-1] if options else None)
+            timeline = live.candidate_timeline(method)
+            options = live.searched_candidates(method)
+            shown = live.current_candidate(method) if active else (options[-1] if options else None)
             if not active and options:
                 shown = st.selectbox("λ trajectory of candidate", options, index=options.index(shown), key="lambda_candidate")
             st.markdown(f"**λ per component while optimising {shown or '—'}**")
-            trajectory = lambda_trajectory(seen, shown, method)
+            trajectory = live.lambda_trajectory(shown, method)
             if trajectory.empty:
                 st.caption("No λ search yet: candidates so far were skipped or are baselines.")
             else:

@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 
 from manifoldmix_core import runs
-from manifoldmix_core.runner import LOGITS_DIR, execute, start_run
+from manifoldmix_core.runner import execute, start_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,11 +91,6 @@ def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: 
     (target / runs.EVENTS).write_text(text)
     (target / runs.RESULTS).unlink()
     (target / runs.FUSED).unlink()
-    # Per-ingredient logits (named by content hash) are saved just before their accuracy event: drop those the kill came too early for.
-    measured = {e["fingerprint"] for e in runs.read_events(target) if e["type"] == "accuracy" and e.get("kind") == "ingredient"}
-    for path in (target / LOGITS_DIR).glob("*.safetensors"):
-        if path.stem not in measured:
-            path.unlink()
     status = json.loads((target / runs.STATUS).read_text())
     status.update(state="running", pid=dead_pid(), progress=0.5, message="ValAcc ...")
     (target / runs.STATUS).write_text(json.dumps(status))

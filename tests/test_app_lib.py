@@ -1,4 +1,4 @@
-"""Unit tests of app_lib: root checks, upload streaming, run listing, Table 1 ranking, live frames."""
+"""Unit tests of app_lib: root checks, upload streaming, run listing, Table 1 ranking, live frames (read incrementally)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app_lib import run_store
 from app_lib.datasets import demo_datasets
 from app_lib.demo_story import ROWS, demo_story
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
-from app_lib.live import candidate_timeline, final_lambdas, lambda_trajectory
+from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas, lambda_trajectory
 from app_lib.paper import reference_board
 from app_lib.paths import OutsideRoots, inside_roots, list_files
 from app_lib.scoreboard import figure2_frame, rank_marks, table1
@@ -126,3 +126,40 @@ def test_demo_story_tells_the_shipped_table_and_nothing_without_it(tmp_path):
     assert demo_story(tmp_path / "missing.json") == []
     (tmp_path / "old.json").write_text(json.dumps({"rows": table}))
     assert demo_story(tmp_path / "old.json") == []
+
+
+def test_live_log_reads_events_incrementally_and_agrees_with_a_full_read(finished_run, tmp_path):
+    """Fed in pieces cut anywhere (mid-line too), the live log reads each byte once and ends where a full read does."""
+    data = (finished_run / runs.EVENTS).read_bytes()
+    growing = tmp_path / runs.EVENTS
+    growing.write_bytes(b"")
+    live = LiveLog(tmp_path)
+    cuts = list(range(0, len(data), 997)) + [len(data)]
+    for end in cuts[1:]:
+        with growing.open("ab") as f:
+            f.write(data[growing.stat().st_size:end])
+        live.poll()
+        assert live.offset == data[:end].rfind(b"\n") + 1  # a line still being written waits for the next poll
+    everything = read_events(finished_run)
+    assert live.count == len(everything) and live.offset == len(data)
+    assert live.poll().count == len(everything)  # nothing new: nothing read again
+    assert live.evaluations().equals(evaluations(everything))
+    assert live.candidate_timeline().equals(candidate_timeline(everything))
+    searched = live.searched_candidates()
+    assert "b" in searched and live.current_candidate() == searched[-1]
+    for candidate in searched:
+        assert live.lambda_trajectory(candidate).equals(lambda_trajectory(everything, candidate))
+
+
+def test_live_log_stops_at_a_broken_line_and_restarts_on_a_new_file(tmp_path):
+    line = json.dumps({"type": "eval", "method": "ingredients", "phase": "ingredient", "candidate": "a", "valacc": 0.5, "t": 1.0})
+    (tmp_path / runs.EVENTS).write_text(line + "\n{not json\n" + line + "\n")
+    live = LiveLog(tmp_path).poll()
+    assert live.count == 1 and live.broken and live.count == len(read_events(tmp_path))
+    (tmp_path / runs.EVENTS).write_text("")
+    assert live.poll().count == 1  # a broken log is not read further
+    fresh = LiveLog(tmp_path)
+    (tmp_path / runs.EVENTS).write_text(line + "\n" + line + "\n")
+    assert fresh.poll().count == 2
+    (tmp_path / runs.EVENTS).write_text(line + "\n")  # replaced by a shorter file: read from the start
+    assert fresh.poll().count == 1

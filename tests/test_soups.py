@@ -10,12 +10,14 @@ import time
 import numpy as np
 import pytest
 import torch
+import toy
 from helpers import derived_config, events_of, fused_tensors, run_config
 from safetensors.torch import load_file
 
 from manifoldmix_core import runs
 from manifoldmix_core.errors import ConfigError
 from manifoldmix_core.ingredients import read_signature, read_state_dict
+from manifoldmix_core.models import Classifier
 from manifoldmix_core.optim import Search, check_optimizer, maximize
 from manifoldmix_core.runner import start_run
 
@@ -141,6 +143,24 @@ def test_greedy_ensemble_and_uniform(finished_run):
     methods = results_of(finished_run)["methods"]
     assert methods["greedy_ensemble"]["ingredients"] == ["a", "b"]
     assert methods["uniform_soup"]["ingredients"] == methods["ensemble"]["ingredients"] == ["a", "a_copy", "b", "noise"]
+
+
+def test_streamed_ensembles_equal_the_mean_of_every_members_full_logits(finished_run, toy_world):
+    """The running sums (one member at a time) give the accuracies of the stacked, averaged logits."""
+    results = results_of(finished_run)
+    sets = {name: load_file(toy_world.parent / f"{name}.safetensors") for name in ("val", "test")}
+    logits = {}
+    for name, entry in results["ingredients"].items():
+        model = Classifier(toy.spec())
+        model.load_state_dict(read_state_dict(entry["path"]))
+        with torch.no_grad():
+            logits[name] = {ds: model.eval()(data["images"]) for ds, data in sets.items()}
+    for method in ("ensemble", "greedy_ensemble"):
+        members = results["methods"][method]["ingredients"]
+        for ds, data in sets.items():
+            mean = torch.stack([logits[m][ds] for m in members]).mean(0)
+            assert results["methods"][method]["accuracy"][ds] == int((mean.argmax(1) == data["labels"]).sum()) / len(data["labels"])
+    assert results["methods"]["ensemble"]["valacc"] == results["methods"]["ensemble"]["accuracy"]["val"]
 
 
 @pytest.mark.parametrize("run", ["finished_run", "code_release_run", "ngopt_run"])

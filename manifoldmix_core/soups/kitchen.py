@@ -2,8 +2,11 @@
 
 The kitchen holds at most three flat models besides the algorithm's own Ψ: the work buffer the
 classifier is bound to, and a one-slot cache of the current candidate θ_i (loaded lazily, so a
-resumed run that replays an evaluation does not even read the file). The runner tells it which
-method is cooking (`method`), so algorithms never spell their own name into events.
+resumed run that replays an evaluation does not even read the file; checked for NaN once per run).
+Test accuracies are counted batch by batch and ensembles are running sums of their members'
+logits, one member at a time, so no method holds more than one set's logits per set whatever the
+number of ingredients. The runner tells it which method is cooking (`method`), so algorithms never
+spell their own name into events.
 """
 
 from __future__ import annotations
@@ -23,21 +26,20 @@ from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
 
 Build = Callable[[torch.Tensor], object]
-Logits = Mapping[str, torch.Tensor]
 
 
 @dataclass
 class SoupResult:
-    """A method's outcome: fused parameters (or an ensemble's logits), chosen ingredients, ValAcc, λ per accepted candidate.
+    """A method's outcome: fused parameters (none for an ensemble: its members are `ingredients`), ValAcc, λ per accepted candidate.
 
+    `valacc` is None when it is the ensemble's accuracy on the held-out set, measured with its test accuracies.
     `extra` holds method-specific results (ManifoldMixMS's β, WiSE-FT's α) for results.json and the fused file's recipe.
     """
 
     ingredients: list[str]
-    valacc: float
+    valacc: float | None
     params: torch.Tensor | None = None
     lambdas: list[list[float]] = field(default_factory=list)
-    logits: Logits | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -54,8 +56,8 @@ class Kitchen:
         self.valacc_of: dict[str, float] = {}
         self.order: list[str] = []
         self.method = ""
-        self.ingredient_logits: Callable[[str], Logits] = lambda name: self.test_logits(self.stored(name=name))
         self._slot: tuple[str, torch.Tensor] | None = None
+        self._finite: set[str] = set()  # ingredients already checked for NaN / inf in this run
 
     @property
     def n_components(self) -> int:
@@ -67,7 +69,9 @@ class Kitchen:
             self._slot = None
             ingredient = self.ingredients[name]
             state = read_state_dict(ingredient.path)
-            check_finite(ingredient.path, state)
+            if name not in self._finite:
+                check_finite(ingredient.path, state)
+                self._finite.add(name)
             self._slot = (name, self.flat_layout.flatten(state, self.work.device, str(ingredient.path)))
         return self._slot[1]
 
@@ -128,10 +132,21 @@ class Kitchen:
         self.record(events.decision(self.method, candidate, accepted, valacc, lam))
         self.on_step(f"{self.method}: {candidate}")
 
-    def test_logits(self, build: Build) -> Logits:
-        """Logits on every dataset for the parameters `build` writes."""
+    def test_accuracies(self, build: Build) -> dict[str, float]:
+        """Accuracy on every dataset of the parameters `build` writes, counted batch by batch (no logits kept)."""
         build(self.work)
-        return {name: self.evaluator.logits(evalset) for name, evalset in self.datasets.items()}
+        return {name: self.evaluator.accuracy(evalset) for name, evalset in self.datasets.items()}
 
-    def accuracies(self, logits: Mapping[str, torch.Tensor]) -> dict[str, float]:
-        return {name: self.datasets[name].accuracy(value) for name, value in logits.items()}
+    def ensemble_sums(self, members: Sequence[str], sets: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Σ of the members' logits on each named set, one member at a time: memory O(1) in the number of members."""
+        sums: dict[str, torch.Tensor] = {}
+        for name in members:
+            self.stored(name=name)(self.work)
+            for ds in sets:
+                logits = self.evaluator.logits(self.datasets[ds])
+                sums[ds] = logits if ds not in sums else sums[ds] + logits
+        return sums
+
+    def ensemble_accuracy(self, members: Sequence[str]) -> dict[str, float]:
+        """Accuracy on every dataset of the ensemble averaging the members' logits (the argmax of the sum is the mean's)."""
+        return {ds: self.datasets[ds].accuracy(total) for ds, total in self.ensemble_sums(members, list(self.datasets)).items()}

@@ -231,7 +231,7 @@ def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: s
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name))}
+    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name)}
     accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
     kitchen.record(events.ingredient_valacc(name, accuracy[val_name]))
     kitchen.on_step(f"ingredient {name}")

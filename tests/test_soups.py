@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import toy
-from helpers import derived_config, events_of, fused_tensors, run_config
+from helpers import assert_same_run, derived_config, events_of, fused_tensors, run_config
 from safetensors.torch import load_file
 
 from manifoldmix_core import runs
@@ -20,6 +20,7 @@ from manifoldmix_core.ingredients import read_signature, read_state_dict
 from manifoldmix_core.models import Classifier
 from manifoldmix_core.optim import Search, check_optimizer, maximize
 from manifoldmix_core.runner import start_run
+from manifoldmix_core.soups import kitchen
 
 MM = "manifoldmixms"
 N_COMPONENTS = 5  # structural preset on the toy's 2-block tower: embeddings, block 0, block 1, final, head
@@ -161,6 +162,24 @@ def test_streamed_ensembles_equal_the_mean_of_every_members_full_logits(finished
             mean = torch.stack([logits[m][ds] for m in members]).mean(0)
             assert results["methods"][method]["accuracy"][ds] == int((mean.argmax(1) == data["labels"]).sum()) / len(data["labels"])
     assert results["methods"]["ensemble"]["valacc"] == results["methods"]["ensemble"]["accuracy"]["val"]
+
+
+def test_ensembles_reuse_the_ingredients_logits_and_equal_a_run_that_cannot_keep_them(toy_world, tmp_path, monkeypatch):
+    """The logits measured for each ingredient's accuracy serve the ensembles; without room for them, the same run results."""
+    config = derived_config(toy_world, "ensembles", methods=["uniform_soup", "ensemble", "greedy_ensemble"])
+    forwards = []
+    hook = torch.nn.modules.module.register_module_forward_hook(lambda m, _i, _o: forwards.append(m) if isinstance(m, Classifier) else None)
+    try:
+        run_config(config, tmp_path / "kept")
+        kept = len(forwards)
+        monkeypatch.setattr(kitchen, "LOGITS_MEMO_BYTES", 0)
+        forwards.clear()
+        run_config(config, tmp_path / "streamed")
+        streamed = len(forwards)
+    finally:
+        hook.remove()
+    assert_same_run(tmp_path / "kept", tmp_path / "streamed")
+    assert 0 < kept < streamed
 
 
 @pytest.mark.parametrize("run", ["finished_run", "code_release_run", "ngopt_run"])

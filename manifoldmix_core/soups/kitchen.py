@@ -5,8 +5,10 @@ classifier is bound to, and a one-slot cache of the current candidate θ_i (load
 resumed run that replays an evaluation does not even read the file; checked for NaN once per run).
 Test accuracies are counted batch by batch and ensembles are running sums of their members'
 logits, one member at a time, so no method holds more than one set's logits per set whatever the
-number of ingredients. The runner tells it which method is cooking (`method`), so algorithms never
-spell their own name into events.
+number of ingredients. The ingredients' own logits, computed anyway for their accuracies, are kept
+for the ensembles while they fit in LOGITS_MEMO_BYTES (all of a small zoo's do; 72 ViT-B/32 on
+ImageNet's sets do not, and those ensembles run their members again), so memory stays bounded.
+The runner tells it which method is cooking (`method`), so algorithms never spell their own name into events.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
 
 Build = Callable[[torch.Tensor], object]
+LOGITS_MEMO_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Kitchen:
         self.method = ""
         self._slot: tuple[str, torch.Tensor] | None = None
         self._finite: set[str] = set()  # ingredients already checked for NaN / inf in this run
+        self._logits: dict[tuple[str, str], torch.Tensor] = {}  # (ingredient, set) -> logits, within LOGITS_MEMO_BYTES
+        self._logits_bytes = 0
 
     @property
     def n_components(self) -> int:
@@ -137,13 +142,32 @@ class Kitchen:
         build(self.work)
         return {name: self.evaluator.accuracy(evalset) for name, evalset in self.datasets.items()}
 
+    def ingredient_accuracies(self, name: str) -> dict[str, float]:
+        """Accuracy of ingredient `name` on every dataset; its logits are kept for the ensembles while the memo has room."""
+        self.stored(name=name)(self.work)
+        accuracy = {}
+        for ds, evalset in self.datasets.items():
+            if self._logits_bytes >= LOGITS_MEMO_BYTES:
+                accuracy[ds] = self.evaluator.accuracy(evalset)
+                continue
+            logits = self.evaluator.logits(evalset)
+            accuracy[ds] = evalset.accuracy(logits)
+            self._logits[name, ds] = logits
+            self._logits_bytes += logits.numel() * logits.element_size()
+        return accuracy
+
     def ensemble_sums(self, members: Sequence[str], sets: Sequence[str]) -> dict[str, torch.Tensor]:
         """Σ of the members' logits on each named set, one member at a time: memory O(1) in the number of members."""
         sums: dict[str, torch.Tensor] = {}
         for name in members:
-            self.stored(name=name)(self.work)
+            loaded = False
             for ds in sets:
-                logits = self.evaluator.logits(self.datasets[ds])
+                logits = self._logits.get((name, ds))
+                if logits is None:
+                    if not loaded:
+                        self.stored(name=name)(self.work)
+                        loaded = True
+                    logits = self.evaluator.logits(self.datasets[ds])
                 sums[ds] = logits if ds not in sums else sums[ds] + logits
         return sums
 

@@ -15,9 +15,8 @@ ROLES = ("held-out", "ID test", "OOD")
 
 def demo_datasets() -> dict:
     """The demo world's sets as draft fields: held-out 'val', ID test 'test', the five shifted styles as OOD."""
-    from manifoldmix_core.demo.splits import EVAL_SPLITS, OOD_SPLITS  # the engine's split names (numpy, no torch)
-    sets = {split: {"name": split, "source": "demo", "path": split} for split in EVAL_SPLITS}
-    return {"val": sets.pop("val"), "test": list(sets.values()), "ood": list(OOD_SPLITS)}
+    from manifoldmix_core.demo.splits import dataset_sections  # the engine's split names (numpy, no torch)
+    return dataset_sections()
 
 
 def parse_subset(text: str) -> list[int] | None:

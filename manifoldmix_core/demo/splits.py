@@ -39,6 +39,12 @@ PRETRAIN = tuple(Split(style, 3000 if style == "web" else 6000, 200 + ALL_STYLES
 OOD_SPLITS = tuple(OOD_STYLES)
 
 
+def dataset_sections() -> dict:
+    """The demo's sets as run-config sections: held-out 'val', ID 'test' and the five shifted styles as OOD."""
+    sets = {split: {"name": split, "source": "demo", "path": split} for split in EVAL_SPLITS}
+    return {"val": sets.pop("val"), "test": list(sets.values()), "ood": list(OOD_SPLITS)}
+
+
 def generate_cached(split: Split, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images (uint8 [N, 32, 32, 3]) and labels of a split, from the cache when already generated."""
     cache_dir = (cache_dir or default_cache_dir()) / "demo"

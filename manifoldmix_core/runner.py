@@ -84,9 +84,11 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
 
 
 def _steps(config: RunConfig) -> int:
-    """Progress units: one per ingredient, each method's own (see methods.py) and one per method's test accuracy."""
+    """Progress units: one per ingredient's ValAcc and one per tested ingredient, each method's own (see methods.py)
+    and one per method's test accuracy."""
     n = len(config.ingredients)
-    return n + sum(methods.METHODS[m].steps(n) + 1 for m in config.methods)
+    tested = len(config.tested_ingredients([i.name for i in config.ingredients]))
+    return n + tested + sum(methods.METHODS[m].steps(n) + 1 for m in config.methods)
 
 
 class Progress:
@@ -161,12 +163,10 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
 def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> dict:
     kitchen = setup.kitchen
     _record_setup(run_dir, kitchen.journal, config, setup)
-    fingerprints, ingredient_acc = {}, {}
-    for name, ingredient in kitchen.ingredients.items():
-        fingerprints[name] = file_digest(ingredient.path, cache_dir)
-        ingredient_acc[name] = _ingredient_accuracy(run_dir, kitchen, name, config.val.name, fingerprints[name])
-    kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
+    kitchen.valacc_of = {name: _ingredient_valacc(run_dir, kitchen, name, file_digest(ingredient.path, cache_dir))
+                         for name, ingredient in kitchen.ingredients.items()}
     kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
+    tested = {name: _ingredient_tests(kitchen, name) for name in config.tested_ingredients(kitchen.order)}
     kept = next((name for name in reversed(methods.METHODS) if name in config.methods and methods.METHODS[name].fused), None)
     entries, fused = {}, None
     for name in config.methods:
@@ -193,7 +193,9 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         "partition": {"n": len(setup.partition), "components": setup.partition.names,
                       "live": [setup.partition.names[j] for j in kitchen.flat_layout.live_components]},
         "order": kitchen.order,
-        "ingredients": {name: {"accuracy": ingredient_acc[name], "valacc": kitchen.valacc_of[name],
+        "ingredient_tests": config.ingredient_tests,
+        "ingredients": {name: {"accuracy": {config.val.name: kitchen.valacc_of[name], **tested.get(name, {})},
+                               "valacc": kitchen.valacc_of[name], "tested": name in tested,
                                "hparams": kitchen.ingredients[name].hparams, "path": str(kitchen.ingredients[name].path)}
                         for name in kitchen.order},
         "methods": entries,
@@ -226,15 +228,25 @@ def _refuse_change(what: str, before, now) -> None:
                           "restore it, or start a new run")
 
 
-def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str, fingerprint: str) -> dict[str, float]:
-    """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event; its file's content is part of the event."""
+def _ingredient_valacc(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: str) -> float:
+    """An ingredient's ValAcc (its held-out accuracy, then the same number as an eval event); its file's content is part of the event."""
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name))}
-    accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
-    kitchen.record(events.ingredient_valacc(name, accuracy[val_name]))
+    val = kitchen.val.name
+    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name), [val])}
+    valacc = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"][val]
+    kitchen.record(events.ingredient_valacc(name, valacc))
     kitchen.on_step(f"ingredient {name}")
+    return valacc
+
+
+def _ingredient_tests(kitchen: Kitchen, name: str) -> dict[str, float]:
+    """An ingredient's accuracy on the test/OOD sets (asked for by `ingredient_tests`), after every ValAcc is known."""
+    sets = [ds for ds in kitchen.datasets if ds != kitchen.val.name]
+    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name), sets)}
+    accuracy = kitchen.journal.record(events.ingredient_tests(name), measure)["accuracy"]
+    kitchen.on_step(f"ingredient {name}: test accuracy")
     return accuracy
 
 

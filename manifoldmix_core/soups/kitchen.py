@@ -132,10 +132,10 @@ class Kitchen:
         self.record(events.decision(self.method, candidate, accepted, valacc, lam))
         self.on_step(f"{self.method}: {candidate}")
 
-    def test_accuracies(self, build: Build) -> dict[str, float]:
-        """Accuracy on every dataset of the parameters `build` writes, counted batch by batch (no logits kept)."""
+    def test_accuracies(self, build: Build, sets: Sequence[str] | None = None) -> dict[str, float]:
+        """Accuracy on every dataset (or the named ones) of the parameters `build` writes, counted batch by batch (no logits kept)."""
         build(self.work)
-        return {name: self.evaluator.accuracy(evalset) for name, evalset in self.datasets.items()}
+        return {name: self.evaluator.accuracy(self.datasets[name]) for name in (self.datasets if sets is None else sets)}
 
     def ensemble_sums(self, members: Sequence[str], sets: Sequence[str]) -> dict[str, torch.Tensor]:
         """Σ of the members' logits on each named set, one member at a time: memory O(1) in the number of members."""

@@ -30,7 +30,8 @@ def setup(settings: str, datasets: Mapping[str, str], components: Sequence[str])
 
 
 def ingredient_accuracy(name: str, fingerprint: str) -> dict:
-    """An ingredient's accuracy on the held-out set (the journal adds "accuracy"); its file's content hash rides along."""
+    """An ingredient's accuracy when first read (the journal adds "accuracy": the held-out set, and the test sets when every
+    ingredient is tested); its file's content hash rides along."""
     return {"type": "accuracy", "model": name, "kind": "ingredient", "fingerprint": fingerprint}
 
 
@@ -92,7 +93,7 @@ class Accuracy:
     """Accuracy of an ingredient (on the held-out set, or on the test/OOD sets) or of a method's model (on every dataset)."""
 
     model: str
-    kind: str  # "ingredient" (held-out set, with the file's hash), "ingredient_tests" (test/OOD sets) or "method" (every set)
+    kind: str  # "ingredient" (when first read, with the file's hash), "ingredient_tests" (test/OOD sets later) or "method"
     accuracy: dict
     fingerprint: str | None = None
     t: float = 0.0

@@ -31,7 +31,6 @@ from .data import EvalSet, load_dataset
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
-from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .lazy import resolve as resolve_ref
 from .mixing import FlatLayout
@@ -84,11 +83,12 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
 
 
 def _steps(config: RunConfig) -> int:
-    """Progress units: one per ingredient's ValAcc and one per tested ingredient, each method's own (see methods.py)
-    and one per method's test accuracy."""
+    """Progress units: one per ingredient and one per ingredient tested after the ValAcc order is known, each method's
+    own (see methods.py) and one per method's test accuracy."""
     n = len(config.ingredients)
-    tested = len(config.tested_ingredients([i.name for i in config.ingredients]))
-    return n + tested + sum(methods.METHODS[m].steps(n) + 1 for m in config.methods)
+    names = [i.name for i in config.ingredients]
+    later = len(config.tested_ingredients(names)) if len(_sets_at_first_read(config)) < len(config.datasets) else 0
+    return n + later + sum(methods.METHODS[m].steps(n) + 1 for m in config.methods)
 
 
 class Progress:
@@ -143,7 +143,7 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
             setup = prepare(config, journal, progress.step, cache_dir)
-            results = _cook(run_dir, config, setup, cache_dir)
+            results = _cook(run_dir, config, setup)
         except Cancelled:
             status.update(state="cancelled", message="cancelled by the user; resume to continue")
             raise
@@ -160,13 +160,18 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
     return results
 
 
-def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> dict:
+def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     kitchen = setup.kitchen
     _record_setup(run_dir, kitchen.journal, config, setup)
-    kitchen.valacc_of = {name: _ingredient_valacc(run_dir, kitchen, name, file_digest(ingredient.path, cache_dir))
-                         for name, ingredient in kitchen.ingredients.items()}
+    first_sets = _sets_at_first_read(config)
+    ingredient_acc = {name: _ingredient_accuracy(run_dir, kitchen, name, kitchen.fingerprint(name), first_sets)
+                      for name in kitchen.ingredients}
+    kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
     kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
-    tested = {name: _ingredient_tests(kitchen, name) for name in config.tested_ingredients(kitchen.order)}
+    tested = config.tested_ingredients(kitchen.order)
+    for name in tested:
+        if len(ingredient_acc[name]) < len(config.datasets):
+            ingredient_acc[name] = {**ingredient_acc[name], **_ingredient_tests(kitchen, name)}
     kept = next((name for name in reversed(methods.METHODS) if name in config.methods and methods.METHODS[name].fused), None)
     entries, fused = {}, None
     for name in config.methods:
@@ -194,8 +199,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
                       "live": [setup.partition.names[j] for j in kitchen.flat_layout.live_components]},
         "order": kitchen.order,
         "ingredient_tests": config.ingredient_tests,
-        "ingredients": {name: {"accuracy": {config.val.name: kitchen.valacc_of[name], **tested.get(name, {})},
-                               "valacc": kitchen.valacc_of[name], "tested": name in tested,
+        "ingredients": {name: {"accuracy": ingredient_acc[name], "valacc": kitchen.valacc_of[name], "tested": name in tested,
                                "hparams": kitchen.ingredients[name].hparams, "path": str(kitchen.ingredients[name].path)}
                         for name in kitchen.order},
         "methods": entries,
@@ -228,17 +232,24 @@ def _refuse_change(what: str, before, now) -> None:
                           "restore it, or start a new run")
 
 
-def _ingredient_valacc(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: str) -> float:
-    """An ingredient's ValAcc (its held-out accuracy, then the same number as an eval event); its file's content is part of the event."""
+def _sets_at_first_read(config: RunConfig) -> list[str]:
+    """The sets each ingredient is measured on when first read: all of them when every ingredient is to be tested (one
+    read each), else the held-out set alone (which ones to test waits for the ValAcc order; those are read again)."""
+    names = [i.name for i in config.ingredients]
+    every = len(config.tested_ingredients(names)) == len(names)
+    return [ds.name for ds in config.datasets] if every else [config.val.name]
+
+
+def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: str, sets: list[str]) -> dict[str, float]:
+    """An ingredient's accuracy on `sets` (the held-out one first), then its ValAcc as an eval event; its file's content is part of the event."""
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    val = kitchen.val.name
-    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name), [val])}
-    valacc = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"][val]
-    kitchen.record(events.ingredient_valacc(name, valacc))
+    measure = lambda: {"accuracy": kitchen.test_accuracies(kitchen.stored(name=name), sets)}
+    accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
+    kitchen.record(events.ingredient_valacc(name, accuracy[kitchen.val.name]))
     kitchen.on_step(f"ingredient {name}")
-    return valacc
+    return accuracy
 
 
 def _ingredient_tests(kitchen: Kitchen, name: str) -> dict[str, float]:

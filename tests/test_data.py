@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import derived_config
+from helpers import REPO, derived_config
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -137,6 +137,35 @@ def test_tensor_file_nchw_nhwc_and_resize(tmp_path):
     assert tuple(resized.shape) == (4, 3, 4, 4) and resized.dtype == torch.uint8
     flat = torch.full((1, 3, 8, 8), 77, dtype=torch.uint8)
     assert torch.all(resize_images(flat, 3) == 77)
+
+
+def test_chunked_resize_equals_resizing_the_whole_set_at_once(tmp_path):
+    images = torch.randint(0, 256, (7, 3, 12, 10), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    whole = torch.nn.functional.interpolate(images.float(), size=(5, 5), mode="bilinear", antialias=True, align_corners=False)
+    expected = whole.round().clamp(0, 255).to(torch.uint8)
+    for chunk_bytes in (1, 2 * 4 * 3 * 12 * 10, 1 << 30):  # one image per chunk, two (the last one short), all at once
+        assert torch.equal(resize_images(images, 5, chunk_bytes), expected)
+
+
+RESIZE_PEAK = """
+import resource, sys, torch
+from manifoldmix_core.images import RESIZE_CHUNK_BYTES, resize_images
+images = torch.randint(0, 256, (int(sys.argv[1]), 3, 256, 256), dtype=torch.uint8)
+resize_images(images[:1], 128)  # warm up torch's allocator and kernels
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+out = resize_images(images, 128)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(grown, out.numel(), RESIZE_CHUNK_BYTES)
+"""
+
+
+def test_resizing_a_large_set_adds_a_bounded_float32_peak():
+    """A set of 315 MB as float32: the resize adds its uint8 result and a few chunks' floats (~4x), not the set in float32."""
+    n = 400
+    out = subprocess.run([sys.executable, "-c", RESIZE_PEAK, str(n)], capture_output=True, text=True, check=True, cwd=REPO)
+    grown, result_bytes, chunk_bytes = map(int, out.stdout.split())
+    whole_set_float32 = n * 3 * 256 * 256 * 4
+    assert grown < result_bytes + 5 * chunk_bytes < whole_set_float32, (grown, whole_set_float32)  # resizing it whole: +525 MiB
 
 
 def test_tensor_file_errors(tmp_path):

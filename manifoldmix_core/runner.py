@@ -27,7 +27,7 @@ from . import events, methods, runs
 from .anatomy import detect_key_layout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
-from .data import EvalSet, load_dataset
+from .data import EvalSet, SetMemory, load_dataset, place
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
@@ -48,11 +48,12 @@ class Setup:
     signature: dict
     datasets: dict[str, EvalSet]
     device: torch.device
+    memory: dict[str, SetMemory]  # where each evaluation set lives and what it takes there
 
 
 def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], None] = lambda _: None,
             cache_dir: Path | None = None) -> Setup:
-    """Validate ingredients, build the classifier bound to a work buffer, load datasets onto the device."""
+    """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place)."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
     signature = validate_pool(ingredients)
     key_layout = detect_key_layout(signature)
@@ -66,20 +67,21 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
                             is_live=lambda n: key_layout.classifier_name(n) is not None)
     model, weights = bound_classifier(spec, flat, key_layout, device)
-    datasets = {}
+    evaluator = Evaluator(model, device, config.batch_size, weights)
+    datasets, memory = {}, {}
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
         evalset.check_classes(spec.num_classes)
-        resident = ds.name == config.val.name or device.type != "cuda"  # test sets stream from the host, batch by batch
-        datasets[ds.name] = evalset.to(device) if resident else evalset.pinned()
+        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+        memory[ds.name] = place(evalset, device, ds.name == config.val.name, evaluator.batch_size, free)
+        datasets[ds.name] = evalset
     classes = datasets[config.val.name].labels.unique()
     if len(classes) < 2:
         warnings.warn(RunWarning(f"the validation set {config.val.name} holds only class {int(classes[0])}: ValAcc then only counts how "
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
-    evaluator = Evaluator(model, device, config.batch_size, weights)
     kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir)
-    return Setup(kitchen, partition, signature, datasets, device)
+    return Setup(kitchen, partition, signature, datasets, device, memory)
 
 
 def _steps(config: RunConfig) -> int:
@@ -143,6 +145,7 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
             setup = prepare(config, journal, progress.step, cache_dir)
+            status.update(datasets={name: dataclasses.asdict(m) for name, m in setup.memory.items()})
             results = _cook(run_dir, config, setup)
         except Cancelled:
             status.update(state="cancelled", message="cancelled by the user; resume to continue")

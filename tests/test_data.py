@@ -13,7 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from manifoldmix_core.config import DatasetConfig
-from manifoldmix_core.data import EvalSet, load_dataset
+from manifoldmix_core.data import EvalSet, SetMemory, load_dataset, place, placement
 from manifoldmix_core.errors import DatasetError
 from manifoldmix_core.images import load_image_folder, load_tensor_file, resize_images
 
@@ -182,6 +182,27 @@ def test_tensor_file_errors(tmp_path):
     save_file({"images": torch.zeros(1, 3, 8, 8), "labels": torch.zeros(1)}, tmp_path / "float.safetensors")
     with pytest.raises(DatasetError, match="uint8"):
         load_tensor_file(tmp_path / "float.safetensors", 8)
+
+
+GB = 1 << 30
+
+
+@pytest.mark.parametrize("device, resident, size, free, expected", [
+    ("cpu", True, 10 * GB, None, "host"),
+    ("cpu", False, GB, None, "host"),
+    ("cuda", True, 3 * GB, 70 * GB, "device"),  # the held-out set (ImageNet2p, 26k images at 224 px) on an H100
+    ("cuda", True, 3 * GB, 5 * GB, "streamed"),  # ... on a card where it would take more than half the free memory
+    ("cuda", False, 1, 70 * GB, "streamed"),  # test sets always stream, however small
+    ("mps", False, GB, None, "device"),
+])
+def test_only_the_held_out_set_stays_on_a_gpu_and_only_when_it_fits(device, resident, size, free, expected):
+    assert placement(device, resident, size, free) == expected
+
+
+def test_a_cpu_run_reports_each_set_in_host_memory():
+    images, labels = torch.zeros((10, 3, 4, 4), dtype=torch.uint8), torch.zeros(10, dtype=torch.int64)
+    memory = place(EvalSet("val", images, labels), torch.device("cpu"), True, 4)
+    assert memory == SetMemory("host", 0, 10 * 3 * 4 * 4 + 10 * 8)
 
 
 def test_evalset_rejects_bad_tensors():

@@ -45,6 +45,11 @@ def cmd_run(args) -> dict:
     return lifecycle.run(args.target / runs.CONFIG, args.target, show_progress=not args.quiet)
 
 
+def _run_dir(args) -> Path:
+    """The run directory a `run` or `resume` command names."""
+    return args.run_dir if args.command == "resume" or args.run_dir is not None else args.target
+
+
 def cmd_resume(args) -> dict | int:
     results = lifecycle.resume(args.run_dir, show_progress=not args.quiet)
     if results is None:
@@ -119,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         warnings.simplefilter("always", RunWarning)
         try:
-            outcome = args.func(args)
+            outcome = lifecycle.follow(_run_dir(args)) if args.command in ("run", "resume") and lifecycle.torchrun_rank() > 0 \
+                else args.func(args)
         except Cancelled as exc:
             print(f"cancelled: {exc}", file=sys.stderr)
             return 130

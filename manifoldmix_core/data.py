@@ -94,10 +94,6 @@ class EvalSet:
         """How many of these model logits (a batch of this set, with its labels) pick the right class, as a device scalar."""
         return (self.project(logits).argmax(dim=1) == labels.to(logits.device)).sum()
 
-    def accuracy(self, logits: torch.Tensor) -> float:
-        """Top-1 accuracy of model logits on this whole set."""
-        return int(self.correct(logits, self.labels)) / len(self)
-
 
 RESIDENT_SHARE = 0.5  # the held-out set stays on a GPU only when it takes at most this share of the free memory
 IN_FLIGHT = 2  # batches of a streamed set on the device at once: the one evaluated and the one being copied

@@ -28,6 +28,7 @@ from .anatomy import detect_key_layout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, SetMemory, load_dataset, place
+from .distributed import SINGLE, FollowerJournal, Group
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
@@ -51,8 +52,8 @@ class Setup:
     memory: dict[str, SetMemory]  # where each evaluation set lives and what it takes there
 
 
-def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], None] = lambda _: None,
-            cache_dir: Path | None = None) -> Setup:
+def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step: Callable[[str], None] = lambda _: None,
+            cache_dir: Path | None = None, group: Group = SINGLE) -> Setup:
     """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place)."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
     signature = validate_pool(ingredients)
@@ -67,7 +68,7 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
                             is_live=lambda n: key_layout.classifier_name(n) is not None)
     model, weights = bound_classifier(spec, flat, key_layout, device)
-    evaluator = Evaluator(model, device, config.batch_size, weights)
+    evaluator = Evaluator(model, device, config.batch_size, weights, group)
     datasets, memory = {}, {}
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
@@ -127,10 +128,11 @@ class Progress:
         self.status.update(state="running", progress=round(fraction, 4), eta_s=eta, message=message, evals=self.evals)
 
 
-def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | None = None) -> dict:
+def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | None = None, group: Group = SINGLE) -> dict:
     """Run (or resume) the run in run_dir to the end, as the directory's only writer; returns results.json's content.
 
     Whatever ends it, status.json says so: finished, cancelled (CANCEL file or a signal) or failed (with the reason).
+    Under torchrun this is rank 0, and the other ranks `follow`.
     """
     run_dir = Path(run_dir)
     cache_dir = cache_dir or default_cache_dir()
@@ -141,10 +143,10 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
                       started_at=status.data.get("started_at", time.time()))
         try:
             config = load_config(run_dir / runs.CONFIG)
-            journal = runs.Journal(run_dir)
+            journal = runs.Journal(run_dir, group.share)
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
-            setup = prepare(config, journal, progress.step, cache_dir)
+            setup = prepare(config, journal, progress.step, cache_dir, group)
             status.update(datasets={name: dataclasses.asdict(m) for name, m in setup.memory.items()})
             results = _cook(run_dir, config, setup)
         except Cancelled:
@@ -161,6 +163,12 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
             raise
         status.update(state="finished", progress=1.0, eta_s=0, message="finished", finished_at=time.time())
     return results
+
+
+def follow(run_dir: Path, group: Group, cache_dir: Path | None = None) -> None:
+    """A torchrun rank other than 0: rank 0's run, evaluated on this rank's share of every set; it writes nothing."""
+    config = load_config(run_dir / runs.CONFIG)
+    _cook(run_dir, config, prepare(config, FollowerJournal(group), cache_dir=cache_dir or default_cache_dir(), group=group))
 
 
 def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
@@ -206,8 +214,10 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
                                "hparams": kitchen.ingredients[name].hparams, "path": str(kitchen.ingredients[name].path)}
                         for name in kitchen.order},
         "methods": entries,
-        "evaluations": sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir)),
     }
+    if not kitchen.evaluator.group.leader:
+        return results  # rank 0 alone writes the run directory
+    results["evaluations"] = sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir))
     if fused is not None:
         _save_fused(run_dir / runs.FUSED, setup, kept, fused, config)
         results["fused"] = {"method": kept, "file": runs.FUSED}

@@ -205,6 +205,11 @@ def test_a_cpu_run_reports_each_set_in_host_memory():
     assert memory == SetMemory("host", 0, 10 * 3 * 4 * 4 + 10 * 8)
 
 
+def accuracy(evalset: EvalSet, logits: torch.Tensor) -> float:
+    """Top-1 accuracy of model logits for every image of the set (what Evaluator.accuracy_of counts in one process)."""
+    return int(evalset.correct(logits, evalset.labels)) / len(evalset)
+
+
 def test_evalset_rejects_bad_tensors():
     with pytest.raises(DatasetError, match="uint8"):
         EvalSet("x", torch.zeros(2, 3, 4, 4), torch.zeros(2, dtype=torch.int64))
@@ -227,7 +232,7 @@ def _evalset(labels, **kw) -> EvalSet:
 
 def test_accuracy_plain():
     logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
-    assert _evalset([1, 0, 0]).accuracy(logits) == pytest.approx(2 / 3)
+    assert accuracy(_evalset([1, 0, 0]), logits) == pytest.approx(2 / 3)
 
 
 def test_accuracy_with_class_subset():
@@ -240,9 +245,9 @@ def test_accuracy_with_class_subset():
     ])
     evalset = _evalset([1, 2, 0, 0], class_subset=(3, 1, 4))
     assert evalset.project(logits).argmax(1).tolist() == [1, 2, 0, 2]
-    assert evalset.accuracy(logits) == pytest.approx(3 / 4)
+    assert accuracy(evalset, logits) == pytest.approx(3 / 4)
     # without the subset the argmax runs over all 5 model classes: [1, 0, 0, 4] vs labels [1, 2, 0, 0]
-    assert _evalset([1, 2, 0, 0]).accuracy(logits) == pytest.approx(2 / 4)
+    assert accuracy(_evalset([1, 2, 0, 0]), logits) == pytest.approx(2 / 4)
 
 
 def test_accuracy_with_many_to_one_class_map():
@@ -255,7 +260,7 @@ def test_accuracy_with_many_to_one_class_map():
     ])
     evalset = _evalset([0, 1, 1], class_map=class_map)
     assert evalset.project(logits).tolist() == [[3.0, 2.0], [1.0, 2.0], [-4.0, -4.5]]
-    assert evalset.accuracy(logits) == pytest.approx(2 / 3)
+    assert accuracy(evalset, logits) == pytest.approx(2 / 3)
 
 
 def test_check_classes():

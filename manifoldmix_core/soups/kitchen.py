@@ -73,6 +73,8 @@ class Kitchen:
 
     def fingerprint(self, name: str) -> str:
         """Ingredient `name`'s content hash; when it is not cached yet, the read that hashes it also fills the slot."""
+        if self._slot is not None and self._slot[0] != name:
+            self._slot = None  # not held while the file's bytes and tensors are: the peak stays two models' worth
         digest, state = read_fingerprinted(self.ingredients[name].path, self.cache_dir)
         if state is not None:
             self._fill_slot(name, state)
@@ -161,4 +163,4 @@ class Kitchen:
 
     def ensemble_accuracy(self, members: Sequence[str]) -> dict[str, float]:
         """Accuracy on every dataset of the ensemble averaging the members' logits (the argmax of the sum is the mean's)."""
-        return {ds: self.datasets[ds].accuracy(total) for ds, total in self.ensemble_sums(members, list(self.datasets)).items()}
+        return {ds: self.evaluator.accuracy_of(self.datasets[ds], total) for ds, total in self.ensemble_sums(members, list(self.datasets)).items()}

@@ -201,3 +201,20 @@ def eta_text(status: dict) -> str:
         return ""
     eta = int(eta)
     return f"about {eta // 60} min {eta % 60} s left" if eta >= 60 else f"about {eta} s left"
+
+
+def _size(n: int) -> str:
+    return next(f"{n / 2**p:.1f} {unit}" for p, unit in ((30, "GB"), (20, "MB"), (10, "KB"), (0, "B")) if n >= 2**p or p == 0)
+
+
+def memory_text(status: dict) -> str:
+    """Where the run keeps each evaluation set and what it takes there, from status.json's `datasets` (engine: data.place)."""
+    parts = []
+    for name, m in (status.get("datasets") or {}).items():
+        if m.get("where") == "streamed":
+            parts.append(f"{name} streamed from pinned host memory ({_size(m['host_bytes'])}, at most {_size(m['device_bytes'])} on the GPU)")
+        elif m.get("where") == "device":
+            parts.append(f"{name} on the device ({_size(m['device_bytes'])})")
+        else:
+            parts.append(f"{name} in host memory ({_size(m.get('host_bytes', 0))})")
+    return "Evaluation sets: " + " · ".join(parts) if parts else ""

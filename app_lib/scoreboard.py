@@ -70,6 +70,11 @@ class Board:
         return sorted(found, key=lambda e: -(e.valacc if e.valacc is not None else e.accuracy.get(self.val, 0.0)))
 
 
+def held_out_only(board: Board) -> list[Entry]:
+    """Ingredients measured on the held-out set alone (their run's `ingredient_tests` left them out), so not in Figure 2."""
+    return [e for e in board.ingredients() if set(e.accuracy) <= {board.val}]
+
+
 def board_from_results(results: dict, run: str = "") -> Board:
     """A Board from one run's results.json."""
     board = Board(results["val_dataset"], list(results.get("ood_datasets", [])), list(results["datasets"]))

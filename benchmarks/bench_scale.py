@@ -3,10 +3,11 @@
 For each N (default 2, 4): N random ViT-B/32 ingredients (seeded, float32 safetensors, 352 MB each), a small held-out
 set and one test set of random 224 px images, all five methods (ManifoldMixMS with the `whole` partition and a budget of
 2, Cobyla); each N runs in its own process, which reports its peak RSS, the disk used by its run directory and cache
-folder, how often an ingredient file was read (full reads of its tensors, and content hashes) and the number of
-forward passes per set. Then the live view: a synthetic C26 events.jsonl of 10k and 50k events, timed as the Run page
-polls it (LiveLog: a first read of everything, then a poll after 100 new events) and as a full re-read and re-parse
-of the log each poll plus a λ trajectory per candidate (what the page did before).
+folder, and how often an ingredient file was opened (tools/file_opens.py: inotify, so every read counts: the
+header check, the first read that hashes, validates and measures it, and each read of its tensors by a method).
+Then the live view: a synthetic C26 events.jsonl of 10k and 50k events, timed as the Run page polls it (LiveLog: a
+first read of everything, then a poll after 100 new events) and as a full re-read and re-parse of the log each poll
+plus a λ trajectory per candidate (what the page did before).
 
 Run:  OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_scale.py [--n 2 4] [--images 16] [--events 10000 50000]
 """
@@ -24,19 +25,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 
 def child(n: int, images: int, work: Path) -> dict:
     """One run with n ingredients, in this process; returns its measurements."""
     import torch
+    from file_opens import FileOpens
     from safetensors.torch import save_file
 
-    from manifoldmix_core import fingerprint, runner
     from manifoldmix_core.config import parse_config
     from manifoldmix_core.lifecycle import run
     from manifoldmix_core.models import Classifier, ModelSpec, _named_config
-    from manifoldmix_core.soups import kitchen as kitchen_module
 
     cfg = _named_config("ViT-B-32")
     spec = ModelSpec("ViT-B-32", embed_dim=cfg["embed_dim"], num_classes=1000)
@@ -50,20 +50,6 @@ def child(n: int, images: int, work: Path) -> dict:
         save_file({"images": torch.randint(0, 256, (images, 3, 224, 224), dtype=torch.uint8, generator=gen),
                    "labels": torch.randint(0, 1000, (images,), generator=gen)}, work / f"{name}.safetensors")
 
-    reads = {"tensors": 0, "hashes": 0}  # counted by wrapping the two functions that read an ingredient file whole
-    read_state_dict, file_digest = kitchen_module.read_state_dict, fingerprint.file_digest
-
-    def counted_read(path):
-        reads["tensors"] += 1
-        return read_state_dict(path)
-
-    kitchen_module.read_state_dict = counted_read
-
-    def counted_digest(path, cache_dir=None):
-        reads["hashes"] += Path(path).suffix == ".safetensors" and Path(path).parent == folder
-        return file_digest(path, cache_dir)
-
-    runner.file_digest = counted_digest
     config = parse_config({
         "name": f"scale-{n}", "model": {"architecture": "ViT-B-32"}, "ingredients": {"folder": str(folder)},
         "val": {"name": "val", "source": "tensors", "path": str(work / "val.safetensors")},
@@ -73,12 +59,13 @@ def child(n: int, images: int, work: Path) -> dict:
         "manifoldmix": {"optimizer": "Cobyla", "budget": 2},
     })
     start = time.perf_counter()
-    run(config, work / "run", show_progress=False)
+    with FileOpens(folder) as opens:
+        run(config, work / "run", show_progress=False)
     seconds = time.perf_counter() - start
     disk = lambda p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     return {"n": n, "seconds": round(seconds, 1), "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
             "run_dir_mb": disk(work / "run") / 2**20, "cache_mb": disk(work / "cache") / 2**20,
-            "ingredient_bytes_mb": disk(folder) / 2**20 / n, "tensor_reads": reads["tensors"], "hash_reads": reads["hashes"]}
+            "ingredient_bytes_mb": disk(folder) / 2**20 / n, "opens": sum(opens.counts[p.name] for p in folder.glob("*.safetensors"))}
 
 
 def synthetic_events(path: Path, count: int, components: int = 26) -> None:
@@ -147,15 +134,15 @@ def main(argv=None) -> int:
         print(json.dumps(child(args.child, args.images, args.work)))
         return 0
 
-    print("| N | peak RSS (GB) | run dir (MB) | cache (MB) | tensor reads per ingredient | hash reads | seconds |")
-    print("|---|---|---|---|---|---|---|")
+    print("| N | peak RSS (GB) | run dir (MB) | cache (MB) | file opens per ingredient | seconds |")
+    print("|---|---|---|---|---|---|")
     for n in args.n:
         with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
             out = subprocess.run([sys.executable, __file__, "--child", str(n), "--images", str(args.images), "--work", tmp],
                                  capture_output=True, text=True, check=True, env={**__import__("os").environ, "MANIFOLDMIX_CACHE": f"{tmp}/cache"})
             r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {n} | {r['peak_rss_gb']:.2f} | {r['run_dir_mb']:.1f} | {r['cache_mb']:.2f} | {r['tensor_reads'] / n:.1f} | "
-              f"{r['hash_reads']} | {r['seconds']} |", flush=True)
+        print(f"| {n} | {r['peak_rss_gb']:.2f} | {r['run_dir_mb']:.1f} | {r['cache_mb']:.2f} | {r['opens'] / n:.1f} | "
+              f"{r['seconds']} |", flush=True)
     print()
     print("| events | LiveLog first read (s) | LiveLog poll, 100 new events (s) | full re-read each poll (s) |")
     print("|---|---|---|---|")

@@ -29,7 +29,8 @@ def summary(results: dict) -> str:
     for name, entry in results["methods"].items():
         rows.append((name, *(f"{100 * entry['accuracy'][d]:.2f}" for d in datasets)))
     best = max(results["ingredients"], key=lambda n: results["ingredients"][n]["valacc"])
-    rows.append((f"best ingredient ({best})", *(f"{100 * results['ingredients'][best]['accuracy'][d]:.2f}" for d in datasets)))
+    measured = results["ingredients"][best]["accuracy"]  # test sets only where `ingredient_tests` asked for them
+    rows.append((f"best ingredient ({best})", *(f"{100 * measured[d]:.2f}" if d in measured else "-" for d in datasets)))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
 
@@ -42,6 +43,11 @@ def cmd_run(args) -> dict:
         raise ConfigError(f"{args.target} is not a run directory (it holds no {runs.CONFIG}); "
                           f"to start from a config file, give the run directory too: run {args.target} --run-dir DIR")
     return lifecycle.run(args.target / runs.CONFIG, args.target, show_progress=not args.quiet)
+
+
+def _run_dir(args) -> Path:
+    """The run directory a `run` or `resume` command names."""
+    return args.run_dir if args.command == "resume" or args.run_dir is not None else args.target
 
 
 def cmd_resume(args) -> dict | int:
@@ -118,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         warnings.simplefilter("always", RunWarning)
         try:
-            outcome = args.func(args)
+            outcome = lifecycle.follow(_run_dir(args)) if args.command in ("run", "resume") and lifecycle.torchrun_rank() > 0 \
+                else args.func(args)
         except Cancelled as exc:
             print(f"cancelled: {exc}", file=sys.stderr)
             return 130

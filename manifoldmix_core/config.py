@@ -22,6 +22,8 @@ SEMANTICS = ("paper", "code-release")
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 FILE = {"file": True}  # a field naming a file: resolved against the config's folder; only its content counts for resume
+ALL_TESTED_UP_TO = 16  # default `ingredient_tests`: every ingredient up to this many, else the top DEFAULT_TOP by ValAcc
+DEFAULT_TOP = 5
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,15 @@ class RunConfig:
     device: str = "auto"
     batch_size: int | None = None
     name: str = ""
+    ingredient_tests: str | dict = "all"
+
+    def tested_ingredients(self, order: list[str]) -> list[str]:
+        """Which ingredients (`order`: best ValAcc first) are measured on the test/OOD sets: all, the top k, or none."""
+        if self.ingredient_tests == "all":
+            return list(order)
+        if self.ingredient_tests == "none":
+            return []
+        return list(order[: self.ingredient_tests["top"]])
 
     def to_dict(self) -> dict:
         """The config as JSON data; an unset optional section is left out, so configs written before it existed read the same."""
@@ -198,10 +209,29 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     data["val"] = _dataset(data["val"], "val", base)
     data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
     data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
+    data.setdefault("ingredient_tests", default_ingredient_tests(len(data["ingredients"])))
     config = _build(RunConfig, data, "config")
     config = dataclasses.replace(config, **{name: _files_resolved(getattr(config, name), base) for name in _sections()})
     _check_values(config)
     return config
+
+
+def default_ingredient_tests(n: int) -> str | dict:
+    """Test/OOD accuracies of every ingredient for a small pool, of the best few by ValAcc for a large one.
+
+    Each ingredient tested costs one evaluation per test set: for the paper's 72 finetunes and six sets that
+    is 432 evaluations before the first soup step, of which only the best ones appear in Table 1; Figure 2
+    then shows the top five and every soup. The choice is written into the canonical config.json.
+    """
+    return "all" if n <= ALL_TESTED_UP_TO else {"top": DEFAULT_TOP}
+
+
+def _check_ingredient_tests(value) -> None:
+    if value in ("all", "none"):
+        return
+    if not (isinstance(value, Mapping) and set(value) == {"top"} and _index(value["top"]) and value["top"] >= 1):
+        raise ConfigError(f'ingredient_tests must be "all", "none" or {{"top": k}} with an integer k >= 1 (the k best ingredients '
+                          f"by ValAcc get test/OOD accuracies), got {json.dumps(value)}")
 
 
 def _files_resolved(section, base: Path):
@@ -260,6 +290,7 @@ def _number(value) -> bool:
 def _check_values(config: RunConfig) -> None:
     """Reject absurd or malformed settings before any work starts."""
     mm, model = config.manifoldmix, config.model
+    _check_ingredient_tests(config.ingredient_tests)
     unknown = [m for m in config.methods if m not in methods.METHODS]
     if unknown or not config.methods:
         raise ConfigError(f"methods must be a non-empty subset of {tuple(methods.METHODS)}; unknown: {unknown}")

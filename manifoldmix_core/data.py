@@ -94,9 +94,45 @@ class EvalSet:
         """How many of these model logits (a batch of this set, with its labels) pick the right class, as a device scalar."""
         return (self.project(logits).argmax(dim=1) == labels.to(logits.device)).sum()
 
-    def accuracy(self, logits: torch.Tensor) -> float:
-        """Top-1 accuracy of model logits on this whole set."""
-        return int(self.correct(logits, self.labels)) / len(self)
+
+RESIDENT_SHARE = 0.5  # the held-out set stays on a GPU only when it takes at most this share of the free memory
+IN_FLIGHT = 2  # batches of a streamed set on the device at once: the one evaluated and the one being copied
+
+
+@dataclass(frozen=True)
+class SetMemory:
+    """Where an evaluation set lives during a run and what it takes there, in bytes (status.json shows it).
+
+    `where` is "device" (copied once, sliced per batch), "host" (a CPU run: the device is the host) or "streamed"
+    (pinned host memory, batches copied to the GPU as they are evaluated: its device share is bounded by the batch).
+    """
+
+    where: str
+    device_bytes: int
+    host_bytes: int
+
+
+def placement(device_type: str, resident: bool, size: int, free_bytes: int | None) -> str:
+    """Where a set of `size` bytes goes: "host" on the CPU, "device" on other devices when `resident` (the held-out
+    set) and it fits a CUDA GPU's free memory (`free_bytes`, RESIDENT_SHARE of it), else "streamed" from pinned memory."""
+    if device_type == "cpu":
+        return "host"
+    if device_type != "cuda" or (resident and (free_bytes is None or size <= RESIDENT_SHARE * free_bytes)):
+        return "device"
+    return "streamed"
+
+
+def place(evalset: EvalSet, device: torch.device, resident: bool, batch_size: int, free_bytes: int | None = None) -> SetMemory:
+    """Put a set where evaluations read it (see `placement`) and say what it takes there."""
+    size = evalset.images.nbytes + evalset.labels.nbytes
+    where = placement(device.type, resident, size, free_bytes)
+    if where == "host":
+        return SetMemory(where, 0, size)
+    if where == "device":
+        evalset.to(device)
+        return SetMemory(where, size, 0)
+    evalset.pinned()
+    return SetMemory(where, min(size, IN_FLIGHT * batch_size * size // len(evalset)), size)
 
 
 def class_map_from_json(mapping: Mapping[str, int] | None) -> dict[int, int] | None:

@@ -21,6 +21,7 @@ import torch
 
 from .anatomy import KeyLayout
 from .data import EvalSet
+from .distributed import SINGLE, Group
 from .mixing import FlatLayout, Span, copy_spans
 from .models import Classifier, ModelSpec, bind, build_classifier
 
@@ -83,36 +84,44 @@ def bound_classifier(spec: ModelSpec, flat: FlatLayout, key_layout: KeyLayout, d
 class Evaluator:
     """Runs the bound classifier over evaluation sets; returns logits or top-1 accuracy."""
 
-    def __init__(self, model: Classifier, device: torch.device, batch_size: int | None = None, weights: ComputeWeights | None = None):
-        self.model, self.device, self.weights = model, device, weights
+    def __init__(self, model: Classifier, device: torch.device, batch_size: int | None = None, weights: ComputeWeights | None = None,
+                 group: Group = SINGLE):
+        self.model, self.device, self.weights, self.group = model, device, weights, group
         self.batch_size = batch_size or (CUDA_BATCH if device.type == "cuda" else CPU_BATCH)
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
     def batches(self, evalset: EvalSet) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(images, labels) of each batch on the device: slices of a resident set, asynchronous copies of a host one."""
-        for start in range(0, len(evalset), self.batch_size):
-            end = start + self.batch_size  # .to() is a no-op for a set already on the device
+        """(images, labels) of each batch of this rank's shard on the device: slices of a resident set, asynchronous
+        copies of a host one."""
+        shard = self.group.shard(len(evalset))
+        for start in range(shard.start, shard.stop, self.batch_size):
+            end = min(start + self.batch_size, shard.stop)  # .to() is a no-op for a set already on the device
             yield evalset.images[start:end].to(self.device, non_blocking=True), evalset.labels[start:end].to(self.device, non_blocking=True)
 
     @torch.inference_mode()
     def logits(self, evalset: EvalSet) -> torch.Tensor:
-        """Float32 logits of the bound model on every image of the set (on the device)."""
+        """Float32 logits of the bound model on this rank's shard of the set (every image in a single process), on the device."""
         if self.weights is not None:
             self.weights.refresh()
         return torch.cat([self.model(images).float() for images, _ in self.batches(evalset)])
 
     @torch.inference_mode()
     def correct(self, evalset: EvalSet) -> int:
-        """How many images of the set the bound model classifies right, without keeping its logits."""
+        """How many images of the set the bound model classifies right (summed over ranks), without keeping its logits."""
         if self.weights is not None:
             self.weights.refresh()
         total = torch.zeros((), dtype=torch.int64, device=self.device)
         for images, labels in self.batches(evalset):
             total += evalset.correct(self.model(images).float(), labels)
-        return int(total)
+        return self.group.sum(total)
 
     def accuracy(self, evalset: EvalSet) -> float:
         """Top-1 accuracy of the bound model on the set (ValAcc when the set is the held-out one)."""
         return self.correct(evalset) / len(evalset)
+
+    def accuracy_of(self, evalset: EvalSet, logits: torch.Tensor) -> float:
+        """Top-1 accuracy of logits that `logits` computed on this rank's shard (an ensemble's sum), over the whole set."""
+        shard = self.group.shard(len(evalset))
+        return self.group.sum(evalset.correct(logits, evalset.labels[shard.start:shard.stop])) / len(evalset)

@@ -30,8 +30,14 @@ def setup(settings: str, datasets: Mapping[str, str], components: Sequence[str])
 
 
 def ingredient_accuracy(name: str, fingerprint: str) -> dict:
-    """An ingredient's accuracy on every dataset (the journal adds "accuracy"); its file's content hash rides along."""
+    """An ingredient's accuracy when first read (the journal adds "accuracy": the held-out set, and the test sets when every
+    ingredient is tested); its file's content hash rides along."""
     return {"type": "accuracy", "model": name, "kind": "ingredient", "fingerprint": fingerprint}
+
+
+def ingredient_tests(name: str) -> dict:
+    """An ingredient's accuracy on the test/OOD sets (the journal adds "accuracy"), for those `ingredient_tests` picks."""
+    return {"type": "accuracy", "model": name, "kind": "ingredient_tests"}
 
 
 def method_accuracy(method: str) -> dict:
@@ -84,10 +90,10 @@ class Setup:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Accuracy of an ingredient or of a method's model on every dataset."""
+    """Accuracy of an ingredient (on the held-out set, or on the test/OOD sets) or of a method's model (on every dataset)."""
 
     model: str
-    kind: str  # "ingredient" or "method"
+    kind: str  # "ingredient" (when first read, with the file's hash), "ingredient_tests" (test/OOD sets later) or "method"
     accuracy: dict
     fingerprint: str | None = None
     t: float = 0.0

@@ -23,14 +23,20 @@ SETTLED_S = 2.0  # files modified more recently than this are hashed again next 
 CACHE_SUBDIR = "fingerprints"
 
 
-def _hasher():
-    return hashlib.blake2b(digest_size=16)
+def _hasher(data: bytes = b""):
+    return hashlib.blake2b(data, digest_size=16)
 
 
-def file_digest(path: str | Path, cache_dir: Path | None = None) -> str:
-    """The hash of a file's whole content, computed once per file version."""
+def file_digest(path: str | Path, cache_dir: Path | None = None, content: bytes | None = None) -> str:
+    """The hash of a file's whole content, computed once per file version (from `content`, when the caller read it already)."""
     path = Path(path)
-    return _cached([path], cache_dir, lambda: _hash_file(path, _hasher()).hexdigest())
+    compute = (lambda: _hash_file(path, _hasher()).hexdigest()) if content is None else lambda: _hasher(content).hexdigest()
+    return _cached([path], cache_dir, compute)
+
+
+def cached_file_digest(path: str | Path, cache_dir: Path | None) -> str | None:
+    """The hash file_digest cached for this version of the file, or None (then reading it is the only way to know)."""
+    return _cached([Path(path)], cache_dir, lambda: None)
 
 
 def files_digest(entries: Iterable[tuple[str, Path]], cache_dir: Path | None = None) -> str:
@@ -64,8 +70,8 @@ def _hash_file(path: Path, digest):
     return digest
 
 
-def _cached(paths: list[Path], cache_dir: Path | None, compute, key_extra: list[str] | None = None) -> str:
-    """compute(), or its earlier result for the same files in the same versions."""
+def _cached(paths: list[Path], cache_dir: Path | None, compute, key_extra: list[str] | None = None) -> str | None:
+    """compute(), or its earlier result for the same files in the same versions (a compute() of None only looks)."""
     if cache_dir is None:
         return compute()
     stats = [p.stat() for p in paths]
@@ -80,6 +86,8 @@ def _cached(paths: list[Path], cache_dir: Path | None, compute, key_extra: list[
     if len(cached) == 2 * _hasher().digest_size:
         return cached
     value = compute()
+    if value is None:
+        return None
     newest = max((s.st_mtime for s in stats), default=0.0)
     if time.time() - newest > SETTLED_S:
         _write_entry(entry, value)

@@ -23,12 +23,24 @@ from .fingerprint import file_digest, files_digest
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 [N,3,h,w] -> uint8 [N,3,size,size] (bilinear, antialiased); a no-op when sizes match."""
+RESIZE_CHUNK_BYTES = 32 << 20  # float32 input of one resize chunk; a resize adds ~4x this (and its uint8 result) at peak
+
+
+def resize_images(images: torch.Tensor, size: int, chunk_bytes: int = RESIZE_CHUNK_BYTES) -> torch.Tensor:
+    """uint8 [N,3,h,w] -> uint8 [N,3,size,size] (bilinear, antialiased); a no-op when sizes match.
+
+    Images are converted to float32 a chunk at a time (about `chunk_bytes` of them) into a uint8 result, so a
+    29 GB set does not need 15x its size at once; each image is resized on its own, so chunks change nothing.
+    """
     if images.shape[-2:] == (size, size):
         return images
-    out = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
+    out = torch.empty((len(images), images.shape[1], size, size), dtype=torch.uint8)
+    rows = max(1, chunk_bytes // (4 * images.shape[1:].numel()))
+    for start in range(0, len(images), rows):
+        chunk = images[start:start + rows].float()
+        resized = torch.nn.functional.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start:start + rows] = resized.round_().clamp_(0, 255)
+    return out
 
 
 def decode_image(path: Path, size: int) -> np.ndarray:

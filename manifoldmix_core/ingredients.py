@@ -18,10 +18,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file
 
 from .anatomy import HPARAMS_FILE, SUFFIXES, ParamInfo, Signature
 from .errors import IngredientError
+from .fingerprint import cached_file_digest, file_digest
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
@@ -80,25 +82,40 @@ def read_hparams(path: Path) -> dict:
     return data
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint's tensors on the CPU: safetensors, or torch.load with weights_only=True."""
+def read_state_dict(path: str | Path, content: bytes | None = None) -> dict[str, torch.Tensor]:
+    """Read a checkpoint's tensors on the CPU: safetensors, or torch.load with weights_only=True (from `content`, the
+    file's bytes, when the caller has read them already)."""
     path = Path(path)
-    if not path.is_file():
+    if content is None and not path.is_file():
         raise IngredientError(path, "file not found")
     if path.suffix == ".safetensors":
         try:
-            state = load_file(path)
+            state = load_file(path) if content is None else load_safetensors(content)
         except (SafetensorError, OSError, ValueError) as exc:
             raise IngredientError(path, f"is not a valid safetensors file ({exc})") from exc
     else:
-        state = _torch_load(path)
+        state = _torch_load(path, content)
     return _unwrap(path, state)
 
 
-def _torch_load(path: Path):
+def read_fingerprinted(path: str | Path, cache_dir: Path | None) -> tuple[str, dict[str, torch.Tensor] | None]:
+    """A checkpoint's content hash and, when that had to be computed (no cached hash for this file version), its
+    tensors from the same single read of the file: a new ingredient is read once to be hashed, validated and used."""
+    path = Path(path)
+    known = cached_file_digest(path, cache_dir)
+    if known is not None:
+        return known, None
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise IngredientError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    return file_digest(path, cache_dir, content), read_state_dict(path, content)
+
+
+def _torch_load(path: Path, content: bytes | None = None):
     """torch.load that refuses pickled code and turns every failure into an IngredientError."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path if content is None else io.BytesIO(content), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not _holds_pickled_objects(path):
             raise IngredientError(path, "is not a readable PyTorch checkpoint (corrupt or not a checkpoint)") from exc

@@ -9,6 +9,7 @@ app sees the worker's claim, and a resumed run's status, within a moment of star
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def run(config: RunConfig | Path, run_dir: Path, show_progress: bool = True) -> 
         from .runner import execute, start_run  # torch loads while the claim is held
         start_run(config, run_dir)
         print(f"run directory: {run_dir}", file=sys.stderr)
-        return execute(run_dir, show_progress)
+        return _led(execute, run_dir, show_progress)
 
 
 def _fail_own_queued_run(config: Path, run_dir: Path, exc: ManifoldMixError) -> None:
@@ -55,7 +56,40 @@ def resume(run_dir: Path, show_progress: bool = True) -> dict | None:
     with claimed(run_dir):
         (run_dir / runs.CANCEL).unlink(missing_ok=True)
         if runs.read_status(run_dir).get("state") == "finished" and (run_dir / runs.RESULTS).is_file():
+            _lead(False).close()
             return None
         runs.StatusWriter(run_dir).update(state="queued", message="resuming")
         from .runner import execute  # torch loads while the claim is held
-        return execute(run_dir, show_progress)
+        return _led(execute, run_dir, show_progress)
+
+
+def torchrun_rank() -> int:
+    """This process's rank as torchrun sets it (0 outside torchrun), known before torch is imported."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def _lead(go: bool):
+    """Rank 0 under torchrun (or a single process): join the group and tell the other ranks whether to follow a run."""
+    from .distributed import join
+    group = join()
+    group.share(go)  # the run directory is ready (its config placed), or there is nothing to do
+    return group
+
+
+def _led(execute, run_dir: Path, show_progress: bool) -> dict:
+    """execute(...) as rank 0 of the torchrun group (or as the only process), the others following."""
+    group = _lead(True)
+    results = execute(run_dir, show_progress, group=group)
+    group.close()
+    return results
+
+
+def follow(run_dir: Path) -> int:
+    """A torchrun rank other than 0, for `run` and `resume`: evaluate its share of rank 0's run, writing nothing."""
+    from .distributed import join
+    from .runner import follow as follow_run
+    group = join()
+    if group.share():
+        follow_run(Path(run_dir), group)
+    group.close()
+    return 0

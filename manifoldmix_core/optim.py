@@ -15,11 +15,15 @@ import difflib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import nevergrad as ng
 import numpy as np
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # config validation imports this module; torch stays out of it
+    from .distributed import Group
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,34 @@ def check_optimizer(name: str) -> None:
 
 
 def maximize(objective: Callable[[np.ndarray], float], init: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-             search: Search) -> tuple[np.ndarray, float]:
+             search: Search, group: Group | None = None) -> tuple[np.ndarray, float]:
     """Maximise objective(λ) over the box [lower, upper] starting at init; return the best λ seen and its value.
 
     nevergrad minimises, so it is told 1 − objective. NGOpt on 1–3 dimensional problems can fail
     inside nevergrad 1.0.12 with numpy 2; there it picks Cobyla anyway, so we use Cobyla directly.
+    Under torchrun (a `group` of several ranks) only rank 0 runs nevergrad; the others evaluate each λ it shares.
     """
+    if group is None:
+        return _search(objective, init, lower, upper, search)
+    if not group.leader:
+        while (lam := group.share()) is not None:
+            objective(np.asarray(lam, dtype=np.float64))
+        best_lam, best_value = group.share()
+        return np.asarray(best_lam, dtype=np.float64), best_value
+
+    def shared(lam: np.ndarray) -> float:
+        group.share(lam.tolist())  # the other ranks evaluate this λ with us
+        return objective(lam)
+
+    best_lam, best_value = _search(shared, init, lower, upper, search)
+    group.share(None)
+    group.share((best_lam.tolist(), best_value))
+    return best_lam, best_value
+
+
+def _search(objective: Callable[[np.ndarray], float], init: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+            search: Search) -> tuple[np.ndarray, float]:
+    """nevergrad's ask/tell loop (see maximize)."""
     check_optimizer(search.optimizer)
     if search.budget < 1:
         raise ConfigError(f"optimizer budget must be at least 1 evaluation, got {search.budget}")

@@ -27,11 +27,11 @@ from . import events, methods, runs
 from .anatomy import detect_key_layout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
-from .data import EvalSet, load_dataset
+from .data import EvalSet, SetMemory, load_dataset, place
+from .distributed import SINGLE, FollowerJournal, Group
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
-from .fingerprint import file_digest
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .lazy import resolve as resolve_ref
 from .mixing import FlatLayout
@@ -49,11 +49,12 @@ class Setup:
     signature: dict
     datasets: dict[str, EvalSet]
     device: torch.device
+    memory: dict[str, SetMemory]  # where each evaluation set lives and what it takes there
 
 
-def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], None] = lambda _: None,
-            cache_dir: Path | None = None) -> Setup:
-    """Validate ingredients, build the classifier bound to a work buffer, load datasets onto the device."""
+def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step: Callable[[str], None] = lambda _: None,
+            cache_dir: Path | None = None, group: Group = SINGLE) -> Setup:
+    """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place)."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
     signature = validate_pool(ingredients)
     key_layout = detect_key_layout(signature)
@@ -67,26 +68,30 @@ def prepare(config: RunConfig, journal: runs.Journal, on_step: Callable[[str], N
     flat = FlatLayout.build(partition, {n: signature[n].shape for n in mixed},
                             is_live=lambda n: key_layout.classifier_name(n) is not None)
     model, weights = bound_classifier(spec, flat, key_layout, device)
-    datasets = {}
+    evaluator = Evaluator(model, device, config.batch_size, weights, group)
+    datasets, memory = {}, {}
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
         evalset.check_classes(spec.num_classes)
-        resident = ds.name == config.val.name or device.type != "cuda"  # test sets stream from the host, batch by batch
-        datasets[ds.name] = evalset.to(device) if resident else evalset.pinned()
+        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+        memory[ds.name] = place(evalset, device, ds.name == config.val.name, evaluator.batch_size, free)
+        datasets[ds.name] = evalset
     classes = datasets[config.val.name].labels.unique()
     if len(classes) < 2:
         warnings.warn(RunWarning(f"the validation set {config.val.name} holds only class {int(classes[0])}: ValAcc then only counts how "
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
-    evaluator = Evaluator(model, device, config.batch_size, weights)
     kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir)
-    return Setup(kitchen, partition, signature, datasets, device)
+    return Setup(kitchen, partition, signature, datasets, device, memory)
 
 
 def _steps(config: RunConfig) -> int:
-    """Progress units: one per ingredient, each method's own (see methods.py) and one per method's test accuracy."""
+    """Progress units: one per ingredient and one per ingredient tested after the ValAcc order is known, each method's
+    own (see methods.py) and one per method's test accuracy."""
     n = len(config.ingredients)
-    return n + sum(methods.METHODS[m].steps(n) + 1 for m in config.methods)
+    names = [i.name for i in config.ingredients]
+    later = len(config.tested_ingredients(names)) if len(_sets_at_first_read(config)) < len(config.datasets) else 0
+    return n + later + sum(methods.METHODS[m].steps(n) + 1 for m in config.methods)
 
 
 class Progress:
@@ -123,10 +128,11 @@ class Progress:
         self.status.update(state="running", progress=round(fraction, 4), eta_s=eta, message=message, evals=self.evals)
 
 
-def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | None = None) -> dict:
+def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | None = None, group: Group = SINGLE) -> dict:
     """Run (or resume) the run in run_dir to the end, as the directory's only writer; returns results.json's content.
 
     Whatever ends it, status.json says so: finished, cancelled (CANCEL file or a signal) or failed (with the reason).
+    Under torchrun this is rank 0, and the other ranks `follow`.
     """
     run_dir = Path(run_dir)
     cache_dir = cache_dir or default_cache_dir()
@@ -137,11 +143,12 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
                       started_at=status.data.get("started_at", time.time()))
         try:
             config = load_config(run_dir / runs.CONFIG)
-            journal = runs.Journal(run_dir)
+            journal = runs.Journal(run_dir, group.share)
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
-            setup = prepare(config, journal, progress.step, cache_dir)
-            results = _cook(run_dir, config, setup, cache_dir)
+            setup = prepare(config, journal, progress.step, cache_dir, group)
+            status.update(datasets={name: dataclasses.asdict(m) for name, m in setup.memory.items()})
+            results = _cook(run_dir, config, setup)
         except Cancelled:
             status.update(state="cancelled", message="cancelled by the user; resume to continue")
             raise
@@ -158,15 +165,24 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
     return results
 
 
-def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> dict:
+def follow(run_dir: Path, group: Group, cache_dir: Path | None = None) -> None:
+    """A torchrun rank other than 0: rank 0's run, evaluated on this rank's share of every set; it writes nothing."""
+    config = load_config(run_dir / runs.CONFIG)
+    _cook(run_dir, config, prepare(config, FollowerJournal(group), cache_dir=cache_dir or default_cache_dir(), group=group))
+
+
+def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     kitchen = setup.kitchen
     _record_setup(run_dir, kitchen.journal, config, setup)
-    fingerprints, ingredient_acc = {}, {}
-    for name, ingredient in kitchen.ingredients.items():
-        fingerprints[name] = file_digest(ingredient.path, cache_dir)
-        ingredient_acc[name] = _ingredient_accuracy(run_dir, kitchen, name, config.val.name, fingerprints[name])
+    first_sets = _sets_at_first_read(config)
+    ingredient_acc = {name: _ingredient_accuracy(run_dir, kitchen, name, kitchen.fingerprint(name), first_sets)
+                      for name in kitchen.ingredients}
     kitchen.valacc_of = {name: acc[config.val.name] for name, acc in ingredient_acc.items()}
     kitchen.order = sorted(kitchen.valacc_of, key=lambda n: -kitchen.valacc_of[n])
+    tested = config.tested_ingredients(kitchen.order)
+    for name in tested:
+        if len(ingredient_acc[name]) < len(config.datasets):
+            ingredient_acc[name] = {**ingredient_acc[name], **_ingredient_tests(kitchen, name)}
     kept = next((name for name in reversed(methods.METHODS) if name in config.methods and methods.METHODS[name].fused), None)
     entries, fused = {}, None
     for name in config.methods:
@@ -193,12 +209,15 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup, cache_dir: Path) -> di
         "partition": {"n": len(setup.partition), "components": setup.partition.names,
                       "live": [setup.partition.names[j] for j in kitchen.flat_layout.live_components]},
         "order": kitchen.order,
-        "ingredients": {name: {"accuracy": ingredient_acc[name], "valacc": kitchen.valacc_of[name],
+        "ingredient_tests": config.ingredient_tests,
+        "ingredients": {name: {"accuracy": ingredient_acc[name], "valacc": kitchen.valacc_of[name], "tested": name in tested,
                                "hparams": kitchen.ingredients[name].hparams, "path": str(kitchen.ingredients[name].path)}
                         for name in kitchen.order},
         "methods": entries,
-        "evaluations": sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir)),
     }
+    if not kitchen.evaluator.group.leader:
+        return results  # rank 0 alone writes the run directory
+    results["evaluations"] = sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir))
     if fused is not None:
         _save_fused(run_dir / runs.FUSED, setup, kept, fused, config)
         results["fused"] = {"method": kept, "file": runs.FUSED}
@@ -226,15 +245,32 @@ def _refuse_change(what: str, before, now) -> None:
                           "restore it, or start a new run")
 
 
-def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, val_name: str, fingerprint: str) -> dict[str, float]:
-    """Accuracy of one ingredient on every dataset, and its ValAcc as an eval event; its file's content is part of the event."""
+def _sets_at_first_read(config: RunConfig) -> list[str]:
+    """The sets each ingredient is measured on when first read: all of them when every ingredient is to be tested (one
+    read each), else the held-out set alone (which ones to test waits for the ValAcc order; those are read again)."""
+    names = [i.name for i in config.ingredients]
+    every = len(config.tested_ingredients(names)) == len(names)
+    return [ds.name for ds in config.datasets] if every else [config.val.name]
+
+
+def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, fingerprint: str, sets: list[str]) -> dict[str, float]:
+    """An ingredient's accuracy on `sets` (the held-out one first), then its ValAcc as an eval event; its file's content is part of the event."""
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name)}
+    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name, sets)}
     accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
-    kitchen.record(events.ingredient_valacc(name, accuracy[val_name]))
+    kitchen.record(events.ingredient_valacc(name, accuracy[kitchen.val.name]))
     kitchen.on_step(f"ingredient {name}")
+    return accuracy
+
+
+def _ingredient_tests(kitchen: Kitchen, name: str) -> dict[str, float]:
+    """An ingredient's accuracy on the test/OOD sets (asked for by `ingredient_tests`), after every ValAcc is known."""
+    sets = [ds for ds in kitchen.datasets if ds != kitchen.val.name]
+    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name, sets)}
+    accuracy = kitchen.journal.record(events.ingredient_tests(name), measure)["accuracy"]
+    kitchen.on_step(f"ingredient {name}: test accuracy")
     return accuracy
 
 

@@ -25,6 +25,7 @@ from .files import write_atomic
 
 CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
     "config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors", "CANCEL")
+CANCELLED, MEASURED = "cancel", "compute"  # what a journal tells torchrun's other ranks before an event it does not replay
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -78,7 +79,9 @@ def request_cancel(run_dir: str | Path) -> None:
 class Journal:
     """Append-only events.jsonl that replays its own past on resume (see the module docstring)."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, share: Callable | None = None):
+        """`share` hands each event to torchrun's other ranks (distributed.Group.share); a single process shares nothing."""
+        self.share = share or (lambda value: value)
         self.path = run_dir / EVENTS
         self.cancel_path = run_dir / CANCEL
         self.tape = read_events(run_dir)
@@ -112,15 +115,15 @@ class Journal:
                 raise ResumeError(f"cannot resume: event {self.position + 1} of {self.path} ({_brief(old)}) differs: {detail}; "
                                   "the ingredients, datasets or settings changed since the run started")
             self.position += 1
-            return old
-        if self.cancel_path.exists():
+            return self.share(old)
+        if self.share(CANCELLED if self.cancel_path.exists() else MEASURED) == CANCELLED:
             raise Cancelled("cancelled by the user")
         full = {**event, **(compute() if compute else {}), "t": round(time.time() - self.start, 3)}
         with self.path.open("a") as f:
             f.write(json.dumps(full) + "\n")
         for listener in self.listeners:
             listener(full)
-        return full
+        return self.share(full)
 
 
 def _brief(event: dict) -> str:

@@ -8,7 +8,7 @@ from app_lib.figures import figure2, lambda_heatmap
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs
-from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, styled_table1, table1
+from app_lib.scoreboard import board_from_results, figure2_frame, held_out_only, merge_boards, styled_table1, table1
 from app_lib.ui import run_label
 from manifoldmix_core import runs
 
@@ -41,6 +41,9 @@ y = st.segmented_control("Vertical axis", axes, default=board.id_tests[0] if boa
                          format_func=lambda d: f"{d} (held-out)" if d == board.val else f"{d} (ID test)", key="results_y")
 st.subheader("Figure 2: accuracy vs average OOD accuracy")
 st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2")
+if untested := held_out_only(board):
+    st.caption(f"{len(untested)} ingredient(s) were measured on the held-out set only (the run's `ingredient_tests`), so Figure 2 "
+               "leaves them out and Table 1 shows their test columns as –.")
 
 st.subheader("Table 1: accuracy per dataset (%)")
 st.caption("Best in red, second-best in blue, ensembles excluded from the ranking (they cost one forward pass per member).")

@@ -8,7 +8,7 @@ from app_lib import run_store
 from app_lib.device import device_options, gpu_available
 from app_lib.draft import OPTIMIZERS, missing, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
-from app_lib.live import LiveLog, eta_text
+from app_lib.live import LiveLog, eta_text, memory_text
 from app_lib.paths import OutsideRoots, data_roots, inside_roots
 from app_lib.ui import STATE_ICONS, draft, pick_run
 from manifoldmix_core import runs
@@ -85,6 +85,8 @@ def live_view() -> None:
     head[2].metric("Best ValAcc", f"{evals['valacc'].max():.4f}" if len(evals) else "–")
     head[3].metric("Candidate", live.current_candidate() or "–")
     st.progress(float(status.get("progress") or 0.0), text=f"{status.get('message', '')}  {eta_text(status)}")
+    if memory := memory_text(status):
+        st.caption(memory)
     if state == "failed":
         st.error(f"The run failed: {status.get('message')}")
         if status.get("traceback"):

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for folder in (TESTS, TESTS.parent / "tools"):  # helpers, the toy world; tools/file_opens.py
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import toy  # noqa: E402
 from helpers import run_config  # noqa: E402

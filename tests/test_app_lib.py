@@ -13,7 +13,7 @@ from app_lib import run_store
 from app_lib.datasets import demo_datasets
 from app_lib.demo_story import ROWS, demo_story
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
-from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas, lambda_trajectory
+from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas, lambda_trajectory, memory_text
 from app_lib.paper import reference_board
 from app_lib.paths import OutsideRoots, inside_roots, list_files
 from app_lib.scoreboard import figure2_frame, rank_marks, table1
@@ -101,6 +101,14 @@ def test_paper_table1_marks_best_and_second_best():
     assert marks.loc["Greedy soup", "ImageNet"] == "best" and marks.loc["ManifoldMixMS-C8", "ImageNet"] == "second"
     points = figure2_frame(board, "ImageNet")
     assert (points["kind"] == "Finetuned ingredient").sum() == 72 and len(points) == 75
+
+
+def test_memory_text_names_each_sets_place_and_size():
+    status = {"datasets": {"val": {"where": "device", "device_bytes": 3 << 30, "host_bytes": 0},
+                           "ImageNet-R": {"where": "streamed", "device_bytes": 600 << 20, "host_bytes": 5 << 30}}}
+    assert memory_text(status) == ("Evaluation sets: val on the device (3.0 GB) · ImageNet-R streamed from pinned host memory "
+                                   "(5.0 GB, at most 600.0 MB on the GPU)")
+    assert memory_text({"state": "queued"}) == ""
 
 
 def test_live_frames_from_a_finished_run(finished_run):

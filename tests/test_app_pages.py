@@ -72,6 +72,7 @@ def test_run_page_shows_a_finished_run_from_the_url(app_env):
     assert at.selectbox(key="lambda_candidate").value == "b"
     assert at.button(key="open_results")
     assert at.query_params["run"] == TOY_RUN
+    assert "Evaluation sets: val in host memory" in texts(at.caption)  # from status.json, written by the engine
 
 
 def test_run_page_says_why_a_run_failed(app_env):
@@ -147,6 +148,17 @@ def test_results_page_compares_partitions_side_by_side(app_env):
     table = at.dataframe[0].value
     assert {"ManifoldMixMS-C1", "ManifoldMixMS-C5"} <= set(table.index)
     assert list(table.index).count("Uniform soup") == 1
+
+
+def test_results_page_with_ingredients_measured_on_the_held_out_set_only(app_env, toy_world):
+    from helpers import derived_config, run_config
+    run_id = "20250101-000002-top1"
+    run_config(derived_config(toy_world, "top1-page", methods=["uniform_soup"], ingredient_tests={"top": 1}), app_env / run_id)
+    at = open_page("pages/results.py", query={"runs": run_id})
+    table = at.dataframe[0].value
+    assert not table.loc["Best finetuned (a)"].isna()["test"]  # measured
+    assert table.loc["Second-best finetuned (a_copy)"].isna()["test"]  # not measured: no number made up
+    assert "3 ingredient(s) were measured on the held-out set only" in texts(at.caption)
 
 
 def test_results_page_without_runs(tmp_path, monkeypatch):

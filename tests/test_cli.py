@@ -104,6 +104,11 @@ def _main(capsys, *args) -> tuple[int, str]:
     ({"device": "gpu"}, "device"),
     ({"methods": ["greedy_soup", "greedy_soup"]}, "twice"),
     ({"manifoldmix": {"seed": -1}}, "manifoldmix.seed"),
+    ({"ingredient_tests": "some"}, 'ingredient_tests must be "all", "none" or {"top": k}'),
+    ({"ingredient_tests": {"top": 0}}, "ingredient_tests"),
+    ({"ingredient_tests": {"top": "3"}}, "ingredient_tests"),
+    ({"ingredient_tests": {"best": 3}}, "ingredient_tests"),
+    ({"ingredient_tests": 5}, "config.ingredient_tests must be"),
 ])
 def test_bad_config_exits_2_naming_the_key(toy_world, tmp_path, capsys, changes, expected):
     config = derived_config(toy_world, "bad", **changes)

@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import derived_config
+from helpers import REPO, derived_config
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from manifoldmix_core.config import DatasetConfig
-from manifoldmix_core.data import EvalSet, load_dataset
+from manifoldmix_core.data import EvalSet, SetMemory, load_dataset, place, placement
 from manifoldmix_core.errors import DatasetError
 from manifoldmix_core.images import load_image_folder, load_tensor_file, resize_images
 
@@ -139,6 +139,35 @@ def test_tensor_file_nchw_nhwc_and_resize(tmp_path):
     assert torch.all(resize_images(flat, 3) == 77)
 
 
+def test_chunked_resize_equals_resizing_the_whole_set_at_once(tmp_path):
+    images = torch.randint(0, 256, (7, 3, 12, 10), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    whole = torch.nn.functional.interpolate(images.float(), size=(5, 5), mode="bilinear", antialias=True, align_corners=False)
+    expected = whole.round().clamp(0, 255).to(torch.uint8)
+    for chunk_bytes in (1, 2 * 4 * 3 * 12 * 10, 1 << 30):  # one image per chunk, two (the last one short), all at once
+        assert torch.equal(resize_images(images, 5, chunk_bytes), expected)
+
+
+RESIZE_PEAK = """
+import resource, sys, torch
+from manifoldmix_core.images import RESIZE_CHUNK_BYTES, resize_images
+images = torch.randint(0, 256, (int(sys.argv[1]), 3, 256, 256), dtype=torch.uint8)
+resize_images(images[:1], 128)  # warm up torch's allocator and kernels
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+out = resize_images(images, 128)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(grown, out.numel(), RESIZE_CHUNK_BYTES)
+"""
+
+
+def test_resizing_a_large_set_adds_a_bounded_float32_peak():
+    """A set of 315 MB as float32: the resize adds its uint8 result and a few chunks' floats (~4x), not the set in float32."""
+    n = 400
+    out = subprocess.run([sys.executable, "-c", RESIZE_PEAK, str(n)], capture_output=True, text=True, check=True, cwd=REPO)
+    grown, result_bytes, chunk_bytes = map(int, out.stdout.split())
+    whole_set_float32 = n * 3 * 256 * 256 * 4
+    assert grown < result_bytes + 5 * chunk_bytes < whole_set_float32, (grown, whole_set_float32)  # resizing it whole: +525 MiB
+
+
 def test_tensor_file_errors(tmp_path):
     with pytest.raises(DatasetError) as exc:
         load_tensor_file(tmp_path / "missing.safetensors", 8)
@@ -153,6 +182,32 @@ def test_tensor_file_errors(tmp_path):
     save_file({"images": torch.zeros(1, 3, 8, 8), "labels": torch.zeros(1)}, tmp_path / "float.safetensors")
     with pytest.raises(DatasetError, match="uint8"):
         load_tensor_file(tmp_path / "float.safetensors", 8)
+
+
+GB = 1 << 30
+
+
+@pytest.mark.parametrize("device, resident, size, free, expected", [
+    ("cpu", True, 10 * GB, None, "host"),
+    ("cpu", False, GB, None, "host"),
+    ("cuda", True, 3 * GB, 70 * GB, "device"),  # the held-out set (ImageNet2p, 26k images at 224 px) on an H100
+    ("cuda", True, 3 * GB, 5 * GB, "streamed"),  # ... on a card where it would take more than half the free memory
+    ("cuda", False, 1, 70 * GB, "streamed"),  # test sets always stream, however small
+    ("mps", False, GB, None, "device"),
+])
+def test_only_the_held_out_set_stays_on_a_gpu_and_only_when_it_fits(device, resident, size, free, expected):
+    assert placement(device, resident, size, free) == expected
+
+
+def test_a_cpu_run_reports_each_set_in_host_memory():
+    images, labels = torch.zeros((10, 3, 4, 4), dtype=torch.uint8), torch.zeros(10, dtype=torch.int64)
+    memory = place(EvalSet("val", images, labels), torch.device("cpu"), True, 4)
+    assert memory == SetMemory("host", 0, 10 * 3 * 4 * 4 + 10 * 8)
+
+
+def accuracy(evalset: EvalSet, logits: torch.Tensor) -> float:
+    """Top-1 accuracy of model logits for every image of the set (what Evaluator.accuracy_of counts in one process)."""
+    return int(evalset.correct(logits, evalset.labels)) / len(evalset)
 
 
 def test_evalset_rejects_bad_tensors():
@@ -177,7 +232,7 @@ def _evalset(labels, **kw) -> EvalSet:
 
 def test_accuracy_plain():
     logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
-    assert _evalset([1, 0, 0]).accuracy(logits) == pytest.approx(2 / 3)
+    assert accuracy(_evalset([1, 0, 0]), logits) == pytest.approx(2 / 3)
 
 
 def test_accuracy_with_class_subset():
@@ -190,9 +245,9 @@ def test_accuracy_with_class_subset():
     ])
     evalset = _evalset([1, 2, 0, 0], class_subset=(3, 1, 4))
     assert evalset.project(logits).argmax(1).tolist() == [1, 2, 0, 2]
-    assert evalset.accuracy(logits) == pytest.approx(3 / 4)
+    assert accuracy(evalset, logits) == pytest.approx(3 / 4)
     # without the subset the argmax runs over all 5 model classes: [1, 0, 0, 4] vs labels [1, 2, 0, 0]
-    assert _evalset([1, 2, 0, 0]).accuracy(logits) == pytest.approx(2 / 4)
+    assert accuracy(_evalset([1, 2, 0, 0]), logits) == pytest.approx(2 / 4)
 
 
 def test_accuracy_with_many_to_one_class_map():
@@ -205,7 +260,7 @@ def test_accuracy_with_many_to_one_class_map():
     ])
     evalset = _evalset([0, 1, 1], class_map=class_map)
     assert evalset.project(logits).tolist() == [[3.0, 2.0], [1.0, 2.0], [-4.0, -4.5]]
-    assert evalset.accuracy(logits) == pytest.approx(2 / 3)
+    assert accuracy(evalset, logits) == pytest.approx(2 / 3)
 
 
 def test_check_classes():

@@ -70,4 +70,4 @@ def test_batches_cover_the_set_and_accuracy_is_an_exact_fraction():
     logits = evaluator.logits(evalset)
     right = int((logits.argmax(1) == evalset.labels).sum())
     assert evaluator.correct(evalset) == right
-    assert evaluator.accuracy(evalset) == right / 30 == evalset.accuracy(logits)
+    assert evaluator.accuracy(evalset) == right / 30 == evaluator.accuracy_of(evalset, logits)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import random
 import shutil
+import time
 
 import pytest
 import torch
@@ -15,10 +17,12 @@ from safetensors.torch import load_file, save_file
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.errors import IngredientError
+from manifoldmix_core.fingerprint import file_digest
 from manifoldmix_core.ingredients import (
     Ingredient,
     check_finite,
     find_ingredients,
+    read_fingerprinted,
     read_signature,
     read_state_dict,
     validate_pool,
@@ -56,6 +60,18 @@ def test_reads_torch_save_of_a_state_dict(tmp_path, suffix):
     state = small_state()
     torch.save(state, tmp_path / f"m{suffix}")
     assert_same_tensors(read_state_dict(tmp_path / f"m{suffix}"), state)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_the_fingerprinting_read_gives_the_file_hash_and_its_tensors_then_the_cached_hash_alone(tmp_path, suffix):
+    state, path, cache = small_state(), tmp_path / f"m{suffix}", tmp_path / "cache"
+    (save_file if suffix == ".safetensors" else torch.save)(state, path)
+    old = time.time() - 60  # a settled file: its hash is cached
+    os.utime(path, (old, old))
+    digest, read = read_fingerprinted(path, cache)
+    assert digest == file_digest(path) and read is not None
+    assert_same_tensors(read, state)
+    assert read_fingerprinted(path, cache) == (digest, None)
 
 
 @pytest.mark.parametrize("key", ["state_dict", "model_state_dict"])
@@ -101,6 +117,9 @@ def test_pickled_object_is_refused_without_running_it(tmp_path):
     assert not marker.exists()
     with pytest.raises(IngredientError, match="pickled"):
         read_signature(tmp_path / "evil.pt")
+    with pytest.raises(IngredientError, match="pickled"):  # the run's first read: hash and tensors from the same bytes
+        read_fingerprinted(tmp_path / "evil.pt", tmp_path / "cache")
+    assert not marker.exists()
     assert not marker.exists()
     # The gadget is real: an unrestricted load would have run it.
     torch.load(tmp_path / "evil.pt", weights_only=False)

@@ -12,6 +12,7 @@ import pytest
 import torch
 import toy
 from helpers import assert_same_run, derived_config, events_of, fused_tensors, run_config
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from manifoldmix_core import runs
@@ -209,6 +210,14 @@ def test_every_valacc_event_is_complete(finished_run):
     assert [e["candidate"] for e in evals if e["phase"] == "ingredient"] == ["a", "a_copy", "b", "noise"]
     times = [e["t"] for e in runs.read_events(finished_run)]
     assert times == sorted(times)
+
+
+def test_status_shows_where_each_set_lives_and_its_bytes(finished_run, toy_world):
+    memory = runs.read_status(finished_run)["datasets"]
+    for name in ("val", "test"):
+        with safe_open(toy_world.parent / f"{name}.safetensors", framework="pt") as f:
+            n = f.get_slice("labels").get_shape()[0]
+        assert memory[name] == {"where": "host", "device_bytes": 0, "host_bytes": n * 3 * 16 * 16 + n * 8}  # uint8 images, int64 labels
 
 
 def test_results_json_layout(finished_run):

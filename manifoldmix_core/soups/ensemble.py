@@ -36,7 +36,7 @@ def greedy_ensemble(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
         if total is None:
             total = kitchen.ensemble_sums(chosen, [val])[val]
         trial = (name, kitchen.ensemble_sums([name], [val])[val])
-        return kitchen.val.accuracy(total + trial[1])
+        return kitchen.evaluator.accuracy_of(kitchen.val, total + trial[1])
 
     for name in candidates:
         trial_acc = kitchen.measure("candidate", name, None, lambda name=name: trial_valacc(name))

@@ -2,7 +2,9 @@
 
 The kitchen holds at most three flat models besides the algorithm's own Ψ: the work buffer the
 classifier is bound to, and a one-slot cache of the current candidate θ_i (loaded lazily, so a
-resumed run that replays an evaluation does not even read the file; checked for NaN once per run).
+resumed run that replays an evaluation does not even read the file; checked for NaN once per run;
+an ingredient whose content hash is not cached yet is hashed from the same read, see `fingerprint`).
+Tensors are read when a method needs them, never kept for later: memory stays flat in N.
 Test accuracies are counted batch by batch and ensembles are running sums of their members'
 logits, one member at a time, so no method holds more than one set's logits per set whatever the
 number of ingredients. The ingredients' own logits, computed anyway for their accuracies, are kept
@@ -23,7 +25,7 @@ from .. import events
 from ..data import EvalSet
 from ..evaluate import Evaluator
 from ..fingerprint import file_digest
-from ..ingredients import Ingredient, check_finite, read_state_dict
+from ..ingredients import Ingredient, check_finite, read_fingerprinted, read_state_dict
 from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
 
@@ -71,14 +73,26 @@ class Kitchen:
     def theta(self, name: str) -> torch.Tensor:
         """Ingredient `name` as a flat float32 vector on the device (one-slot cache)."""
         if self._slot is None or self._slot[0] != name:
-            self._slot = None
-            ingredient = self.ingredients[name]
-            state = read_state_dict(ingredient.path)
-            if name not in self._finite:
-                check_finite(ingredient.path, state)
-                self._finite.add(name)
-            self._slot = (name, self.flat_layout.flatten(state, self.work.device, str(ingredient.path)))
+            self._fill_slot(name, read_state_dict(self.ingredients[name].path))
         return self._slot[1]
+
+    def fingerprint(self, name: str) -> str:
+        """Ingredient `name`'s content hash; when it is not cached yet, the read that hashes it also fills the slot."""
+        if self._slot is not None and self._slot[0] != name:
+            self._slot = None  # not held while the file's bytes and tensors are: the peak stays two models' worth
+        digest, state = read_fingerprinted(self.ingredients[name].path, self.cache_dir)
+        if state is not None:
+            self._fill_slot(name, state)
+        return digest
+
+    def _fill_slot(self, name: str, state: dict[str, torch.Tensor]) -> None:
+        """Hold ingredient `name` (its tensors just read), checked for NaN / inf the first time in this run."""
+        self._slot = None
+        path = self.ingredients[name].path
+        if name not in self._finite:
+            check_finite(path, state)
+            self._finite.add(name)
+        self._slot = (name, self.flat_layout.flatten(state, self.work.device, str(path)))
 
     def outside_model(self, path: str | Path, role: str) -> torch.Tensor:
         """A checkpoint that is not an ingredient (WiSE-FT's zero-shot model) as a flat vector; its content is journaled."""
@@ -137,21 +151,22 @@ class Kitchen:
         self.record(events.decision(self.method, candidate, accepted, valacc, lam))
         self.on_step(f"{self.method}: {candidate}")
 
-    def test_accuracies(self, build: Build) -> dict[str, float]:
-        """Accuracy on every dataset of the parameters `build` writes, counted batch by batch (no logits kept)."""
+    def test_accuracies(self, build: Build, sets: Sequence[str] | None = None) -> dict[str, float]:
+        """Accuracy on every dataset (or the named ones) of the parameters `build` writes, counted batch by batch (no logits kept)."""
         build(self.work)
-        return {name: self.evaluator.accuracy(evalset) for name, evalset in self.datasets.items()}
+        return {name: self.evaluator.accuracy(self.datasets[name]) for name in (self.datasets if sets is None else sets)}
 
-    def ingredient_accuracies(self, name: str) -> dict[str, float]:
-        """Accuracy of ingredient `name` on every dataset; its logits are kept for the ensembles while the memo has room."""
+    def ingredient_accuracies(self, name: str, sets: Sequence[str]) -> dict[str, float]:
+        """Accuracy of ingredient `name` on the named sets; its logits are kept for the ensembles while the memo has room."""
         self.stored(name=name)(self.work)
         accuracy = {}
-        for ds, evalset in self.datasets.items():
+        for ds in sets:
+            evalset = self.datasets[ds]
             if self._logits_bytes >= LOGITS_MEMO_BYTES:
                 accuracy[ds] = self.evaluator.accuracy(evalset)
                 continue
             logits = self.evaluator.logits(evalset)
-            accuracy[ds] = evalset.accuracy(logits)
+            accuracy[ds] = self.evaluator.accuracy_of(evalset, logits)
             self._logits[name, ds] = logits
             self._logits_bytes += logits.numel() * logits.element_size()
         return accuracy
@@ -173,4 +188,4 @@ class Kitchen:
 
     def ensemble_accuracy(self, members: Sequence[str]) -> dict[str, float]:
         """Accuracy on every dataset of the ensemble averaging the members' logits (the argmax of the sum is the mean's)."""
-        return {ds: self.datasets[ds].accuracy(total) for ds, total in self.ensemble_sums(members, list(self.datasets)).items()}
+        return {ds: self.evaluator.accuracy_of(self.datasets[ds], total) for ds, total in self.ensemble_sums(members, list(self.datasets)).items()}

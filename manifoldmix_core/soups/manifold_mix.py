@@ -72,7 +72,7 @@ def _search(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarr
     if not free:
         return start, objective(start[free])
     budget = cfg.budget or cfg.budget_per_component * len(free)
-    x, value = maximize(objective, start[free], lower[free], upper[free], Search(cfg.optimizer, budget, cfg.seed))
+    x, value = maximize(objective, start[free], lower[free], upper[free], Search(cfg.optimizer, budget, cfg.seed), kitchen.evaluator.group)
     return full(x), value
 
 

@@ -14,6 +14,8 @@ import pytest
 from file_opens import FileOpens
 from helpers import derived_config, run_config
 
+from manifoldmix_core.soups import kitchen
+
 INGREDIENTS = ("a", "a_copy", "b", "noise")
 HEADER = 1  # validate_pool reads each file's safetensors header (names, shapes, dtypes) before anything is built
 
@@ -42,13 +44,16 @@ def test_one_read_hashes_validates_and_measures_a_new_ingredient(world, tmp_path
 
 
 @pytest.mark.slow
-def test_every_method_reads_an_ingredient_only_when_it_needs_its_tensors(world, tmp_path, monkeypatch):
+@pytest.mark.parametrize("memo", ["kept", "none"])
+def test_every_method_reads_an_ingredient_only_when_it_needs_its_tensors(world, tmp_path, monkeypatch, memo):
     monkeypatch.setenv("MANIFOLDMIX_CACHE", str(tmp_path / "cache"))
+    if memo == "none":  # no room to keep the ingredients' logits: the ensembles run their members again
+        monkeypatch.setattr(kitchen, "LOGITS_MEMO_BYTES", 0)
     with FileOpens(world.parent) as opens:
         results = run_config(world, tmp_path / "run")
     members = results["methods"]["greedy_ensemble"]["ingredients"]
-    # uniform, greedy and ManifoldMixMS read each ingredient once, the ensemble's test sets once more; the greedy ensemble
-    # reads each candidate once, and its members again for its test sets (the best one, decided by its ValAcc alone,
-    # is read for the running sum instead)
-    needed = {name: 3 + 1 + (2 if name in members else 1) for name in INGREDIENTS}
+    # uniform, greedy and ManifoldMixMS read each ingredient once. With the logits kept, the ensembles read nothing;
+    # without, the ensemble's test sets read each once more, the greedy ensemble reads each candidate once and its
+    # members again for its test sets (the best one, decided by its ValAcc alone, is read for the running sum instead)
+    needed = {name: 3 + (0 if memo == "kept" else 1 + (2 if name in members else 1)) for name in INGREDIENTS}
     assert {n: opens.counts[f"{n}.safetensors"] for n in INGREDIENTS} == {n: HEADER + 1 + k for n, k in needed.items()}

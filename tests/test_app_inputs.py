@@ -43,12 +43,43 @@ def test_server_folder_pick_and_traversal_refused(app_env, toy_world):
     assert "outside the allowed folders" in texts(at.error)
 
 
+def test_server_folder_outside_the_roots_is_an_error_not_an_exception(app_env):
+    """Issue 9, defect 2: a fresh session typing '../../etc' got the message and then NameError: 'folder'."""
+    at = open_page("pages/ingredients.py", draft=empty_draft())
+    at.text_input(key="server_sub").set_value("../../etc").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "outside the allowed folders" in texts(at.error)
+    assert at.multiselect(key="server_files").options == []
+
+
+def test_refused_upload_is_deleted_and_a_repeated_one_is_named(app_env, toy_world, tmp_path):
+    """Issue 9, smaller: refused uploads stayed in data/uploads; re-uploading a file was ignored silently."""
+    at = open_page("pages/ingredients.py", draft=empty_draft())
+    good = (toy_world.parent / "a.safetensors").read_bytes()
+    at.file_uploader(key="upload").set_value([("a.safetensors", good, "application/octet-stream"),
+                                              ("broken.pt", b"not a checkpoint", "application/octet-stream")])
+    at.run()
+    at.button(key="add_uploads").click().run()
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["a.safetensors"]
+    assert at.subheader[0].value == "1 ingredient"
+    at.button(key="add_uploads").click().run()
+    assert "a.safetensors is already an ingredient (a)" in texts(at.info)
+    assert len(at.session_state["draft"]["ingredients"]) == 1
+
+
+def test_hyperparameters_are_short():
+    """Issue 9, smaller: hparams were printed with 19 decimals."""
+    from app_lib.ingredient_pool import hparams_text
+    assert hparams_text({"lr": 0.1 + 0.2, "epochs": 10, "aug": "none"}) == "lr=0.3, epochs=10, aug=none"
+
+
 def test_heldout_accuracy_on_demand_is_cached(app_env, toy_world):
     at = open_page("pages/ingredients.py", draft=toy_draft(toy_world))
     at.button(key="heldout").click().run(timeout=120)
     assert not at.exception and not at.error
     table = at.dataframe[0].value.set_index("name")
-    assert table.loc["a", "held-out accuracy"] > table.loc["noise", "held-out accuracy"]
+    assert table.loc["a", "held-out accuracy (%)"] > table.loc["noise", "held-out accuracy (%)"]
+    assert 1 < table.loc["a", "held-out accuracy (%)"] <= 100  # a percentage, as on every other page
     assert len(at.session_state["heldout_cache"]) == 4
 
 

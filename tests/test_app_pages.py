@@ -168,3 +168,21 @@ def test_paper_page_shows_published_numbers_and_replay(app_env):
     assert int({m.label: m.value for m in at.metric}["Candidates investigated"]) < 72
     compare = at.dataframe[1].value
     assert TOY_RUN in compare.index and "author's C8 run" in compare.index
+
+
+def test_run_page_keeps_the_watched_run_across_pages(app_env):
+    """Issue 9, defect 3: leaving Run and coming back showed the newest run, not the one being watched."""
+    fake_run(app_env, "20990101-000000-newer", {"state": "finished", "message": "done"})
+    at = open_page("pages/run.py", query={"run": TOY_RUN})
+    assert at.selectbox(key="pick_run").value == TOY_RUN
+    at.switch_page("pages/start.py").run()
+    at.query_params.clear()  # the sidebar's links carry no ?run=
+    at.switch_page("pages/run.py").run()
+    assert at.selectbox(key="pick_run").value == TOY_RUN
+    assert at.query_params["run"] == TOY_RUN
+
+
+def test_run_page_names_an_unknown_run_id(app_env):
+    """Issue 9, defect 3: an unknown ?run= id silently fell back to the newest run."""
+    at = open_page("pages/run.py", query={"run": "20200101-000000-gone"})
+    assert "No run 20200101-000000-gone" in texts(at.error)

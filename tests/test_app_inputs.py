@@ -117,6 +117,18 @@ def test_datasets_add_preview_and_errors(app_env, toy_world):
     assert "class map must be a JSON object" in texts(at.error)
 
 
+def test_datasets_checks_a_file_when_it_is_added(app_env, toy_world):
+    """Issue 9, defect 4: a model checkpoint was accepted as a tensor set and failed only at preview or in a run."""
+    at = open_page("pages/datasets.py", draft=toy_draft(toy_world))
+    at.text_input(key="set_name").set_value("not-images")
+    at.selectbox(key="set_source").set_value("tensors")
+    at.text_input(key="set_path").set_value("a.safetensors")
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert "Not added" in texts(at.error) and "model checkpoint" in texts(at.error)
+    assert "not-images" not in [d["name"] for d in at.session_state["draft"]["test"]]
+
+
 def test_datasets_remove_held_out_warns(app_env, toy_world):
     at = open_page("pages/datasets.py", draft=toy_draft(toy_world))
     at.button(key="remove_val").click().run()

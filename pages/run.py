@@ -6,11 +6,12 @@ import streamlit as st
 
 from app_lib import run_store
 from app_lib.device import device_options, gpu_available
-from app_lib.draft import OPTIMIZERS, missing, with_settings
+from app_lib.draft import OPTIMIZERS, blockers, degenerate, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
 from app_lib.live import LiveLog, eta_text
 from app_lib.paths import OutsideRoots, data_roots, inside_roots
 from app_lib.ui import STATE_ICONS, draft, pick_run
+from app_lib.vocabulary import counted
 from manifoldmix_core import runs
 from manifoldmix_core.methods import METHODS, WISE_FT, defaults
 
@@ -18,8 +19,7 @@ st.title("Run")
 
 with st.expander("Start a new run", expanded=not run_store.list_runs()):
     config = draft()
-    needs = missing(config)
-    st.caption(f"{len(config.get('ingredients', []))} ingredients · held-out set: "
+    st.caption(f"{counted(len(config.get('ingredients', [])), 'ingredient')} · held-out set: "
                f"{(config.get('val') or {}).get('name', '—')} · OOD sets: {', '.join(config.get('ood', [])) or '—'} · "
                f"partition: {config.get('partition', {}).get('preset', 'custom')}")
     name = st.text_input("Run name", value=config.get("name") or "run", key="run_name")
@@ -29,34 +29,42 @@ with st.expander("Start a new run", expanded=not run_store.list_runs()):
     c1, c2, c3 = st.columns(3)
     optimizer = c1.selectbox("Optimizer (Nevergrad)", OPTIMIZERS, index=OPTIMIZERS.index(mm.get("optimizer", "Cobyla"))
                              if mm.get("optimizer", "Cobyla") in OPTIMIZERS else 0, key="run_optimizer")
-    budget = c2.number_input("Budget per component (evaluations)", 1, 10_000, int(mm.get("budget_per_component", 30)),
+    # No min/max on the number inputs: a browser keeps the last valid value of a bounded input while showing the typed
+    # one, so the run would silently use another number. The engine's validation says what is wrong instead.
+    budget = c2.number_input("Budget per component (evaluations)", value=int(mm.get("budget_per_component", 30)), step=1,
                              key="run_budget")
-    tau = c3.number_input("τ (skip tolerance)", 0.5, 1.0, float(mm.get("tau", 0.998)), step=0.001, format="%.3f", key="run_tau")
+    tau = c3.number_input("τ (skip tolerance, in (0, 1])", value=float(mm.get("tau", 0.998)), step=0.001, format="%.3f",
+                          key="run_tau")
     c4, c5, c6 = st.columns(3)
     semantics = c4.segmented_control("Semantics", ["paper", "code-release"], default=mm.get("semantics", "paper"),
                                      required=True, key="run_semantics")
-    seed = c5.number_input("Seed", 0, 2**31 - 1, int(mm.get("seed", 0)), key="run_seed")
+    seed = c5.number_input("Seed", value=int(mm.get("seed", 0)), step=1, key="run_seed")
     devices = device_options()
     device = c6.selectbox("Device", devices, index=devices.index(config["device"]) if config.get("device") in devices else 0,
                           help="GPU detected" if gpu_available() else "no GPU detected: runs on the CPU", key="run_device")
     second = st.checkbox("Second optimizer pass after a success (code release only)", value=bool(mm.get("second_pass")),
                          disabled=semantics != "code-release", key="run_second_pass")
-    wise_ft = None
+    wise_ft, problems = None, []
     if WISE_FT.name in methods:
         zero_shot = st.text_input("WiSE-FT: zero-shot (pretrained) checkpoint, a path inside an allowed folder",
                                   (config.get(WISE_FT.settings) or {}).get("zero_shot", ""), key="run_zero_shot")
         try:
             wise_ft = {"zero_shot": str(inside_roots(zero_shot, data_roots()))} if zero_shot.strip() else None
         except OutsideRoots as exc:
-            st.error(str(exc))
-        if wise_ft is None:
-            needs.append("WiSE-FT's zero-shot checkpoint")
-    if needs:
-        st.info("Before a run can start, choose " + " and ".join(needs) + ".")
-    if st.button("Launch run", type="primary", disabled=bool(needs) or not methods, key="launch"):
-        settings = {"optimizer": optimizer, "budget_per_component": int(budget), "tau": float(tau), "semantics": semantics,
-                    "seed": int(seed), "second_pass": bool(second and semantics == "code-release")}
-        run_dir = run_store.launch(with_settings(config, methods, settings, device, name, wise_ft))
+            problems.append(str(exc))
+        if wise_ft is None and not problems:
+            problems.append("Give WiSE-FT's zero-shot checkpoint.")
+    settings = {"optimizer": optimizer, "budget_per_component": int(budget), "tau": float(tau), "semantics": semantics,
+                "seed": int(seed), "second_pass": bool(second and semantics == "code-release")}
+    config.update(with_settings(config, methods or [], settings, device, name, wise_ft))  # the workspace keeps the settings
+    problems = problems or blockers(config)
+    for problem in problems:
+        st.error(f"Cannot launch yet: {problem}")
+    for note in degenerate(config):
+        st.warning(note)
+    if st.button("Launch run", type="primary", disabled=bool(problems), key="launch",
+                 help="; ".join(problems) or "Start the engine on this setup in its own process"):
+        run_dir = run_store.launch(config)
         st.query_params["run"] = run_dir.name
         st.rerun()
 

@@ -117,7 +117,27 @@ def test_run_page_without_ingredients_cannot_launch(app_env):
     from app_lib.draft import EMPTY
     at = open_page("pages/run.py", draft=json.loads(json.dumps(EMPTY)))
     assert at.button(key="launch").disabled
-    assert "ingredients" in texts(at.info)
+    assert "ingredients" in texts(at.error)
+
+
+@pytest.mark.parametrize("budget", [0, -5])
+def test_run_page_refuses_an_out_of_range_budget_with_the_reason(app_env, toy_world, budget):
+    """Issue 9, defect 5: a budget shown as 0 or -5 left Launch enabled, and the run used 30."""
+    at = open_page("pages/run.py", draft=toy_draft(toy_world))
+    at.number_input(key="run_budget").set_value(budget).run()
+    assert at.number_input(key="run_budget").value == budget
+    assert at.button(key="launch").disabled
+    assert "budget must be at least 1" in texts(at.error)
+
+
+def test_run_page_warns_about_degenerate_setups(app_env, toy_world):
+    """Issue 9, defect 5: a one-ingredient run or budget 1 started without a word."""
+    draft = toy_draft(toy_world)
+    draft["ingredients"] = draft["ingredients"][:1]
+    at = open_page("pages/run.py", draft=draft)
+    at.number_input(key="run_budget").set_value(1).run()
+    assert "Only one ingredient" in texts(at.warning) and "budget of 1 evaluation" in texts(at.warning)
+    assert not at.button(key="launch").disabled
 
 
 # -- Results ----------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from manifoldmix_core.methods import METHODS, Marker
 
 from .live import STATUS_COLOURS
 from .scoreboard import INGREDIENT_LABEL
+from .vocabulary import method_label
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
@@ -23,8 +24,8 @@ def marker(kind_label: str) -> Marker:
 
 
 def method_colours() -> dict[str, str]:
-    """Each method's colour, by name, for charts coloured by method (ingredients' own ValAcc in grey)."""
-    return {name: m.marker.colour for name, m in METHODS.items()} | {INGREDIENTS: INGREDIENT_MARKER.colour}
+    """Each method's colour, by label, for charts coloured by method (ingredients' own ValAcc in grey)."""
+    return {m.label: m.marker.colour for m in METHODS.values()} | {INGREDIENT_LABEL: INGREDIENT_MARKER.colour}
 
 
 def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
@@ -48,14 +49,16 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
 
 
 def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
-    """Every ValAcc evaluation in order, coloured by method, with the best-so-far of the followed method."""
-    fig = px.scatter(evals, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
-                     color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc"})
+    """Every ValAcc evaluation in order (in %), coloured by method label, with the best-so-far of the followed method."""
+    shown = evals.assign(method=evals["method"].map(lambda m: INGREDIENT_LABEL if m == INGREDIENTS else method_label(m)),
+                         valacc=100 * evals["valacc"], best=100 * evals["best"])
+    fig = px.scatter(shown, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
+                     color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc (%)", "method": "method"})
     fig.update_traces(marker={"size": 5})
-    followed = evals[evals["method"] == follow] if follow else evals.iloc[0:0]
+    followed = shown[evals["method"] == follow] if follow else shown.iloc[0:0]
     if len(followed):
         fig.add_trace(go.Scatter(x=followed["n"], y=followed["best"], mode="lines", line={"shape": "hv", "width": 2},
-                                 name=f"{follow}: best so far"))
+                                 name=f"{method_label(follow)}: best so far"))
     fig.update_layout(height=340, margin={"t": 10, "b": 10}, legend={"orientation": "h", "y": -0.25})
     return fig
 

@@ -1,6 +1,8 @@
-"""The words and numbers every page uses the same way: counts with their noun, accuracies as percentages."""
+"""The words and numbers every page uses the same way: counts with their noun, accuracies as percentages, method labels."""
 
 from __future__ import annotations
+
+from manifoldmix_core.methods import METHODS
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
@@ -16,3 +18,8 @@ def to_percent(fraction: float | None) -> float | None:
 def percent(fraction: float | None, digits: int = 2) -> str:
     """An accuracy stored as a fraction, as text ('81.40 %'); '–' when unknown."""
     return "–" if fraction is None else f"{to_percent(fraction):.{digits}f} %"
+
+
+def method_label(name: str) -> str:
+    """A method's label from the registry ('Uniform soup', never 'uniform_soup'); an unknown name as it is."""
+    return METHODS[name].label if name in METHODS else name

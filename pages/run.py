@@ -5,13 +5,14 @@ from datetime import timedelta
 import streamlit as st
 
 from app_lib import run_store
+from app_lib.algorithm import ALGORITHM_STEPS, algorithm_dot
 from app_lib.device import device_options, gpu_available
 from app_lib.draft import OPTIMIZERS, blockers, degenerate, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
 from app_lib.live import LiveLog, eta_text
 from app_lib.paths import OutsideRoots, data_roots, inside_roots
 from app_lib.ui import STATE_ICONS, draft, pick_run
-from app_lib.vocabulary import counted
+from app_lib.vocabulary import counted, method_label, percent
 from manifoldmix_core import runs
 from manifoldmix_core.methods import METHODS, WISE_FT, defaults
 
@@ -74,15 +75,27 @@ if run_dir is None:
     st.stop()
 
 status = run_store.read_status(run_dir)
-active = status.get("state") in run_store.ACTIVE
+state_at_start = status.get("state", "queued")
+active = state_at_start in run_store.ACTIVE
+
+actions = st.columns(4)  # above the charts: Cancel must not hide below them
+if active and actions[0].button("Cancel run", key="cancel"):
+    run_store.cancel(run_dir)
+    st.toast("Cancel requested: the worker stops after the current evaluation.")
+if state_at_start in ("cancelled", "interrupted") and actions[0].button("Resume run", key="resume"):
+    run_store.resume(run_dir)
+    st.rerun()
+if state_at_start == "finished" and actions[1].button("Open results", key="open_results"):
+    st.switch_page("pages/results.py", query_params={"runs": run_dir.name})
 
 
 @st.fragment(run_every=timedelta(seconds=1.5) if active else None)
 def live_view() -> None:
-    """Redrawn every 1.5 s while the run is active; a state change reruns the page to stop polling."""
+    """Redrawn every 1.5 s while the run is active; any state change reruns the page, so the run selector's label,
+    the buttons and polling follow it (queued -> running -> finished)."""
     status = run_store.read_status(run_dir)
     state = status.get("state", "queued")
-    if (state in run_store.ACTIVE) != active:
+    if state != state_at_start:
         st.rerun()
     live = st.session_state.setdefault(f"live_log:{run_dir}", LiveLog(run_dir)).poll()  # reads only the lines added since
     evals = live.evaluations()
@@ -90,7 +103,7 @@ def live_view() -> None:
     head = st.columns([2, 1, 1, 1])
     head[0].markdown(f"### {STATE_ICONS.get(state, '')} {state}")
     head[1].metric("Evaluations", len(evals))
-    head[2].metric("Best ValAcc", f"{evals['valacc'].max():.4f}" if len(evals) else "–")
+    head[2].metric("Best ValAcc", percent(evals["valacc"].max()) if len(evals) else "–")
     head[3].metric("Candidate", live.current_candidate() or "–")
     st.progress(float(status.get("progress") or 0.0), text=f"{status.get('message', '')}  {eta_text(status)}")
     if state == "failed":
@@ -110,7 +123,6 @@ def live_view() -> None:
             st.markdown("**ValAcc over evaluations**")
             st.plotly_chart(valacc_figure(evals, method), key="valacc_chart")
         with right:
-            timeline = live.candidate_timeline(method)
             options = live.searched_candidates(method)
             shown = live.current_candidate(method) if active else (options[-1] if options else None)
             if not active and options:
@@ -121,9 +133,17 @@ def live_view() -> None:
                 st.caption("No λ search yet: candidates so far were skipped or are baselines.")
             else:
                 st.plotly_chart(lambda_figure(trajectory, shown), key="lambda_chart")
-        st.markdown(f"**Candidates of {METHODS[method].label if method in METHODS else method}** "
-                    "(skipped / optimised / accepted / rejected)")
-        st.plotly_chart(timeline_figure(timeline), key="timeline_chart")
+                ended = live.search_end(shown, method)
+                st.caption(f"λ search of {shown}: {ended.reason}." if ended else f"λ search of {shown}: running.")
+        timeline_col, algorithm_col = st.columns([3, 2])
+        with timeline_col:
+            st.markdown(f"**Candidates of {method_label(method)}** (skipped / optimised / accepted / rejected)" if method
+                        else "**Candidates** (none yet: the ingredients are being measured)")
+            st.plotly_chart(timeline_figure(live.candidate_timeline(method)), key="timeline_chart")
+        with algorithm_col:
+            step = live.algorithm_step(method) if active else None
+            st.markdown(f"**Algorithm 1, now: {ALGORITHM_STEPS[step]}**" if step else "**Algorithm 1**")
+            st.graphviz_chart(algorithm_dot(step))
     log = run_store.worker_log(run_dir)
     if log and state in ("failed", "interrupted"):
         with st.expander("Worker log"):
@@ -132,15 +152,6 @@ def live_view() -> None:
 
 live_view()
 
-buttons = st.columns(4)
-if active and buttons[0].button("Cancel run", key="cancel"):
-    run_store.cancel(run_dir)
-    st.toast("Cancel requested: the worker stops after the current evaluation.")
-if status.get("state") in ("cancelled", "interrupted") and buttons[0].button("Resume run", key="resume"):
-    run_store.resume(run_dir)
-    st.rerun()
-if status.get("state") == "finished" and buttons[1].button("Open results", key="open_results"):
-    st.switch_page("pages/results.py", query_params={"runs": run_dir.name})
 with st.expander("Run directory"):
     st.code(str(run_dir))
     st.json(runs.read_json(run_dir / runs.CONFIG, default={}), expanded=False)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_lib.algorithm import ALGORITHM_DOT
+from app_lib.algorithm import algorithm_dot
 from app_lib.demo import demo_config, demo_status
 from app_lib.demo_story import demo_story
 from app_lib.run_store import launch
@@ -21,7 +21,7 @@ st.markdown(
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Algorithm 1, one candidate at a time")
-    st.graphviz_chart(ALGORITHM_DOT)
+    st.graphviz_chart(algorithm_dot())
 with right:
     st.subheader("Try it")
     ready, reason = demo_status()

@@ -206,3 +206,41 @@ def test_run_page_names_an_unknown_run_id(app_env):
     """Issue 9, defect 3: an unknown ?run= id silently fell back to the newest run."""
     at = open_page("pages/run.py", query={"run": "20200101-000000-gone"})
     assert "No run 20200101-000000-gone" in texts(at.error)
+
+
+def _in_order(node) -> list:
+    """Every element under a block, in the order the page draws them."""
+    children = getattr(node, "children", None)
+    if children is None:
+        return [node]
+    return [e for key in sorted(children) for e in _in_order(children[key])]
+
+
+def test_run_page_labels_follow_the_run(app_env):
+    """Issue 9, defect 6: 'Candidates of None' before the mixing method's first event; Cancel below all the charts."""
+    import os
+    running = fake_run(app_env, "20990101-000000-early", {"state": "running", "progress": 0.1, "pid": os.getpid(),
+                                                           "message": "ingredient a"},
+                       events=[{"type": "eval", "method": "ingredients", "phase": "ingredient", "candidate": "a",
+                                "lambda": None, "valacc": 0.5, "t": 1.0}])
+    at = open_page("pages/run.py", query={"run": running.name})
+    shown = texts(at.markdown)
+    assert "None" not in shown and "**Candidates** (none yet: the ingredients are being measured)" in shown
+    order = [getattr(e, "key", None) or e.type for e in _in_order(at.main)]
+    assert order.index("cancel") < order.index("valacc_chart")
+
+
+def test_run_page_says_why_a_search_ended_and_where_algorithm_1_is(app_env):
+    """Issue 9, defect 6: Cobyla stopped at 77 evaluations at budget 30 and 120 and the page did not say why."""
+    at = open_page("pages/run.py", query={"run": TOY_RUN})
+    assert any(c.value.startswith("λ search of b: ") and "evaluations" in c.value for c in at.caption)
+    import os
+    search = [{"type": "eval", "method": "manifoldmixms", "phase": "optimize_1", "candidate": "b", "lambda": [0.5, 0.5],
+               "valacc": 0.5, "t": 2.0},
+              {"type": "search_end", "method": "manifoldmixms", "candidate": "b", "pass": 1, "budget": 60, "evaluations": 1,
+               "t": 3.0}]
+    running = fake_run(app_env, "20990101-000000-accepting", {"state": "running", "progress": 0.5, "pid": os.getpid()},
+                       events=search)
+    at = open_page("pages/run.py", query={"run": running.name})
+    assert "Algorithm 1, now: accept test" in texts(at.markdown)
+    assert "λ search of b: optimizer converged after 1 of 60 evaluations." in texts(at.caption)

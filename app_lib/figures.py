@@ -11,7 +11,7 @@ from manifoldmix_core.methods import METHODS, Marker
 
 from .live import STATUS_COLOURS
 from .scoreboard import INGREDIENT_LABEL
-from .vocabulary import method_label
+from .vocabulary import component_colours, method_label
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
@@ -63,9 +63,10 @@ def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
     return fig
 
 
-def lambda_figure(trajectory: pd.DataFrame, candidate: str | None) -> go.Figure:
-    """λ per component over the optimizer's evaluations for one candidate."""
+def lambda_figure(trajectory: pd.DataFrame, candidate: str | None, components: list[str]) -> go.Figure:
+    """λ per component over the optimizer's evaluations for one candidate, each component in its Partition colour."""
     fig = px.line(trajectory, x="evaluation", y="lambda", color="component", markers=True,
+                  color_discrete_map=component_colours(components), category_orders={"component": components},
                   labels={"lambda": "λ", "evaluation": f"evaluation for {candidate}"})
     fig.update_yaxes(range=[-0.02, 1.02])
     fig.update_layout(height=340, margin={"t": 10, "b": 10}, legend={"orientation": "h", "y": -0.25})

@@ -11,14 +11,15 @@ from app_lib.partition_editor import (
     MIXED,
     assign_unit,
     assignment_of,
-    colours,
     component_order,
+    network_order,
     problems,
     to_spec,
     unit_component,
     units,
 )
 from app_lib.ui import draft
+from app_lib.vocabulary import UNASSIGNED, component_colours
 from manifoldmix_core.anatomy import detect_key_layout, float_names
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.partition import NAMED_PRESETS, Partition, named_presets, resolve
@@ -34,12 +35,12 @@ if not config.get("ingredients"):
 
 @st.cache_resource(max_entries=8)
 def model_names(path: str, mtime: float):
-    """Float parameter names (the ones mixing touches), the layout, and the classifier's own parameters."""
+    """Float parameter names (the ones mixing touches) in network order, the layout, and the classifier's own parameters."""
     from manifoldmix_core.ingredients import read_signature  # torch: only once a model is there to read
 
     signature = read_signature(path)
     layout = detect_key_layout(signature)
-    names = float_names(signature)
+    names = network_order(float_names(signature), layout)
     return names, layout, {n for n in names if layout.classifier_name(n)}
 
 
@@ -68,7 +69,6 @@ if c2.button("Apply preset", key="apply_preset"):
     st.session_state["partition_assignment"] = assignment = assignment_of(available[preset])
 
 components = component_order(assignment, names)
-palette = colours(components)
 left, right = st.columns([2, 3])
 with right:
     pending = [c for c in st.session_state.setdefault("partition_pending", []) if c not in components]
@@ -115,7 +115,7 @@ with right:
             st.rerun()
 
 components = component_order(assignment, names)
-palette = colours(components)
+palette = component_colours(components) | {MIXED: UNASSIGNED}
 with left:
     fig = go.Figure()
     for unit in stack:

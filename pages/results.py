@@ -10,6 +10,7 @@ from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs
 from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, styled_table1, table1
 from app_lib.ui import run_label
+from app_lib.vocabulary import RANK_CAPTION
 from manifoldmix_core import runs
 
 st.title("Results")
@@ -43,7 +44,7 @@ st.subheader("Figure 2: accuracy vs average OOD accuracy")
 st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2")
 
 st.subheader("Table 1: accuracy per dataset (%)")
-st.caption("Best in red, second-best in blue, ensembles excluded from the ranking (they cost one forward pass per member).")
+st.caption(f"{RANK_CAPTION}; ensembles excluded from the ranking (they cost one forward pass per member).")
 table = table1(board)
 st.dataframe(styled_table1(table), key="table1")
 st.download_button("Download Table 1 (CSV)", table.to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")

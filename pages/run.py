@@ -132,7 +132,7 @@ def live_view() -> None:
             if trajectory.empty:
                 st.caption("No λ search yet: candidates so far were skipped or are baselines.")
             else:
-                st.plotly_chart(lambda_figure(trajectory, shown), key="lambda_chart")
+                st.plotly_chart(lambda_figure(trajectory, shown, live.components), key="lambda_chart")
                 ended = live.search_end(shown, method)
                 st.caption(f"λ search of {shown}: {ended.reason}." if ended else f"λ search of {shown}: running.")
         timeline_col, algorithm_col = st.columns([3, 2])

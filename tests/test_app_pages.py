@@ -244,3 +244,38 @@ def test_run_page_says_why_a_search_ended_and_where_algorithm_1_is(app_env):
     at = open_page("pages/run.py", query={"run": running.name})
     assert "Algorithm 1, now: accept test" in texts(at.markdown)
     assert "λ search of b: optimizer converged after 1 of 60 evaluations." in texts(at.caption)
+
+
+# -- one vocabulary and colour map (issue 9, defect 7) ------------------------------------------------------------
+
+def _figure(at, key: str) -> dict:
+    return json.loads(next(e for e in at.get("plotly_chart") if e.proto.id.endswith(key) or key in e.proto.id).proto.spec)
+
+
+def test_a_component_has_one_colour_on_partition_and_in_the_lambda_chart(app_env, toy_world):
+    at = open_page("pages/run.py", query={"run": TOY_RUN})
+    lam = {t["name"]: t["line"]["color"] for t in _figure(at, "lambda_chart")["data"]}
+    names = {t["name"] for t in _figure(at, "valacc_chart")["data"]}
+    assert "Uniform soup" in names and "uniform_soup" not in names  # labels from the registry, as on Results
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    bars = {t["hovertemplate"].split(": ")[1].split(" (")[0]: t["marker"]["color"] for t in _figure(at, "vit_stack")["data"]}
+    shared = set(lam) & set(bars)
+    assert len(shared) >= 3 and all(lam[c] == bars[c] for c in shared), (lam, bars)
+
+
+def test_a_loaded_partition_is_listed_in_network_order(app_env, toy_world):
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    spec = at.session_state["draft"]["partition"]
+    head = next(c["params"] for c in spec["components"] if c["name"] == "head")
+    rest = [p for c in spec["components"] if c["name"] != "head" for p in c["params"]]
+    loaded = json.dumps({"components": [{"name": "classifier head", "params": head}, {"name": "backbone", "params": rest}]})
+    at.file_uploader(key="load_partition").set_value(("p.json", loaded.encode(), "application/json"))
+    at.run()
+    assert [c["name"] for c in at.session_state["draft"]["partition"]["components"]] == ["backbone", "classifier head"]
+
+
+def test_table1_marks_best_and_second_by_shape_not_red(app_env):
+    from app_lib.scoreboard import board_from_results, styled_table1, table1
+    results = json.loads((app_env / TOY_RUN / runs.RESULTS).read_text())
+    html = styled_table1(table1(board_from_results(results, TOY_RUN))).to_html()
+    assert "font-weight: bold" in html and "font-style: italic" in html and "#d62728" not in html

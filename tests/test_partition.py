@@ -9,7 +9,7 @@ import pytest
 import torch
 import toy
 
-from app_lib.partition_editor import MIXED, assignment_of, to_spec, unit_component, units
+from app_lib.partition_editor import MIXED, assignment_of, network_order, to_spec, unit_component, units
 from manifoldmix_core.anatomy import KeyLayout, detect_key_layout, vit_depth
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.mixing import FlatLayout
@@ -247,8 +247,9 @@ def test_the_editors_presets_are_the_engines(depth):
     offered = named_presets(names, layout)
     assert list(offered) == ["whole", "coarse", "medium", "fine"]
     for key, partition in offered.items():
-        edited = Partition.from_dict(to_spec(assignment_of(partition), names)).validate(names)
-        assert edited == partition == resolve({"preset": key}, names, layout), key
+        edited = Partition.from_dict(to_spec(assignment_of(partition), network_order(names, layout))).validate(names)
+        assert partition == resolve({"preset": key}, names, layout), key
+        assert [(c.name, set(c.params)) for c in edited.components] == [(c.name, set(c.params)) for c in partition.components], key
         if key != "whole":
             assert all(unit_component(unit, assignment_of(partition)) != MIXED for unit in units(names, layout)), key
     blocks = [c for c in offered["medium"].names if c.startswith("block")]

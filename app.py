@@ -1,8 +1,11 @@
-"""ManifoldMix Studio: the Streamlit entry point; navigation over the pages in pages/ and a shared sidebar."""
+"""ManifoldMix Studio: the Streamlit entry point; navigation over the pages in pages/, a shared sidebar, and the
+workspace (?ws=) that keeps the setup being assembled on disk across reloads, tabs and shared links."""
 
 import os
 
 import streamlit as st
+
+from app_lib.ui import open_workspace, persist_workspace
 
 # The server shares the CPU with run workers: idle OpenMP threads must sleep, not spin (see __main__.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -23,4 +26,10 @@ PAGES = {
 
 page = st.navigation(PAGES)
 st.sidebar.caption("Manifold mixing model soups (Fassold 2023): fuse finetuned ViTs component by component.")
-page.run()
+ws_id = open_workspace()
+st.sidebar.caption(f"Workspace `{ws_id}`: your setup is saved as you go; reload or share this page's link to come back "
+                   "to it. Start a new one on the Start page.")
+try:
+    page.run()
+finally:  # also after st.stop() / st.rerun() inside a page
+    persist_workspace()

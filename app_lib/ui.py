@@ -1,4 +1,4 @@
-"""Small Streamlit helpers shared by the pages: the draft run, the run picked in the URL, state badges."""
+"""Small Streamlit helpers shared by the pages: the workspace and its draft run, the run picked in the URL, state badges."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from . import workspace
 from .draft import initial_draft
 from .run_store import RunInfo, find_run, list_runs
 
@@ -13,10 +14,52 @@ STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/directions
                "failed": ":material/error:", "cancelled": ":material/cancel:", "interrupted": ":material/warning:"}
 
 
+WS = "ws"
+_EDITOR_STATE = ("partition_model", "partition_assignment", "partition_pending")  # the Partition page's working copy
+
+
+def open_workspace() -> str:
+    """The workspace of this session, named in the URL (?ws=): the URL's when it names one (a reload, a new tab, a
+    shared link), else the session's, else a new one starting from the demo's config. Called by app.py and draft().
+
+    It first saves what the previous run changed: app.py saves after every page too, but a page run on its own
+    (AppTest's switch_page runs the page file without app.py) would otherwise keep its changes in the session only.
+    """
+    persist_workspace()
+    wanted = st.query_params.get(WS)
+    if wanted and wanted != st.session_state.get(WS):
+        saved = workspace.load(wanted)
+        if saved is not None:
+            _enter(wanted, saved)
+        else:
+            st.sidebar.error(f"No workspace {wanted} here: started a new one (links work on the machine that made them).")
+    if WS not in st.session_state:
+        _enter(workspace.new_id(), st.session_state.get("draft") or initial_draft())
+    st.query_params[WS] = st.session_state[WS]  # page links drop query parameters: put it back
+    return st.session_state[WS]
+
+
+def _enter(ws_id: str, saved: dict) -> None:
+    st.session_state[WS], st.session_state["draft"] = ws_id, saved
+    for key in _EDITOR_STATE:
+        st.session_state.pop(key, None)
+
+
+def persist_workspace() -> None:
+    """Write the draft to the workspace file when a page changed it (app.py calls this after every page run)."""
+    if WS in st.session_state and "draft" in st.session_state:
+        workspace.save(st.session_state[WS], st.session_state["draft"])
+
+
+def reset_workspace() -> None:
+    """Start a new workspace from the defaults; the old one stays on disk, so links to it keep working."""
+    _enter(workspace.new_id(), initial_draft())
+    st.query_params[WS] = st.session_state[WS]
+
+
 def draft() -> dict:
-    """The run being assembled in this browser session (starts as the demo's config when available)."""
-    if "draft" not in st.session_state:
-        st.session_state["draft"] = initial_draft()
+    """The run being assembled in this workspace (pages change it in place; app.py saves it after the page ran)."""
+    open_workspace()
     return st.session_state["draft"]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from app_support import app_env, toy_draft  # noqa: F401
+from app_support import APP, app_env, toy_draft  # noqa: F401
+from streamlit.testing.v1 import AppTest
 from test_app_pages import open_page, texts
 
 from app_lib.draft import EMPTY
@@ -169,3 +170,45 @@ def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, to
 def test_partition_needs_ingredients(app_env):
     at = open_page("pages/partition.py", draft=empty_draft())
     assert "Add ingredients first" in texts(at.info)
+
+
+# -- Workspace (issue 9, defect 1) ------------------------------------------------------------------------------------
+
+def test_a_reload_restores_the_setup_from_the_workspace_in_the_url(app_env, toy_world):
+    """Issue 9, defect 1: a reload went back to the demo defaults (13 -> 12 ingredients, 11 -> 7 components)."""
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    ws = at.query_params["ws"]
+    at.selectbox(key="partition_preset").set_value("whole").run()
+    at.button(key="apply_preset").click().run()
+    at.switch_page("pages/ingredients.py").run()
+    row = list(at.dataframe[0].value["name"]).index("noise")
+    at.session_state["ingredient_table"] = {"edited_rows": {row: {"remove": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="remove").click().run()
+    at.switch_page("pages/run.py").run()
+    at.number_input(key="run_budget").set_value(7).run()
+    at.run()  # app.py saves after each page; a page AppTest runs without app.py is saved when the next run starts
+
+    reloaded = open_page("pages/partition.py", query={"ws": ws})  # a new browser session: nothing in its session state
+    assert reloaded.query_params["ws"] == ws
+    draft = reloaded.session_state["draft"]
+    assert [i["name"] for i in draft["ingredients"]] == ["a", "a_copy", "b"]
+    assert draft["manifoldmix"]["budget_per_component"] == 7
+    assert [c["name"] for c in draft["partition"]["components"]] == ["whole model"]
+    assert "Valid: 1 components" in texts(reloaded.success)
+
+
+def test_reset_starts_a_new_workspace_and_keeps_the_old_one(app_env, toy_world):
+    at = open_page("pages/start.py", draft=toy_draft(toy_world))
+    old = at.query_params["ws"]
+    at.button(key="reset_workspace").click().run()
+    assert at.query_params["ws"] != old and at.session_state["draft"]["ingredients"] != toy_draft(toy_world)["ingredients"]
+    assert len(open_page("pages/ingredients.py", query={"ws": old}).session_state["draft"]["ingredients"]) == 4
+
+
+def test_an_unknown_workspace_is_said_and_a_new_one_started(app_env):
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["ws"] = "ws-00000000"
+    at.run()
+    assert "No workspace ws-00000000" in texts(at.sidebar.error)
+    assert at.query_params["ws"] != "ws-00000000"

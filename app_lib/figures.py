@@ -98,3 +98,22 @@ def lambda_heatmap(matrix: pd.DataFrame) -> go.Figure:
     fig.update_layout(height=max(220, 40 * len(matrix) + 140), margin={"t": 10, "b": 10})
     return fig
 
+
+
+def partition_figure(stack: list, components: dict[str, str], palette: dict[str, str], sizes: dict[str, int]) -> go.Figure:
+    """The ViT as its stack of units (input at the bottom), each bar in its component's colour; a bar's customdata is its
+    unit's name, so a click or a box selection in the figure says which units to assign (partition_editor.selected_units)."""
+    fig = go.Figure()
+    for unit in stack:
+        component = components[unit.name]
+        in_block = unit.row.startswith("block")
+        n = sum(sizes.get(p, 0) for p in unit.params)
+        fig.add_trace(go.Bar(x=[0.5 if in_block else 1.0], base=[0.5 if unit.name.endswith("MLP") else 0.0], y=[unit.row],
+                             orientation="h", marker_color=palette.get(component, "#cccccc"), customdata=[unit.name],
+                             text=f"{unit.name.split(' ')[-1] if in_block else unit.name}<br>{component}",
+                             textposition="inside", insidetextanchor="middle", showlegend=False,
+                             hovertemplate=f"{unit.name}: {component} ({len(unit.params)} tensors, {n:,} parameters)<extra></extra>"))
+    fig.update_layout(barmode="overlay", height=max(300, 30 * len({u.row for u in stack}) + 40), margin={"t": 10, "b": 10},
+                      xaxis={"visible": False, "fixedrange": True}, dragmode="select", clickmode="event+select",
+                      yaxis={"categoryorder": "array", "categoryarray": [u.row for u in stack], "fixedrange": True})
+    return fig

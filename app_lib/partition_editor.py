@@ -75,6 +75,24 @@ def to_spec(assignment: dict[str, str], param_names: list[str]) -> dict:
             "components": [{"name": c, "params": [p for p in param_names if assignment.get(p) == c]} for c in order]}
 
 
+CUSTOM = "custom"
+
+
+def matching_preset(assignment: dict[str, str], presets: dict[str, Partition], prefer: str | None = None) -> str:
+    """The key of the preset this assignment is (so the preset box never names a preset the user has edited away), or
+    CUSTOM; `prefer` (the user's last choice) wins where two presets coincide (coarse = medium on a 2-block ViT)."""
+    matches = [key for key, partition in presets.items() if assignment_of(partition) == assignment]
+    return prefer if prefer in matches else next(iter(matches), CUSTOM)
+
+
+def selected_units(selection: dict | None, stack: list[Unit]) -> list[Unit]:
+    """The units a click or box selection in the Partition picture hit (each bar carries its unit's name as customdata)."""
+    by_name = {u.name: u for u in stack}
+    points = (selection or {}).get("points") or []
+    names = [p["customdata"][0] if isinstance(p.get("customdata"), list) else p.get("customdata") for p in points]
+    return [by_name[n] for n in dict.fromkeys(names) if n in by_name]
+
+
 def problems(assignment: dict[str, str], param_names: list[str], live_params: set[str]) -> list[str]:
     """Warnings beyond validity: components that cannot change ValAcc, and how many λ the optimizer will search."""
     notes = []

@@ -139,19 +139,34 @@ def test_datasets_remove_held_out_warns(app_env, toy_world):
 
 # -- Partition --------------------------------------------------------------------------------------------------------
 
-def test_partition_presets_clicks_and_validation(app_env, toy_world):
+def test_partition_presets_edits_and_validation(app_env, toy_world):
     at = open_page("pages/partition.py", draft=toy_draft(toy_world))
     assert "Valid: 5 components" in texts(at.success)
-    at.selectbox(key="partition_preset").set_value("fine").run()
-    at.button(key="apply_preset").click().run()
+    at.selectbox(key="partition_preset").set_value("fine").run()  # choosing a preset applies it
     assert "Valid: 7 components" in texts(at.success)
     at.text_input(key="new_component").set_value("tower").run()
     at.button(key="add_component").click().run()
-    at.button(key="unit_block 0 attention").click().run()
-    at.button(key="unit_block 0 MLP").click().run()
+    units = list(at.dataframe[0].value["unit"])
+    rows = {units.index("block 0 attention"): {"component": "tower"}, units.index("block 0 MLP"): {"component": "tower"}}
+    at.session_state["partition_table"] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    at.run()
     assert "Valid: 6 components" in texts(at.success)
     spec = at.session_state["draft"]["partition"]
     assert spec["preset"] == "components" and "tower" in [c["name"] for c in spec["components"]]
+
+
+def test_partition_preset_box_follows_edits_and_shows_what_presets_mean(app_env, toy_world):
+    """Issue 9, defect 8: the preset box kept the old preset after edits; the 'parameters' column counted tensors."""
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    at.selectbox(key="partition_preset").set_value("medium").run()
+    assert at.selectbox(key="partition_preset").value == "medium"
+    assert "medium (one component per block)" in texts(at.caption)
+    table = at.dataframe[0].value.set_index("unit")
+    assert table.loc["block 0 attention", "parameters"] > table.loc["block 0 attention", "tensors"] > 1
+    rows = {list(table.index).index("head"): {"component": "block 0"}}
+    at.session_state["partition_table"] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert at.selectbox(key="partition_preset").value == "custom"
 
 
 def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, toy_world):
@@ -179,7 +194,6 @@ def test_a_reload_restores_the_setup_from_the_workspace_in_the_url(app_env, toy_
     at = open_page("pages/partition.py", draft=toy_draft(toy_world))
     ws = at.query_params["ws"]
     at.selectbox(key="partition_preset").set_value("whole").run()
-    at.button(key="apply_preset").click().run()
     at.switch_page("pages/ingredients.py").run()
     row = list(at.dataframe[0].value["name"]).index("noise")
     at.session_state["ingredient_table"] = {"edited_rows": {row: {"remove": True}}, "added_rows": [], "deleted_rows": []}

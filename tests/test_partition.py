@@ -9,7 +9,7 @@ import pytest
 import torch
 import toy
 
-from app_lib.partition_editor import MIXED, assignment_of, network_order, to_spec, unit_component, units
+from app_lib.partition_editor import MIXED, assignment_of, network_order, selected_units, to_spec, unit_component, units
 from manifoldmix_core.anatomy import KeyLayout, detect_key_layout, vit_depth
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.mixing import FlatLayout
@@ -256,6 +256,18 @@ def test_the_editors_presets_are_the_engines(depth):
     assert blocks == [f"block {i}" for i in range(depth)]
     assert [c for c in offered["coarse"].names if c.startswith("block")] == [f"blocks 0-{depth // 2 - 1}", f"blocks {depth // 2}-{depth - 1}"]
     assert len(offered["fine"]) == len(offered["medium"]) + depth
+    assert len({len(p) for p in offered.values()}) == len(offered)  # issue 9 defect 8: no two presets alike, also at depth 4
+
+
+def test_a_click_or_box_in_the_partition_picture_names_its_units():
+    """The Partition picture is the editor: plotly's selection event carries each bar's unit name as customdata."""
+    names = tower_names(4)
+    stack = units(names, detect_key_layout(names))
+    click = {"points": [{"curve_number": 3, "point_index": 0, "customdata": ["block 1 attention"]}]}
+    box = {"points": [{"customdata": ["block 0 MLP"]}, {"customdata": ["head"]}, {"customdata": ["block 0 MLP"]}]}
+    assert [u.name for u in selected_units(click, stack)] == ["block 1 attention"]
+    assert [u.name for u in selected_units(box, stack)] == ["block 0 MLP", "head"]
+    assert selected_units({"points": []}, stack) == selected_units(None, stack) == []
 
 
 def test_the_editor_offers_the_authors_presets_in_model_soups_layout():

@@ -20,6 +20,7 @@ PAGES = {
         st.Page("pages/partition.py", title="Partition", icon=":material/extension:"),
         st.Page("pages/run.py", title="Run", icon=":material/play_circle:"),
         st.Page("pages/results.py", title="Results", icon=":material/scatter_plot:"),
+        st.Page("pages/experiments.py", title="Experiments", icon=":material/stacked_line_chart:"),
     ],
     "Reference": [st.Page("pages/paper.py", title="Paper", icon=":material/description:")],
 }

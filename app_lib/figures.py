@@ -11,7 +11,7 @@ from manifoldmix_core.methods import METHODS, Marker
 
 from .live import STATUS_COLOURS
 from .scoreboard import INGREDIENT_LABEL
-from .vocabulary import component_colours, method_label
+from .vocabulary import PALETTE, component_colours, method_label
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
@@ -116,4 +116,20 @@ def partition_figure(stack: list, components: dict[str, str], palette: dict[str,
     fig.update_layout(barmode="overlay", height=max(300, 30 * len({u.row for u in stack}) + 40), margin={"t": 10, "b": 10},
                       xaxis={"visible": False, "fixedrange": True}, dragmode="select", clickmode="event+select",
                       yaxis={"categoryorder": "array", "categoryarray": [u.row for u in stack], "fixedrange": True})
+    return fig
+
+
+def sweep_figure(frame: pd.DataFrame) -> go.Figure:
+    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars ± one standard deviation."""
+    fig = go.Figure()
+    for i, row in frame.reset_index(drop=True).iterrows():
+        fig.add_trace(go.Scatter(
+            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({row['seeds']} seeds)",
+            marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
+            error_x={"type": "data", "array": [row["OOD sd"] or 0], "visible": True},
+            error_y={"type": "data", "array": [row["ID sd"] or 0], "visible": True},
+            hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}%<br>ID %{{y:.2f}}%<extra></extra>"))
+    fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± sd over seeds",
+                      yaxis_title="ID test accuracy (%), mean ± sd", legend={"orientation": "h", "y": -0.2},
+                      margin={"t": 10, "b": 10}, height=480)
     return fig

@@ -45,7 +45,7 @@ def test_start_explains_and_guards_the_missing_demo(app_env, monkeypatch):
 def test_start_runs_the_demo_and_jumps_to_it(app_env, toy_world, monkeypatch):
     monkeypatch.setenv("MANIFOLDMIX_DEMO_CONFIG", str(toy_world))
     launched = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(args))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: launched.append(args))
     at = open_page("pages/start.py")
     at.button(key="run_demo").click().run()
     assert not at.exception
@@ -91,7 +91,7 @@ def test_run_page_cancel_and_resume(app_env, monkeypatch):
     at.button(key="cancel").click().run()
     assert (running / runs.CANCEL).is_file()
     resumed = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: resumed.append(args))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: resumed.append(args))
     fake_run(app_env, "20990101-000001-stopped", {"state": "cancelled", "message": "cancelled by the user"})
     at = open_page("pages/run.py", query={"run": "20990101-000001-stopped"})
     assert "Cancelled" in texts(at.warning)
@@ -101,7 +101,7 @@ def test_run_page_cancel_and_resume(app_env, monkeypatch):
 
 def test_run_page_launches_the_draft_with_its_settings(app_env, toy_world, monkeypatch):
     launched = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(run_dir))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: launched.append(run_dir))
     at = open_page("pages/run.py", draft=toy_draft(toy_world))
     at.number_input(key="run_budget").set_value(2)
     at.segmented_control(key="run_semantics").set_value("code-release")

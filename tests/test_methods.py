@@ -144,7 +144,7 @@ def test_a_method_registered_alone_is_validated_run_shown_and_followed(toy_metho
 
 def test_the_run_page_asks_for_wise_fts_zero_shot_model(app_env, toy_world, monkeypatch):
     launched = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(run_dir))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: launched.append(run_dir))
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     at.session_state["draft"] = load_config(toy_world).to_dict()

@@ -14,6 +14,12 @@ from .scoreboard import INGREDIENT_LABEL
 from .vocabulary import PALETTE, component_colours, method_label
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
+DOWNLOAD_FORMATS = ("png", "svg")
+
+
+def chart_config(name: str, fmt: str = "png") -> dict:
+    """plotly's camera button saves the figure as PNG or SVG under a telling file name, at twice the screen resolution."""
+    return {"toImageButtonOptions": {"format": fmt, "filename": name, "scale": 2}, "displaylogo": False}
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
 
 
@@ -32,7 +38,8 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
     """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy."""
     fig = go.Figure()
     runs = list(dict.fromkeys(points["run"])) if len(points) else []
-    for (kind, run), group in points.groupby(["kind", "run"], sort=False):
+    groups = sorted(points.groupby(["kind", "run"], sort=False), key=lambda g: -marker(g[0][0]).size)  # small markers on top
+    for (kind, run), group in groups:
         look = marker(kind)
         several = len(runs) > 1 and kind != INGREDIENT_LABEL
         suffix = RUN_SYMBOL_SUFFIX[runs.index(run) % len(RUN_SYMBOL_SUFFIX)] if several else ""

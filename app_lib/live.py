@@ -158,12 +158,17 @@ class LiveLog:
         return pd.DataFrame(rows, columns=["evaluation", "component", "lambda", "valacc", "phase"])
 
     def run_summary(self, method: str | None = None) -> dict:
-        """Counts that make two runs comparable: candidates by status, evaluations, seconds per evaluation."""
+        """Counts that make two runs comparable: candidates by status, evaluations, seconds per evaluation.
+
+        'optimised' counts every candidate whose λ were searched (accepted, rejected or still searching), not only the
+        ones still searching: in a finished run that would always be 0.
+        """
         timeline = self.candidate_timeline(method)
         counts = timeline["status"].value_counts()
         evals = self._evals
         span = evals[-1] - evals[0] if len(evals) > 1 else 0.0
         return {"candidates": len(timeline), **{status: int(counts.get(status, 0)) for status in STATUSES},
+                "optimised": len(timeline) - int(counts.get("skipped", 0)),
                 "evaluations": len(evals), "seconds per evaluation": span / (len(evals) - 1) if len(evals) > 1 else None}
 
 

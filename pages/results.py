@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from app_lib.figures import figure2, lambda_heatmap
+from app_lib.figures import DOWNLOAD_FORMATS, chart_config, figure2, lambda_heatmap
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs
@@ -40,8 +40,10 @@ if not board.ood:
 axes = [board.val, *board.id_tests]
 y = st.segmented_control("Vertical axis", axes, default=board.id_tests[0] if board.id_tests else board.val, required=True,
                          format_func=lambda d: f"{d} (held-out)" if d == board.val else f"{d} (ID test)", key="results_y")
+fmt = st.segmented_control("Figure downloads (camera button above each chart)", DOWNLOAD_FORMATS, default="png", required=True,
+                           format_func=str.upper, key="results_format")
 st.subheader("Figure 2: accuracy vs average OOD accuracy")
-st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2")
+st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2", config=chart_config("figure2", fmt))
 
 st.subheader("Table 1: accuracy per dataset (%)")
 st.caption(f"{RANK_CAPTION}; ensembles excluded from the ranking (they cost one forward pass per member).")
@@ -59,7 +61,7 @@ for column, run_id in zip(columns, chosen, strict=True):
         if matrix.empty:
             st.caption("No ManifoldMixMS candidate was accepted (or the method did not run).")
         else:
-            st.plotly_chart(lambda_heatmap(matrix), key=f"heatmap_{run_id}")
+            st.plotly_chart(lambda_heatmap(matrix), key=f"heatmap_{run_id}", config=chart_config(f"{run_id}-lambdas", fmt))
         fused = results[run_id].get("fused")
         path = find_run(run_id) / runs.FUSED
         if fused and path.is_file():

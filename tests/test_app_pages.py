@@ -190,6 +190,26 @@ def test_paper_page_shows_published_numbers_and_replay(app_env):
     assert TOY_RUN in compare.index and "author's C8 run" in compare.index
 
 
+def test_paper_replay_slider_ends_at_its_maximum_and_counts_searched_candidates(app_env):
+    """Issue 9, smaller: the slider's end label read 59.10 with a maximum of 59.5; the 'optimised' column was always 0."""
+    at = open_page("pages/paper.py")
+    slider = at.slider(key="paper_replay_hours")
+    assert slider.value == slider.max and (slider.max * 2).is_integer()
+    compare = at.dataframe[1].value
+    author = compare.loc["author's C8 run"]
+    assert author["optimised"] == author["candidates"] - author["skipped"] == author["accepted"] + author["rejected"] > 0
+
+
+def test_results_figures_download_as_png_or_svg_and_small_markers_stay_visible(app_env):
+    """Issue 9: Results figures download as PNG/SVG; greedy-ensemble markers hid under greedy soup's in Figure 2."""
+    at = open_page("pages/results.py")
+    at.segmented_control(key="results_format").set_value("svg").run()
+    chart = next(e for e in at.get("plotly_chart") if "figure2" in e.proto.id)
+    assert json.loads(chart.proto.config)["toImageButtonOptions"]["format"] == "svg"
+    sizes = [t["marker"]["size"] for t in json.loads(chart.proto.spec)["data"]]
+    assert sizes == sorted(sizes, reverse=True)
+
+
 def test_run_page_keeps_the_watched_run_across_pages(app_env):
     """Issue 9, defect 3: leaving Run and coming back showed the newest run, not the one being watched."""
     fake_run(app_env, "20990101-000000-newer", {"state": "finished", "message": "done"})

@@ -108,21 +108,33 @@ def lambda_heatmap(matrix: pd.DataFrame) -> go.Figure:
 
 
 def partition_figure(stack: list, components: dict[str, str], palette: dict[str, str], sizes: dict[str, int]) -> go.Figure:
-    """The ViT as its stack of units (input at the bottom), each bar in its component's colour; a bar's customdata is its
-    unit's name, so a click or a box selection in the figure says which units to assign (partition_editor.selected_units)."""
+    """The ViT as its stack of units (input at the bottom), each bar in its component's colour.
+
+    Over each bar sits a nearly transparent marker carrying the unit's name as customdata: plotly selects markers
+    reliably on a click or in a box (bars on a categorical axis it does not), so the selection event says which
+    units to assign (partition_editor.selected_units).
+    """
     fig = go.Figure()
+    centres, rows, names, hovers = [], [], [], []
     for unit in stack:
         component = components[unit.name]
         in_block = unit.row.startswith("block")
+        base = 0.5 if unit.name.endswith("MLP") else 0.0
+        width = 0.5 if in_block else 1.0
         n = sum(sizes.get(p, 0) for p in unit.params)
-        fig.add_trace(go.Bar(x=[0.5 if in_block else 1.0], base=[0.5 if unit.name.endswith("MLP") else 0.0], y=[unit.row],
-                             orientation="h", marker_color=palette.get(component, "#cccccc"), customdata=[unit.name],
-                             text=f"{unit.name.split(' ')[-1] if in_block else unit.name}<br>{component}",
-                             textposition="inside", insidetextanchor="middle", showlegend=False,
-                             hovertemplate=f"{unit.name}: {component} ({len(unit.params)} tensors, {n:,} parameters)<extra></extra>"))
+        fig.add_trace(go.Bar(x=[width], base=[base], y=[unit.row], orientation="h", marker_color=palette.get(component, "#cccccc"),
+                             name=component, text=f"{unit.name.split(' ')[-1] if in_block else unit.name}<br>{component}",
+                             textposition="inside", insidetextanchor="middle", showlegend=False, hoverinfo="skip"))
+        centres.append(base + width / 2)
+        rows.append(unit.row)
+        names.append([unit.name])
+        hovers.append(f"{unit.name}: {component} ({len(unit.params)} tensors, {n:,} parameters)")
+    fig.add_trace(go.Scatter(x=centres, y=rows, mode="markers", customdata=names, text=hovers, hovertemplate="%{text}<extra></extra>",
+                             marker={"symbol": "square", "size": 26, "opacity": 0.01, "color": "#000000"}, showlegend=False,
+                             selected={"marker": {"opacity": 0.01}}, unselected={"marker": {"opacity": 0.01}}))
     fig.update_layout(barmode="overlay", height=max(300, 30 * len({u.row for u in stack}) + 40), margin={"t": 10, "b": 10},
-                      xaxis={"visible": False, "fixedrange": True}, dragmode="select", clickmode="event+select",
-                      yaxis={"categoryorder": "array", "categoryarray": [u.row for u in stack], "fixedrange": True})
+                      xaxis={"visible": False, "range": [0, 1]}, dragmode="select", selectdirection="any",
+                      yaxis={"categoryorder": "array", "categoryarray": list(dict.fromkeys(u.row for u in stack))})
     return fig
 
 

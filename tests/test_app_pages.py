@@ -278,7 +278,7 @@ def test_a_component_has_one_colour_on_partition_and_in_the_lambda_chart(app_env
     names = {t["name"] for t in _figure(at, "valacc_chart")["data"]}
     assert "Uniform soup" in names and "uniform_soup" not in names  # labels from the registry, as on Results
     at = open_page("pages/partition.py", draft=toy_draft(toy_world))
-    bars = {t["hovertemplate"].split(": ")[1].split(" (")[0]: t["marker"]["color"] for t in _figure(at, "vit_stack")["data"]}
+    bars = {t["name"]: t["marker"]["color"] for t in _figure(at, "vit_stack")["data"] if t["type"] == "bar"}
     shared = set(lam) & set(bars)
     assert len(shared) >= 3 and all(lam[c] == bars[c] for c in shared), (lam, bars)
 

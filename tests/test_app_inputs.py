@@ -28,7 +28,12 @@ def test_upload_keeps_good_files_and_reports_bad_ones(app_env, toy_world, tmp_pa
     assert not at.exception
     assert [i["name"] for i in at.session_state["draft"]["ingredients"]] == ["a"]
     assert "broken.pt" in texts(at.error) and "Not added" in texts(at.error)
-    assert (tmp_path / "uploads" / "a.safetensors").is_file()
+    # issue 9, smaller: refused uploads stayed in data/uploads; re-uploading a file was ignored silently; "1 ingredients"
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["a.safetensors"]
+    assert at.subheader[0].value == "1 ingredient"
+    at.button(key="add_uploads").click().run()
+    assert "a.safetensors is already an ingredient (a)" in texts(at.info)
+    assert len(at.session_state["draft"]["ingredients"]) == 1
     table = at.dataframe[0].value
     assert table.loc[0, "name"] == "a" and table.loc[0, "size (MB)"] > 0
 
@@ -51,21 +56,6 @@ def test_server_folder_outside_the_roots_is_an_error_not_an_exception(app_env):
     assert not at.exception, [e.value for e in at.exception]
     assert "outside the allowed folders" in texts(at.error)
     assert at.multiselect(key="server_files").options == []
-
-
-def test_refused_upload_is_deleted_and_a_repeated_one_is_named(app_env, toy_world, tmp_path):
-    """Issue 9, smaller: refused uploads stayed in data/uploads; re-uploading a file was ignored silently."""
-    at = open_page("pages/ingredients.py", draft=empty_draft())
-    good = (toy_world.parent / "a.safetensors").read_bytes()
-    at.file_uploader(key="upload").set_value([("a.safetensors", good, "application/octet-stream"),
-                                              ("broken.pt", b"not a checkpoint", "application/octet-stream")])
-    at.run()
-    at.button(key="add_uploads").click().run()
-    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["a.safetensors"]
-    assert at.subheader[0].value == "1 ingredient"
-    at.button(key="add_uploads").click().run()
-    assert "a.safetensors is already an ingredient (a)" in texts(at.info)
-    assert len(at.session_state["draft"]["ingredients"]) == 1
 
 
 def test_hyperparameters_are_short():

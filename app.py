@@ -1,8 +1,11 @@
-"""ManifoldMix Studio: the Streamlit entry point; navigation over the pages in pages/ and a shared sidebar."""
+"""ManifoldMix Studio: the Streamlit entry point; navigation over the pages in pages/, a shared sidebar, and the
+workspace (?ws=) that keeps the setup being assembled on disk across reloads, tabs and shared links."""
 
 import os
 
 import streamlit as st
+
+from app_lib.ui import open_workspace, persist_workspace
 
 # The server shares the CPU with run workers: idle OpenMP threads must sleep, not spin (see __main__.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -17,10 +20,17 @@ PAGES = {
         st.Page("pages/partition.py", title="Partition", icon=":material/extension:"),
         st.Page("pages/run.py", title="Run", icon=":material/play_circle:"),
         st.Page("pages/results.py", title="Results", icon=":material/scatter_plot:"),
+        st.Page("pages/experiments.py", title="Experiments", icon=":material/stacked_line_chart:"),
     ],
     "Reference": [st.Page("pages/paper.py", title="Paper", icon=":material/description:")],
 }
 
 page = st.navigation(PAGES)
 st.sidebar.caption("Manifold mixing model soups (Fassold 2023): fuse finetuned ViTs component by component.")
-page.run()
+ws_id = open_workspace()
+st.sidebar.caption(f"Workspace `{ws_id}`: your setup is saved as you go; reload or share this page's link to come back "
+                   "to it. Start a new one on the Start page.")
+try:
+    page.run()
+finally:  # also after st.stop() / st.rerun() inside a page
+    persist_workspace()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from manifoldmix_core import sources
+
 from .demo import demo_images
 from .paths import inside_roots
 
@@ -44,7 +46,8 @@ def parse_map(text: str) -> dict | None:
 
 def make_dataset(name: str, source: str, path: str, subset: str = "", class_map: str = "",
                  roots: list[Path] | None = None) -> dict:
-    """A dataset entry for the run config, with its folder or file checked to exist inside the allowed roots."""
+    """A dataset entry for the run config, its folder or file checked inside the allowed roots and by its source
+    (a tensor file's header, a folder's classes): ValueError, OutsideRoots or DatasetError say what is wrong."""
     name = name.strip()
     if not name:
         raise ValueError("give the set a name")
@@ -56,6 +59,7 @@ def make_dataset(name: str, source: str, path: str, subset: str = "", class_map:
         raise ValueError(f"{resolved}: not a folder; an ImageFolder set is <folder>/<class name>/<images>")
     if source == "tensors" and not resolved.is_file():
         raise ValueError(f"{resolved}: not a file; a tensor set is a .safetensors file with 'images' and 'labels'")
+    sources.check(source, str(resolved))  # the engine's own check (DatasetError): what the app accepts, a run can read
     return {"name": name, "source": source, "path": str(resolved), "class_subset": subset_list, "class_map": map_dict}
 
 
@@ -95,7 +99,7 @@ def preview(dataset: dict, count: int = 12) -> tuple[list[np.ndarray], list[str]
     if dataset["source"] == "imagefolder":
         from PIL import Image
 
-        from manifoldmix_core.images import image_folder_files
+        from manifoldmix_core.dataset_files import image_folder_files
         classes, files = image_folder_files(Path(dataset["path"]))
         step = max(1, len(files) // count)
         picked = files[::step][:count]

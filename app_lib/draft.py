@@ -34,6 +34,35 @@ def missing(draft: dict) -> list[str]:
     return needs
 
 
+def blockers(config: dict) -> list[str]:
+    """Why a run of this config cannot start, in words: what is still missing, else the engine's own validation
+    (manifoldmix_core.config, torch-free), so an out-of-range setting is named instead of silently replaced."""
+    needs = missing(config)
+    if needs:
+        return ["Choose " + " and ".join(needs) + "."]
+    from manifoldmix_core.config import parse_config
+    from manifoldmix_core.errors import ConfigError
+    try:
+        parse_config(config)
+    except ConfigError as exc:
+        return [str(exc)[:1].upper() + str(exc)[1:] + "."]
+    return []
+
+
+def degenerate(config: dict) -> list[str]:
+    """Setups that run but teach little: what the user should know before launching them."""
+    notes = []
+    n = len(config.get("ingredients") or [])
+    if n == 1:
+        notes.append("Only one ingredient: every soup and ensemble is that ingredient itself. Add more on Ingredients.")
+    mm = config.get("manifoldmix") or {}
+    budget, per_component = mm.get("budget"), mm.get("budget_per_component", 30)
+    if (budget is not None and budget < 2) or (budget is None and per_component == 1):
+        notes.append("A budget of 1 evaluation per component is fewer than the components + 1 points a λ search needs "
+                     "to move: each candidate is judged at its starting λ only.")
+    return notes
+
+
 def with_settings(draft: dict, methods: list[str], manifoldmix: dict, device: str, name: str, wise_ft: dict | None = None) -> dict:
     """The draft with the Run page's settings, as a config for config.json."""
     config = copy.deepcopy(draft)

@@ -11,8 +11,15 @@ from manifoldmix_core.methods import METHODS, Marker
 
 from .live import STATUS_COLOURS
 from .scoreboard import INGREDIENT_LABEL
+from .vocabulary import PALETTE, component_colours, method_label
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
+DOWNLOAD_FORMATS = ("png", "svg")
+
+
+def chart_config(name: str, fmt: str = "png") -> dict:
+    """plotly's camera button saves the figure as PNG or SVG under a telling file name, at twice the screen resolution."""
+    return {"toImageButtonOptions": {"format": fmt, "filename": name, "scale": 2}, "displaylogo": False}
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
 
 
@@ -23,15 +30,16 @@ def marker(kind_label: str) -> Marker:
 
 
 def method_colours() -> dict[str, str]:
-    """Each method's colour, by name, for charts coloured by method (ingredients' own ValAcc in grey)."""
-    return {name: m.marker.colour for name, m in METHODS.items()} | {INGREDIENTS: INGREDIENT_MARKER.colour}
+    """Each method's colour, by label, for charts coloured by method (ingredients' own ValAcc in grey)."""
+    return {m.label: m.marker.colour for m in METHODS.values()} | {INGREDIENT_LABEL: INGREDIENT_MARKER.colour}
 
 
 def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
     """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy."""
     fig = go.Figure()
     runs = list(dict.fromkeys(points["run"])) if len(points) else []
-    for (kind, run), group in points.groupby(["kind", "run"], sort=False):
+    groups = sorted(points.groupby(["kind", "run"], sort=False), key=lambda g: -marker(g[0][0]).size)  # small markers on top
+    for (kind, run), group in groups:
         look = marker(kind)
         several = len(runs) > 1 and kind != INGREDIENT_LABEL
         suffix = RUN_SYMBOL_SUFFIX[runs.index(run) % len(RUN_SYMBOL_SUFFIX)] if several else ""
@@ -48,21 +56,24 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
 
 
 def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
-    """Every ValAcc evaluation in order, coloured by method, with the best-so-far of the followed method."""
-    fig = px.scatter(evals, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
-                     color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc"})
+    """Every ValAcc evaluation in order (in %), coloured by method label, with the best-so-far of the followed method."""
+    shown = evals.assign(method=evals["method"].map(lambda m: INGREDIENT_LABEL if m == INGREDIENTS else method_label(m)),
+                         valacc=100 * evals["valacc"], best=100 * evals["best"])
+    fig = px.scatter(shown, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
+                     color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc (%)", "method": "method"})
     fig.update_traces(marker={"size": 5})
-    followed = evals[evals["method"] == follow] if follow else evals.iloc[0:0]
+    followed = shown[evals["method"] == follow] if follow else shown.iloc[0:0]
     if len(followed):
         fig.add_trace(go.Scatter(x=followed["n"], y=followed["best"], mode="lines", line={"shape": "hv", "width": 2},
-                                 name=f"{follow}: best so far"))
+                                 name=f"{method_label(follow)}: best so far"))
     fig.update_layout(height=340, margin={"t": 10, "b": 10}, legend={"orientation": "h", "y": -0.25})
     return fig
 
 
-def lambda_figure(trajectory: pd.DataFrame, candidate: str | None) -> go.Figure:
-    """λ per component over the optimizer's evaluations for one candidate."""
+def lambda_figure(trajectory: pd.DataFrame, candidate: str | None, components: list[str]) -> go.Figure:
+    """λ per component over the optimizer's evaluations for one candidate, each component in its Partition colour."""
     fig = px.line(trajectory, x="evaluation", y="lambda", color="component", markers=True,
+                  color_discrete_map=component_colours(components), category_orders={"component": components},
                   labels={"lambda": "λ", "evaluation": f"evaluation for {candidate}"})
     fig.update_yaxes(range=[-0.02, 1.02])
     fig.update_layout(height=340, margin={"t": 10, "b": 10}, legend={"orientation": "h", "y": -0.25})
@@ -94,3 +105,50 @@ def lambda_heatmap(matrix: pd.DataFrame) -> go.Figure:
     fig.update_layout(height=max(220, 40 * len(matrix) + 140), margin={"t": 10, "b": 10})
     return fig
 
+
+
+def partition_figure(stack: list, components: dict[str, str], palette: dict[str, str], sizes: dict[str, int]) -> go.Figure:
+    """The ViT as its stack of units (input at the bottom), each bar in its component's colour.
+
+    Over each bar sits a nearly transparent marker carrying the unit's name as customdata: plotly selects markers
+    reliably on a click or in a box (bars on a categorical axis it does not), so the selection event says which
+    units to assign (partition_editor.selected_units).
+    """
+    fig = go.Figure()
+    centres, rows, names, hovers = [], [], [], []
+    for unit in stack:
+        component = components[unit.name]
+        in_block = unit.row.startswith("block")
+        base = 0.5 if unit.name.endswith("MLP") else 0.0
+        width = 0.5 if in_block else 1.0
+        n = sum(sizes.get(p, 0) for p in unit.params)
+        fig.add_trace(go.Bar(x=[width], base=[base], y=[unit.row], orientation="h", marker_color=palette.get(component, "#cccccc"),
+                             name=component, text=f"{unit.name.split(' ')[-1] if in_block else unit.name}<br>{component}",
+                             textposition="inside", insidetextanchor="middle", showlegend=False, hoverinfo="skip"))
+        centres.append(base + width / 2)
+        rows.append(unit.row)
+        names.append([unit.name])
+        hovers.append(f"{unit.name}: {component} ({len(unit.params)} tensors, {n:,} parameters)")
+    fig.add_trace(go.Scatter(x=centres, y=rows, mode="markers", customdata=names, text=hovers, hovertemplate="%{text}<extra></extra>",
+                             marker={"symbol": "square", "size": 26, "opacity": 0.01, "color": "#000000"}, showlegend=False,
+                             selected={"marker": {"opacity": 0.01}}, unselected={"marker": {"opacity": 0.01}}))
+    fig.update_layout(barmode="overlay", height=max(300, 30 * len({u.row for u in stack}) + 40), margin={"t": 10, "b": 10},
+                      xaxis={"visible": False, "range": [0, 1]}, dragmode="select", selectdirection="any",
+                      yaxis={"categoryorder": "array", "categoryarray": list(dict.fromkeys(u.row for u in stack))})
+    return fig
+
+
+def sweep_figure(frame: pd.DataFrame) -> go.Figure:
+    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars ± one standard deviation."""
+    fig = go.Figure()
+    for i, row in frame.reset_index(drop=True).iterrows():
+        fig.add_trace(go.Scatter(
+            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({row['seeds']} seeds)",
+            marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
+            error_x={"type": "data", "array": [row["OOD sd"] or 0], "visible": True},
+            error_y={"type": "data", "array": [row["ID sd"] or 0], "visible": True},
+            hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}%<br>ID %{{y:.2f}}%<extra></extra>"))
+    fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± sd over seeds",
+                      yaxis_title="ID test accuracy (%), mean ± sd", legend={"orientation": "h", "y": -0.2},
+                      margin={"t": 10, "b": 10}, height=480)
+    return fig

@@ -6,6 +6,7 @@ is reported without dropping the others.
 
 from __future__ import annotations
 
+import filecmp
 import math
 import os
 import re
@@ -37,7 +38,11 @@ def safe_name(filename: str) -> str:
 
 
 def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | None = None) -> Path:
-    """Copy an uploaded file to disk in chunks, refusing (and deleting) it past max_bytes; returns its path."""
+    """Copy an uploaded file to disk in chunks, refusing (and deleting) it past max_bytes; returns its path.
+
+    The same bytes uploaded again return the file already there (so the pool can say it has it); different
+    bytes under a taken name get a new name instead of overwriting a file an ingredient may point at.
+    """
     folder = folder or uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_name(filename)
@@ -51,10 +56,22 @@ def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | 
                     raise UploadTooLarge(f"{filename}: larger than the limit of {max_bytes / 1e6:.0f} MB; "
                                          "copy it into a server folder and pick it from there")
                 out.write(chunk)
+        if target.is_file() and filecmp.cmp(partial, target, shallow=False):
+            return target
+        target = _free_name(target)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def _free_name(target: Path) -> Path:
+    """target, or target with -2, -3, ... before the suffix when that name is taken."""
+    candidate, n = target, 1
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
+    return candidate
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,11 @@ def hparams_beside(path: Path) -> dict | None:
         return read_hparams(Path(path).parent / HPARAMS_FILE).get(Path(path).stem)
     except IngredientError:
         return None
+
+
+def hparams_text(hparams: dict | None) -> str:
+    """Hyperparameters as one short line: floats with 4 significant digits (no 0.30000000000000004)."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (hparams or {}).items())
 
 
 def unique_name(name: str, taken: set[str]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from manifoldmix_core import methods, runs
-from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, Setup, SkipTest, parse
+from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, parse
 
 STATUSES = ("skipped", "optimised", "accepted", "rejected")
 STATUS_COLOURS = {"skipped": "#b0b0b0", "optimised": "#ff9f1c", "accepted": "#2ca02c", "rejected": "#d62728"}
@@ -43,6 +43,8 @@ class LiveLog:
         self._timelines: dict[str, dict[str, dict]] = {}
         self._searches: dict[str, dict[str, list[Eval]]] = {}
         self._evals: list[float] = []  # t of every ValAcc evaluation
+        self._search_ends: dict[str, dict[str, SearchEnd]] = {}
+        self._steps: dict[str, str] = {}  # method -> the Algorithm 1 step its latest event belongs to
         self._frame: pd.DataFrame | None = None
 
     def poll(self) -> LiveLog:
@@ -87,6 +89,10 @@ class LiveLog:
                 self._searches.setdefault(e.method, {}).setdefault(e.candidate, []).append(e)
             if isinstance(e, (Eval, SkipTest, Decision)):
                 self._timeline_row(e)
+            if isinstance(e, SearchEnd):
+                self._search_ends.setdefault(e.method, {})[e.candidate] = e
+            if isinstance(e, (Eval, SkipTest, SearchEnd, Decision)):
+                self._steps[e.method] = _step_after(e)
         return self
 
     def _timeline_row(self, e: Eval | SkipTest | Decision) -> None:
@@ -131,6 +137,14 @@ class LiveLog:
         searched = self._searches.get(method or self.mixing_method(), {})
         return next(reversed(searched), None)
 
+    def search_end(self, candidate: str | None, method: str | None = None) -> SearchEnd | None:
+        """Why the λ search of a candidate ended (its last pass), or None while it runs or when it was not searched."""
+        return self._search_ends.get(method or self.mixing_method(), {}).get(candidate)
+
+    def algorithm_step(self, method: str | None = None) -> str | None:
+        """The step of Algorithm 1 the method is at (a node of algorithm.ALGORITHM_STEPS), from its latest event."""
+        return self._steps.get(method or self.mixing_method())
+
     def lambda_trajectory(self, candidate: str | None = None, method: str | None = None) -> pd.DataFrame:
         """Long frame (evaluation, component, λ, valacc) of the λ the optimizer tried for one candidate."""
         method = method or self.mixing_method()
@@ -144,13 +158,28 @@ class LiveLog:
         return pd.DataFrame(rows, columns=["evaluation", "component", "lambda", "valacc", "phase"])
 
     def run_summary(self, method: str | None = None) -> dict:
-        """Counts that make two runs comparable: candidates by status, evaluations, seconds per evaluation."""
+        """Counts that make two runs comparable: candidates by status, evaluations, seconds per evaluation.
+
+        'optimised' counts every candidate whose λ were searched (accepted, rejected or still searching), not only the
+        ones still searching: in a finished run that would always be 0.
+        """
         timeline = self.candidate_timeline(method)
         counts = timeline["status"].value_counts()
         evals = self._evals
         span = evals[-1] - evals[0] if len(evals) > 1 else 0.0
         return {"candidates": len(timeline), **{status: int(counts.get(status, 0)) for status in STATUSES},
+                "optimised": len(timeline) - int(counts.get("skipped", 0)),
                 "evaluations": len(evals), "seconds per evaluation": span / (len(evals) - 1) if len(evals) > 1 else None}
+
+
+def _step_after(e: Eval | SkipTest | SearchEnd | Decision) -> str:
+    """The Algorithm 1 step running once this event is written: the skip test's ValAcc is measured, then the λ search
+    (or the next candidate), the search's end leads to the accept test, a decision to the next candidate."""
+    if isinstance(e, Eval):
+        return "search" if e.search_pass is not None else "skip"
+    if isinstance(e, SkipTest):
+        return "search" if e.passed else "next"
+    return "accept" if isinstance(e, SearchEnd) else "next"
 
 
 # -- the same views of a list of events (a finished run, the replayed log) ----------------------------------------

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from manifoldmix_core.anatomy import KeyLayout, part_of
 from manifoldmix_core.partition import Partition
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-           "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
-           "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#969696", "#c6dbef")
 MIXED = "(mixed)"
 _ROWS = {"embeddings": ("embeddings", 0), "final": ("final norm + projection", 2), "head": ("head", 3),
          "inert": ("inert (not used by the classifier)", 4)}
@@ -60,10 +57,15 @@ def assign_unit(assignment: dict[str, str], unit: Unit, component: str) -> dict[
     return {**assignment, **{p: component for p in unit.params}}
 
 
+def network_order(param_names: list[str], layout: KeyLayout) -> list[str]:
+    """Parameter names from the input side up (embeddings, blocks 0..L-1, final, head, inert), not the file's key order
+    (safetensors sorts keys, which put 'head' first)."""
+    return [p for unit in units(param_names, layout) for p in unit.params]
+
+
 def component_order(assignment: dict[str, str], param_names: list[str]) -> list[str]:
-    """Components in the order λ lists them: the preset's own (assignment_of keeps it), a new one where its first parameter was."""
-    known = set(param_names)
-    return list(dict.fromkeys(component for param, component in assignment.items() if param in known))
+    """Components in the order λ lists them: by their first parameter in `param_names` (give network_order's)."""
+    return list(dict.fromkeys(assignment[p] for p in param_names if p in assignment))
 
 
 def to_spec(assignment: dict[str, str], param_names: list[str]) -> dict:
@@ -73,8 +75,22 @@ def to_spec(assignment: dict[str, str], param_names: list[str]) -> dict:
             "components": [{"name": c, "params": [p for p in param_names if assignment.get(p) == c]} for c in order]}
 
 
-def colours(components: list[str]) -> dict[str, str]:
-    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(components)} | {MIXED: "#cccccc"}
+CUSTOM = "custom"
+
+
+def matching_preset(assignment: dict[str, str], presets: dict[str, Partition], prefer: str | None = None) -> str:
+    """The key of the preset this assignment is (so the preset box never names a preset the user has edited away), or
+    CUSTOM; `prefer` (the user's last choice) wins where two presets coincide (coarse = medium on a 2-block ViT)."""
+    matches = [key for key, partition in presets.items() if assignment_of(partition) == assignment]
+    return prefer if prefer in matches else next(iter(matches), CUSTOM)
+
+
+def selected_units(selection: dict | None, stack: list[Unit]) -> list[Unit]:
+    """The units a click or box selection in the Partition picture hit (each bar carries its unit's name as customdata)."""
+    by_name = {u.name: u for u in stack}
+    points = (selection or {}).get("points") or []
+    names = [p["customdata"][0] if isinstance(p.get("customdata"), list) else p.get("customdata") for p in points]
+    return [by_name[n] for n in dict.fromkeys(names) if n in by_name]
 
 
 def problems(assignment: dict[str, str], param_names: list[str], live_params: set[str]) -> list[str]:

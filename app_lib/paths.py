@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RUNS_ENV, ROOTS_ENV = "MANIFOLDMIX_RUNS", "MANIFOLDMIX_ROOTS"
+RUNS_ENV, ROOTS_ENV, WORKSPACES_ENV = "MANIFOLDMIX_RUNS", "MANIFOLDMIX_ROOTS", "MANIFOLDMIX_WORKSPACES"
 
 
 class OutsideRoots(ValueError):
@@ -16,6 +16,11 @@ class OutsideRoots(ValueError):
 def runs_root() -> Path:
     """Folder holding one sub-folder per run: $MANIFOLDMIX_RUNS, else runs/ in the repository."""
     return Path(os.environ.get(RUNS_ENV) or REPO / "runs").resolve()
+
+
+def workspaces_root() -> Path:
+    """Folder holding one JSON file per workspace: $MANIFOLDMIX_WORKSPACES, else workspaces/ beside the runs root."""
+    return Path(os.environ.get(WORKSPACES_ENV) or runs_root().parent / "workspaces").resolve()
 
 
 def data_roots() -> list[Path]:

@@ -95,7 +95,7 @@ def _reap() -> None:
     _workers[:] = [w for w in _workers if w.poll() is None]
 
 
-def _spawn(args: list[str], run_dir: Path) -> None:
+def spawn(args: list[str], run_dir: Path) -> None:
     """Start the engine detached from the app (own session), output to worker.log; return once the worker has taken
     the run directory (its claim, and the status it writes then), or has exited."""
     with (run_dir / LOG).open("ab") as log:
@@ -119,13 +119,13 @@ def launch(config: dict, name: str | None = None, root: Path | None = None) -> P
     run_dir = root / new_run_id(name or config.get("name") or "run", root)
     run_dir.mkdir(parents=True)
     runs.write_json_atomic(run_dir / runs.CONFIG, config)
-    _spawn(["run", str(run_dir), "--quiet"], run_dir)
+    spawn(["run", str(run_dir), "--quiet"], run_dir)
     return run_dir
 
 
 def resume(run_dir: Path) -> None:
     """Continue an interrupted or cancelled run where its events.jsonl left off."""
-    _spawn(["resume", str(run_dir), "--quiet"], run_dir)
+    spawn(["resume", str(run_dir), "--quiet"], run_dir)
 
 
 def cancel(run_dir: Path) -> None:

@@ -9,13 +9,15 @@ import pandas as pd
 
 from manifoldmix_core.methods import METHODS
 
+from .vocabulary import RANK_STYLES, method_label
+
 INGREDIENT, INGREDIENT_LABEL = "ingredient", "Finetuned ingredient"
 AVG_OOD = "Avg OOD"
 
 
 def kind_label(kind: str) -> str:
     """How a kind of model is named in legends: an ingredient, a method's label, or (a method no longer known) its name."""
-    return INGREDIENT_LABEL if kind == INGREDIENT else METHODS[kind].label if kind in METHODS else kind
+    return INGREDIENT_LABEL if kind == INGREDIENT else method_label(kind)
 
 
 def per_component(kind: str) -> bool:
@@ -162,7 +164,7 @@ def rank_marks(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def styled_table1(table: pd.DataFrame):
-    """Table 1 as a pandas Styler: best in red, second-best in blue, as in the paper."""
+    """Table 1 as a pandas Styler: best and second-best marked as vocabulary.RANK_STYLES says (the paper's red and
+    blue told apart by colour alone)."""
     marks = rank_marks(table)
-    colours = {"best": "color: #d62728; font-weight: bold", "second": "color: #1f77b4; font-weight: bold", "": ""}
-    return table.style.format("{:.2f}", na_rep="–").apply(lambda _: marks.map(colours.get), axis=None)
+    return table.style.format("{:.2f}", na_rep="–").apply(lambda _: marks.map(RANK_STYLES.get), axis=None)

@@ -1,4 +1,4 @@
-"""Small Streamlit helpers shared by the pages: the draft run, the run picked in the URL, state badges."""
+"""Small Streamlit helpers shared by the pages: the workspace and its draft run, the run picked in the URL, state badges."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from . import workspace
 from .draft import initial_draft
 from .run_store import RunInfo, find_run, list_runs
 
@@ -13,10 +14,52 @@ STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/directions
                "failed": ":material/error:", "cancelled": ":material/cancel:", "interrupted": ":material/warning:"}
 
 
+WS = "ws"
+_EDITOR_STATE = ("partition_model", "partition_assignment", "partition_pending")  # the Partition page's working copy
+
+
+def open_workspace() -> str:
+    """The workspace of this session, named in the URL (?ws=): the URL's when it names one (a reload, a new tab, a
+    shared link), else the session's, else a new one starting from the demo's config. Called by app.py and draft().
+
+    It first saves what the previous run changed: app.py saves after every page too, but a page run on its own
+    (AppTest's switch_page runs the page file without app.py) would otherwise keep its changes in the session only.
+    """
+    persist_workspace()
+    wanted = st.query_params.get(WS)
+    if wanted and wanted != st.session_state.get(WS):
+        saved = workspace.load(wanted)
+        if saved is not None:
+            _enter(wanted, saved)
+        else:
+            st.sidebar.error(f"No workspace {wanted} here: started a new one (links work on the machine that made them).")
+    if WS not in st.session_state:
+        _enter(workspace.new_id(), st.session_state.get("draft") or initial_draft())
+    st.query_params[WS] = st.session_state[WS]  # page links drop query parameters: put it back
+    return st.session_state[WS]
+
+
+def _enter(ws_id: str, saved: dict) -> None:
+    st.session_state[WS], st.session_state["draft"] = ws_id, saved
+    for key in _EDITOR_STATE:
+        st.session_state.pop(key, None)
+
+
+def persist_workspace() -> None:
+    """Write the draft to the workspace file when a page changed it (app.py calls this after every page run)."""
+    if WS in st.session_state and "draft" in st.session_state:
+        workspace.save(st.session_state[WS], st.session_state["draft"])
+
+
+def reset_workspace() -> None:
+    """Start a new workspace from the defaults; the old one stays on disk, so links to it keep working."""
+    _enter(workspace.new_id(), initial_draft())
+    st.query_params[WS] = st.session_state[WS]
+
+
 def draft() -> dict:
-    """The run being assembled in this browser session (starts as the demo's config when available)."""
-    if "draft" not in st.session_state:
-        st.session_state["draft"] = initial_draft()
+    """The run being assembled in this workspace (pages change it in place; app.py saves it after the page ran)."""
+    open_workspace()
     return st.session_state["draft"]
 
 
@@ -26,18 +69,28 @@ def run_label(info: RunInfo) -> str:
 
 
 def pick_run(label: str = "Run", only_finished: bool = False, key: str = "run") -> Path | None:
-    """A run chosen in a selectbox that mirrors the URL's ?run=, so reloads and second tabs come back to it."""
+    """A run chosen in a selectbox that mirrors the URL's ?run=, so reloads and second tabs come back to it.
+
+    The choice is also kept outside the widget (Streamlit forgets a widget's state on pages that do not draw it),
+    so leaving the page and coming back shows the run being watched, not the newest one. An id in the URL that
+    names no run is said, not silently replaced.
+    """
     runs = [r for r in list_runs() if r.state == "finished" or not only_finished]
     if not runs:
         return None
     ids = [r.run_id for r in runs]
-    widget = f"pick_{key}"
+    widget, watched = f"pick_{key}", f"watched_{key}"
     wanted = st.query_params.get(key)
-    if wanted in ids:
-        st.session_state[widget] = wanted  # the URL wins: a launch, a reload or a link chose this run
-    elif st.session_state.get(widget) not in ids:
-        st.session_state[widget] = ids[0]
-    chosen = st.selectbox(label, ids, format_func=lambda i: run_label(runs[ids.index(i)]), key=widget,
-                          on_change=lambda: st.query_params.__setitem__(key, st.session_state[widget]))
-    st.query_params[key] = chosen
+    if wanted and wanted not in ids:
+        st.error(f"No run {wanted} under {runs[0].path.parent}: showing another one. Pick a run below.")
+    for choice in (wanted, st.session_state.get(watched), st.session_state.get(widget), ids[0]):
+        if choice in ids:
+            st.session_state[widget] = choice  # the URL wins (a launch, a reload, a link), then the run watched before
+            break
+
+    def remember() -> None:
+        st.session_state[watched] = st.query_params[key] = st.session_state[widget]
+
+    chosen = st.selectbox(label, ids, format_func=lambda i: run_label(runs[ids.index(i)]), key=widget, on_change=remember)
+    st.session_state[watched] = st.query_params[key] = chosen
     return find_run(chosen)

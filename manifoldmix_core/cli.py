@@ -58,6 +58,14 @@ def cmd_resume(args) -> dict | int:
     return results
 
 
+def cmd_sweep(args) -> int:
+    """Run a sweep's queue (sweep.py): again after a cancel or a crash, it skips what finished and resumes the rest."""
+    from .sweep import run_sweep
+    sweep = run_sweep(args.sweep_dir, show_progress=not args.quiet)
+    print(f"sweep {sweep.name}: {len(sweep.members)} runs done", file=sys.stderr)
+    return 0
+
+
 def cmd_heldout(args) -> int:
     """ValAcc of every ingredient of a config, printed as JSON {name: ValAcc}; nothing is written."""
     from .config import load_config
@@ -79,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     resume.set_defaults(func=cmd_resume)
+    sweep = sub.add_parser("sweep", help="run (or continue) a sweep directory's queue of runs, one after the other")
+    sweep.add_argument("sweep_dir", type=Path)
+    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    sweep.set_defaults(func=cmd_sweep)
     heldout = sub.add_parser("heldout", help="held-out accuracy (ValAcc) of each ingredient of a config, printed as JSON")
     heldout.add_argument("config", type=Path, help="run config (JSON); its test sets are not loaded")
     heldout.set_defaults(func=cmd_heldout)

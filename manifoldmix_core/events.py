@@ -71,6 +71,13 @@ def decision(method: str, candidate: str, accepted: bool, valacc: float, lam: Se
             "lambda": _lam(lam)}
 
 
+def search_end(method: str, candidate: str, pass_no: int, budget: int, evaluations: int) -> dict:
+    """Why a λ search stopped: its budget spent, or the optimizer converged (it asked again for points already
+    measured, which cost nothing) after `evaluations` distinct ValAcc evaluations of `budget`."""
+    return {"type": "search_end", "method": method, "candidate": candidate, "pass": pass_no, "budget": budget,
+            "evaluations": evaluations}
+
+
 def input_file(method: str, role: str, fingerprint: str) -> dict:
     """The content hash of a file a method reads besides the ingredients (WiSE-FT's zero-shot model): resume refuses a change."""
     return {"type": "input", "method": method, "role": role, "fingerprint": fingerprint}
@@ -151,6 +158,30 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class SearchEnd:
+    """A λ search's end: how many distinct evaluations of its budget it used."""
+
+    method: str
+    candidate: str
+    search_pass: int
+    budget: int
+    evaluations: int
+    t: float = 0.0
+
+    @property
+    def converged(self) -> bool:
+        """The optimizer stopped proposing new λ before its budget was spent."""
+        return self.evaluations < self.budget
+
+    @property
+    def reason(self) -> str:
+        """In words, for the run view: '... converged after 77 of 210 evaluations' or '... spent its budget of 210'."""
+        if self.converged:
+            return f"optimizer converged after {self.evaluations} of {self.budget} evaluations"
+        return f"budget of {self.budget} evaluations spent"
+
+
+@dataclass(frozen=True)
 class Input:
     """The content hash of a file a method read besides the ingredients."""
 
@@ -160,7 +191,7 @@ class Input:
     t: float = 0.0
 
 
-Event = Setup | Accuracy | Eval | IngredientEval | SkipTest | Decision | Input
+Event = Setup | Accuracy | Eval | IngredientEval | SkipTest | Decision | SearchEnd | Input
 EVALUATIONS = (Eval, IngredientEval)  # every ValAcc measured: what "evaluations" counts
 
 
@@ -180,6 +211,8 @@ def parse(raw: Mapping) -> Event | None:
         return Accuracy(raw["model"], raw["kind"], raw.get("accuracy", {}), raw.get("fingerprint"), t)
     if kind == "setup":
         return Setup(raw["settings"], raw.get("datasets", {}), raw.get("components", []), t)
+    if kind == "search_end":
+        return SearchEnd(raw["method"], raw["candidate"], raw["pass"], raw["budget"], raw["evaluations"], t)
     if kind == "input":
         return Input(raw["method"], raw["role"], raw["fingerprint"], t)
     return None

@@ -16,12 +16,10 @@ from PIL import Image, UnidentifiedImageError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .dataset_files import check_tensor_file, image_folder_files
 from .errors import DatasetError
 from .files import write_atomic
 from .fingerprint import file_digest, files_digest
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
 
 RESIZE_CHUNK_BYTES = 32 << 20  # float32 input of one resize chunk; a resize adds ~4x this (and its uint8 result) at peak
 
@@ -56,22 +54,6 @@ def decode_image(path: Path, size: int) -> np.ndarray:
         raise DatasetError(f"{path}: not a readable image ({exc})") from exc
 
 
-def image_folder_files(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Class names (sorted sub-folders) and (file, label) pairs of an ImageFolder-style tree."""
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset folder not found")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DatasetError(f"{root}: no class sub-folders; expected <root>/<class name>/<image files>")
-    files = []
-    for label, name in enumerate(classes):
-        found = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not found:
-            raise DatasetError(f"{root / name}: class folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        files += [(p, label) for p in found]
-    return classes, files
-
-
 def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Decode an ImageFolder tree once to uint8 tensors, reusing a cache while the files are unchanged."""
     root = Path(root)
@@ -95,21 +77,15 @@ def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None
 def load_tensor_file(path: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A safetensors file with 'images' (uint8, NCHW or NHWC) and 'labels' (integers)."""
     path = Path(path)
+    check_tensor_file(path)
     try:
         data = load_file(path)
     except (SafetensorError, OSError, ValueError, FileNotFoundError) as exc:
         raise DatasetError(f"{path}: not a readable safetensors file ({exc})") from exc
-    if "images" not in data or "labels" not in data:
-        raise DatasetError(f"{path}: needs tensors 'images' and 'labels', found {sorted(data)}")
-    images = data["images"]
-    if images.ndim == 4 and images.shape[-1] == 3 and images.shape[1] != 3:
+    images = data["images"]  # check_tensor_file: uint8, four dimensions, one axis of 3 channels
+    if images.shape[-1] == 3 and images.shape[1] != 3:
         images = images.permute(0, 3, 1, 2).contiguous()
-    if images.dtype != torch.uint8:
-        raise DatasetError(f"{path}: 'images' must be uint8 (0..255), got {images.dtype}")
-    labels = data["labels"]
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1:
-        raise DatasetError(f"{path}: 'labels' must be integers, one per image, got {labels.dtype} {list(labels.shape)}")
-    return resize_images(images, size), labels.to(torch.int64)
+    return resize_images(images, size), data["labels"].to(torch.int64)
 
 
 def read_image_folder(path: str, image_size: int, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, str]:

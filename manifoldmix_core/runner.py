@@ -102,6 +102,7 @@ class Progress:
         self.started = time.time()
         self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, disable=not show)
         self.last_write = 0.0
+        self.finish_at: float | None = None  # estimated at each finished step; between steps the ETA counts down to it
 
     def step(self, label: str) -> None:
         self.done += 1
@@ -124,7 +125,9 @@ class Progress:
             return
         self.last_write = now
         fraction = min(self.done / self.total, 0.999)
-        eta = (now - self.started) / fraction * (1 - fraction) if fraction > 0 else None
+        if force and fraction > 0:
+            self.finish_at = now + (now - self.started) / fraction * (1 - fraction)
+        eta = None if self.finish_at is None else max(0.0, self.finish_at - now)  # a long λ search must not make it grow
         self.status.update(state="running", progress=round(fraction, 4), eta_s=eta, message=message, evals=self.evals)
 
 

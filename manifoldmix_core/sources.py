@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .lazy import resolve
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Source:
     name: str
     loader: str
     path_is_file: bool = True  # False: `path` is a name the source knows (a demo split), not a file beside the config
+    checker: str | None = None  # "module:function"(path), torch-free: refuses a wrong set in a moment, without reading it
 
 
 SOURCES: dict[str, Source] = {}
@@ -36,5 +38,13 @@ def get(name: str, where: str = "source") -> Source:
     return SOURCES[name]
 
 
-register(Source("imagefolder", "manifoldmix_core.images:read_image_folder"))
-register(Source("tensors", "manifoldmix_core.images:read_tensor_file"))
+def check(name: str, path: str) -> None:
+    """The source's quick check of a set on disk (its file list, its header), where it has one: a DatasetError names
+    what is wrong when the set is added, not when a run reads it."""
+    source = get(name)
+    if source.checker:
+        resolve(source.checker)(path)
+
+
+register(Source("imagefolder", "manifoldmix_core.images:read_image_folder", checker="manifoldmix_core.dataset_files:check_image_folder"))
+register(Source("tensors", "manifoldmix_core.images:read_tensor_file", checker="manifoldmix_core.dataset_files:check_tensor_file"))

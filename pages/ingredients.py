@@ -7,9 +7,10 @@ import streamlit as st
 
 from app_lib.demo import demo_config, demo_status
 from app_lib.heldout import heldout_accuracy
-from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, save_upload, unique_name
+from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, hparams_text, remove_upload, save_upload, unique_name
 from app_lib.paths import OutsideRoots, data_roots, inside_roots, list_files
 from app_lib.ui import draft
+from app_lib.vocabulary import counted, to_percent
 from manifoldmix_core.anatomy import SUFFIXES
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
@@ -23,15 +24,19 @@ problems = st.session_state.setdefault("ingredient_problems", {})
 
 
 def add(paths) -> None:
-    """Validate files against the first ingredient and add the good ones; remember the errors of the others."""
+    """Validate files against the first ingredient and add the good ones; remember the errors of the others (a refused
+    upload is deleted again) and say which files the pool already holds."""
     reference = pool[0]["path"] if pool else None
     for path in paths:
         taken = {i["name"] for i in pool}
-        if any(i["path"] == str(path) for i in pool):
+        held = next((i["name"] for i in pool if i["path"] == str(path)), None)
+        if held:
+            st.info(f"{path.name} is already an ingredient ({held}).")
             continue
         checked = check_file(path, unique_name(path.stem, taken), reference)
         if checked.error:
             problems[str(path)] = checked.error
+            remove_upload(path)
             continue
         problems.pop(str(path), None)
         pool.append({"name": checked.name, "path": str(path), "hparams": hparams_beside(path)})
@@ -59,7 +64,7 @@ with server_tab:
         found = list_files(folder, SUFFIXES, roots)
     except OutsideRoots as exc:
         st.error(str(exc))
-        found = []
+        folder, found = root, []
     labels = [str(p.relative_to(folder)) for p in found]
     picked = st.multiselect(f"Checkpoints in {folder if sub or found else root}", labels, key="server_files")
     if st.button("Add selected files", disabled=not picked, key="add_server"):
@@ -79,11 +84,10 @@ if problems and st.button("Dismiss errors", key="dismiss"):
     problems.clear()
     st.rerun()
 
-st.subheader(f"{len(pool)} ingredients")
+st.subheader(counted(len(pool), "ingredient"))
 if not pool:
     st.info("No ingredients yet.")
     st.stop()
-
 
 
 @st.cache_data(max_entries=1000)
@@ -105,10 +109,11 @@ for ing in pool:
     path = Path(ing["path"])
     size, n_params = summary(str(path), path.stat().st_mtime) if path.exists() else (0, 0)
     rows.append({"remove": False, "name": ing["name"], "file": ing["path"], "size (MB)": round(size / 1e6, 2),
-                 "parameters": n_params, "held-out accuracy": cache.get(heldout_key(ing)),
-                 "hyperparameters": ", ".join(f"{k}={v}" for k, v in (ing.get("hparams") or {}).items())})
-edited = st.data_editor(pd.DataFrame(rows), disabled=["name", "file", "size (MB)", "parameters", "held-out accuracy",
-                                                      "hyperparameters"], hide_index=True, key="ingredient_table")
+                 "parameters": n_params, "held-out accuracy (%)": to_percent(cache.get(heldout_key(ing))),
+                 "hyperparameters": hparams_text(ing.get("hparams"))})
+edited = st.data_editor(pd.DataFrame(rows), disabled=["name", "file", "size (MB)", "parameters", "held-out accuracy (%)",
+                                                      "hyperparameters"], hide_index=True, key="ingredient_table",
+                        column_config={"held-out accuracy (%)": st.column_config.NumberColumn(format="%.2f")})
 if edited["remove"].any() and st.button("Remove ticked ingredients", key="remove"):
     keep = set(edited.loc[~edited["remove"], "name"])
     config["ingredients"] = [i for i in pool if i["name"] in keep]

@@ -1,24 +1,30 @@
-"""Partition: the ViT as its stack of blocks, coloured by component; assign units by clicking or in a table."""
+"""Partition: the ViT as its stack of blocks, coloured by component; the picture is the editor (click or box-select
+units to assign them), with the engine's presets and a table."""
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
+from app_lib.figures import partition_figure
 from app_lib.partition_editor import (
+    CUSTOM,
     MIXED,
     assign_unit,
     assignment_of,
-    colours,
     component_order,
+    matching_preset,
+    network_order,
     problems,
+    selected_units,
     to_spec,
     unit_component,
     units,
 )
 from app_lib.ui import draft
+from app_lib.vocabulary import UNASSIGNED, component_colours
 from manifoldmix_core.anatomy import detect_key_layout, float_names
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.partition import NAMED_PRESETS, Partition, named_presets, resolve
@@ -34,18 +40,19 @@ if not config.get("ingredients"):
 
 @st.cache_resource(max_entries=8)
 def model_names(path: str, mtime: float):
-    """Float parameter names (the ones mixing touches), the layout, and the classifier's own parameters."""
+    """Float parameter names (the ones mixing touches) in network order, the layout, the classifier's own parameters,
+    and each parameter's number of values."""
     from manifoldmix_core.ingredients import read_signature  # torch: only once a model is there to read
 
     signature = read_signature(path)
     layout = detect_key_layout(signature)
-    names = float_names(signature)
-    return names, layout, {n for n in names if layout.classifier_name(n)}
+    names = network_order(float_names(signature), layout)
+    return names, layout, {n for n in names if layout.classifier_name(n)}, {n: math.prod(signature[n].shape) for n in names}
 
 
 first = Path(config["ingredients"][0]["path"])
 try:
-    names, layout, live = model_names(str(first), first.stat().st_mtime)
+    names, layout, live, sizes = model_names(str(first), first.stat().st_mtime)
 except Exception as exc:  # unreadable reference ingredient
     st.error(f"Cannot read {first}: {exc}")
     st.stop()
@@ -58,78 +65,71 @@ if st.session_state.get("partition_model") != str(first):
     st.session_state["partition_assignment"] = assignment_of(start)
     st.session_state["partition_model"] = str(first)
 assignment = st.session_state["partition_assignment"]
-
-available = named_presets(names, layout)
-labels = {p.key: p.label for p in NAMED_PRESETS}
-c1, c2 = st.columns([3, 1])
-preset = c1.selectbox("Preset", list(available), index=list(available).index("medium"), format_func=labels.get,
-                      key="partition_preset", help="The paper's C8/C15/C26 need checkpoints in model-soups layout (model.visual.*)")
-if c2.button("Apply preset", key="apply_preset"):
-    st.session_state["partition_assignment"] = assignment = assignment_of(available[preset])
-
-components = component_order(assignment, names)
-palette = colours(components)
-left, right = st.columns([2, 3])
-with right:
-    pending = [c for c in st.session_state.setdefault("partition_pending", []) if c not in components]
-    components = components + pending  # new components exist once a unit is clicked into them
+available = named_presets(names, layout)  # the engine's presets, resolved exactly as a run resolves them
 
 
-    def add_component() -> None:
-        """Runs before the widgets: a new, still empty component becomes the click target."""
-        name = st.session_state["new_component"].strip()
-        if name:
-            st.session_state["partition_pending"].append(name)
-            st.session_state["active_component"] = name
-            st.session_state["new_component"] = ""
+def apply_preset() -> None:
+    """Choosing a preset applies it; the box then follows the partition (it says 'custom' once a unit is moved)."""
+    key = st.session_state["partition_preset"]
+    if key in available:
+        st.session_state["partition_assignment"] = assignment_of(available[key])
 
 
-    a1, a2, a3 = st.columns([2, 2, 1])
-    if st.session_state.get("active_component") not in components:
-        st.session_state["active_component"] = components[0]
-    active = a1.selectbox("Clicking assigns to", components, key="active_component")
-    a2.text_input("New component", placeholder="name", key="new_component")
-    a3.button("Add", key="add_component", on_click=add_component)
-    click_tab, table_tab = st.tabs(["Click", "Table"])
-    with click_tab:
-        rows: dict[str, list] = {}
-        for unit in stack:
-            rows.setdefault(unit.row, []).append(unit)
-        for members in reversed(list(rows.values())):
-            for col, unit in zip(st.columns(len(members)), members, strict=True):
-                current = unit_component(unit, assignment)
-                if col.button(f"{unit.name} · {current}", key=f"unit_{unit.name}", width="stretch"):
-                    st.session_state["partition_assignment"] = assignment = assign_unit(assignment, unit, active)
-                    st.rerun()
-    with table_tab:
-        table = pd.DataFrame({"unit": [u.name for u in stack], "component": [unit_component(u, assignment) for u in stack],
-                              "parameters": [len(u.params) for u in stack]})
-        edited = st.data_editor(table, disabled=["unit", "parameters"], hide_index=True, key="partition_table",
-                                column_config={"component": st.column_config.SelectboxColumn(options=components + [MIXED])})
-        pairs = zip(stack, edited["component"], table["component"], strict=True)
-        changed = [(u, c) for u, c, old in pairs if c not in (old, MIXED)]
-        if changed:
-            for unit, component in changed:
-                assignment = assign_unit(assignment, unit, component)
-            st.session_state["partition_assignment"] = assignment
-            st.rerun()
+labels = {p.key: p.label for p in NAMED_PRESETS} | {CUSTOM: "custom (your own assignment)"}
+st.session_state["partition_preset"] = matching_preset(assignment, available, st.session_state.get("partition_preset"))
+st.selectbox("Preset", [*available, CUSTOM], format_func=labels.get, key="partition_preset", on_change=apply_preset,
+             help="The paper's C8/C15/C26 need checkpoints in model-soups layout (model.visual.*)")
+st.caption(" · ".join(f"**{labels[key]}**: {len(partition)} components" for key, partition in available.items()))
 
 components = component_order(assignment, names)
-palette = colours(components)
-with left:
-    fig = go.Figure()
-    for unit in stack:
-        component = unit_component(unit, assignment)
-        x0 = 0.5 if unit.name.endswith("MLP") else 0.0
-        width = 0.5 if unit.row.startswith("block") else 1.0
-        fig.add_trace(go.Bar(x=[width], base=[x0], y=[unit.row], orientation="h", marker_color=palette.get(component, "#ccc"),
-                             text=f"{unit.name.split(' ')[-1] if unit.row.startswith('block') else unit.name}<br>{component}",
-                             textposition="inside", insidetextanchor="middle", showlegend=False,
-                             hovertemplate=f"{unit.name}: {component} ({len(unit.params)} tensors)<extra></extra>"))
-    fig.update_layout(barmode="overlay", height=max(300, 30 * len({u.row for u in stack}) + 40), margin={"t": 10, "b": 10},
-                      xaxis={"visible": False}, yaxis={"categoryorder": "array", "categoryarray": [u.row for u in stack]})
-    st.plotly_chart(fig, key="vit_stack")
+pending = [c for c in st.session_state.setdefault("partition_pending", []) if c not in components]
+targets = components + pending  # a new component exists once a unit is assigned to it
 
+
+def add_component() -> None:
+    """Runs before the widgets: a new, still empty component becomes the assignment target."""
+    name = st.session_state["new_component"].strip()
+    if name:
+        st.session_state["partition_pending"].append(name)
+        st.session_state["active_component"] = name
+        st.session_state["new_component"] = ""
+
+
+a1, a2, a3 = st.columns([2, 2, 1])
+if st.session_state.get("active_component") not in targets:
+    st.session_state["active_component"] = targets[0]
+active = a1.selectbox("Clicking assigns to", targets, key="active_component")
+a2.text_input("New component", placeholder="name", key="new_component")
+a3.button("Add", key="add_component", on_click=add_component)
+
+palette = component_colours(components) | {MIXED: UNASSIGNED}
+picture, table_col = st.columns([3, 2])
+with picture:
+    st.caption("Click a block part, or drag a box over several, to assign it to the component chosen above.")
+    event = st.plotly_chart(partition_figure(stack, {u.name: unit_component(u, assignment) for u in stack}, palette, sizes),
+                            key="vit_stack", on_select="rerun", selection_mode=("points", "box"))
+    hit = selected_units(event.selection if event else None, stack)
+    signature = [u.name for u in hit]
+    if hit and st.session_state.get("partition_handled") != signature:  # a selection stays until the next one: apply it once
+        st.session_state["partition_handled"] = signature
+        for unit in hit:
+            assignment = assign_unit(assignment, unit, active)
+        st.session_state["partition_assignment"] = assignment
+        st.rerun()
+with table_col:
+    table = pd.DataFrame({"unit": [u.name for u in stack], "component": [unit_component(u, assignment) for u in stack],
+                          "tensors": [len(u.params) for u in stack], "parameters": [sum(sizes[p] for p in u.params) for u in stack]})
+    edited = st.data_editor(table, disabled=["unit", "tensors", "parameters"], hide_index=True, key="partition_table",
+                            column_config={"component": st.column_config.SelectboxColumn(options=targets + [MIXED]),
+                                           "parameters": st.column_config.NumberColumn(format="localized")})
+    changed = [(u, c) for u, c, old in zip(stack, edited["component"], table["component"], strict=True) if c not in (old, MIXED)]
+    if changed:
+        for unit, component in changed:
+            assignment = assign_unit(assignment, unit, component)
+        st.session_state["partition_assignment"] = assignment
+        st.rerun()
+
+components = component_order(assignment, names)
 spec = to_spec(assignment, names)
 try:
     Partition.from_dict(spec).validate(names)

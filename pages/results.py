@@ -4,12 +4,13 @@ import json
 
 import streamlit as st
 
-from app_lib.figures import figure2, lambda_heatmap
+from app_lib.figures import DOWNLOAD_FORMATS, chart_config, figure2, lambda_heatmap
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs
 from app_lib.scoreboard import board_from_results, figure2_frame, held_out_only, merge_boards, styled_table1, table1
 from app_lib.ui import run_label
+from app_lib.vocabulary import RANK_CAPTION
 from manifoldmix_core import runs
 
 st.title("Results")
@@ -39,14 +40,16 @@ if not board.ood:
 axes = [board.val, *board.id_tests]
 y = st.segmented_control("Vertical axis", axes, default=board.id_tests[0] if board.id_tests else board.val, required=True,
                          format_func=lambda d: f"{d} (held-out)" if d == board.val else f"{d} (ID test)", key="results_y")
+fmt = st.segmented_control("Figure downloads (camera button above each chart)", DOWNLOAD_FORMATS, default="png", required=True,
+                           format_func=str.upper, key="results_format")
 st.subheader("Figure 2: accuracy vs average OOD accuracy")
-st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2")
+st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2", config=chart_config("figure2", fmt))
 if untested := held_out_only(board):
     st.caption(f"{len(untested)} ingredient(s) were measured on the held-out set only (the run's `ingredient_tests`), so Figure 2 "
                "leaves them out and Table 1 shows their test columns as –.")
 
 st.subheader("Table 1: accuracy per dataset (%)")
-st.caption("Best in red, second-best in blue, ensembles excluded from the ranking (they cost one forward pass per member).")
+st.caption(f"{RANK_CAPTION}; ensembles excluded from the ranking (they cost one forward pass per member).")
 table = table1(board)
 st.dataframe(styled_table1(table), key="table1")
 st.download_button("Download Table 1 (CSV)", table.to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
@@ -61,7 +64,7 @@ for column, run_id in zip(columns, chosen, strict=True):
         if matrix.empty:
             st.caption("No ManifoldMixMS candidate was accepted (or the method did not run).")
         else:
-            st.plotly_chart(lambda_heatmap(matrix), key=f"heatmap_{run_id}")
+            st.plotly_chart(lambda_heatmap(matrix), key=f"heatmap_{run_id}", config=chart_config(f"{run_id}-lambdas", fmt))
         fused = results[run_id].get("fused")
         path = find_run(run_id) / runs.FUSED
         if fused and path.is_file():

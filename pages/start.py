@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from app_lib.algorithm import ALGORITHM_DOT
+from app_lib.algorithm import algorithm_dot
 from app_lib.demo import demo_config, demo_status
 from app_lib.demo_story import demo_story
 from app_lib.run_store import launch
+from app_lib.ui import open_workspace, reset_workspace
 
 st.title("ManifoldMix Studio")
 st.markdown(
@@ -21,7 +22,7 @@ st.markdown(
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Algorithm 1, one candidate at a time")
-    st.graphviz_chart(ALGORITHM_DOT)
+    st.graphviz_chart(algorithm_dot())
 with right:
     st.subheader("Try it")
     ready, reason = demo_status()
@@ -44,3 +45,10 @@ with right:
     st.markdown("**Your own models:** add checkpoints on **Ingredients**, held-out and OOD sets on **Datasets**, "
                 "choose the components on **Partition**, then start on **Run** and compare on **Results**. "
                 "**Paper** shows the published numbers and replays the author's run.")
+
+st.subheader("Your workspace")
+st.caption(f"`{open_workspace()}` holds the setup you assemble on Ingredients, Datasets, Partition and Run. It is saved as "
+           "you go and its id is in the address bar: reload, open a new tab or send the link to come back to it.")
+with st.popover("Reset workspace", icon=":material/restart_alt:"):
+    st.write("Start a new workspace from the demo's setup. This one stays on disk: its link keeps working.")
+    st.button("Start a new workspace", on_click=reset_workspace, key="reset_workspace")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from app_support import app_env, toy_draft  # noqa: F401
+from app_support import APP, app_env, toy_draft  # noqa: F401
+from streamlit.testing.v1 import AppTest
 from test_app_pages import open_page, texts
 
 from app_lib.draft import EMPTY
@@ -27,7 +28,12 @@ def test_upload_keeps_good_files_and_reports_bad_ones(app_env, toy_world, tmp_pa
     assert not at.exception
     assert [i["name"] for i in at.session_state["draft"]["ingredients"]] == ["a"]
     assert "broken.pt" in texts(at.error) and "Not added" in texts(at.error)
-    assert (tmp_path / "uploads" / "a.safetensors").is_file()
+    # issue 9, smaller: refused uploads stayed in data/uploads; re-uploading a file was ignored silently; "1 ingredients"
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["a.safetensors"]
+    assert at.subheader[0].value == "1 ingredient"
+    at.button(key="add_uploads").click().run()
+    assert "a.safetensors is already an ingredient (a)" in texts(at.info)
+    assert len(at.session_state["draft"]["ingredients"]) == 1
     table = at.dataframe[0].value
     assert table.loc[0, "name"] == "a" and table.loc[0, "size (MB)"] > 0
 
@@ -43,12 +49,28 @@ def test_server_folder_pick_and_traversal_refused(app_env, toy_world):
     assert "outside the allowed folders" in texts(at.error)
 
 
+def test_server_folder_outside_the_roots_is_an_error_not_an_exception(app_env):
+    """Issue 9, defect 2: a fresh session typing '../../etc' got the message and then NameError: 'folder'."""
+    at = open_page("pages/ingredients.py", draft=empty_draft())
+    at.text_input(key="server_sub").set_value("../../etc").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "outside the allowed folders" in texts(at.error)
+    assert at.multiselect(key="server_files").options == []
+
+
+def test_hyperparameters_are_short():
+    """Issue 9, smaller: hparams were printed with 19 decimals."""
+    from app_lib.ingredient_pool import hparams_text
+    assert hparams_text({"lr": 0.1 + 0.2, "epochs": 10, "aug": "none"}) == "lr=0.3, epochs=10, aug=none"
+
+
 def test_heldout_accuracy_on_demand_is_cached(app_env, toy_world):
     at = open_page("pages/ingredients.py", draft=toy_draft(toy_world))
     at.button(key="heldout").click().run(timeout=120)
     assert not at.exception and not at.error
     table = at.dataframe[0].value.set_index("name")
-    assert table.loc["a", "held-out accuracy"] > table.loc["noise", "held-out accuracy"]
+    assert table.loc["a", "held-out accuracy (%)"] > table.loc["noise", "held-out accuracy (%)"]
+    assert 1 < table.loc["a", "held-out accuracy (%)"] <= 100  # a percentage, as on every other page
     assert len(at.session_state["heldout_cache"]) == 4
 
 
@@ -86,6 +108,18 @@ def test_datasets_add_preview_and_errors(app_env, toy_world):
     assert "class map must be a JSON object" in texts(at.error)
 
 
+def test_datasets_checks_a_file_when_it_is_added(app_env, toy_world):
+    """Issue 9, defect 4: a model checkpoint was accepted as a tensor set and failed only at preview or in a run."""
+    at = open_page("pages/datasets.py", draft=toy_draft(toy_world))
+    at.text_input(key="set_name").set_value("not-images")
+    at.selectbox(key="set_source").set_value("tensors")
+    at.text_input(key="set_path").set_value("a.safetensors")
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert "Not added" in texts(at.error) and "model checkpoint" in texts(at.error)
+    assert "not-images" not in [d["name"] for d in at.session_state["draft"]["test"]]
+
+
 def test_datasets_remove_held_out_warns(app_env, toy_world):
     at = open_page("pages/datasets.py", draft=toy_draft(toy_world))
     at.button(key="remove_val").click().run()
@@ -95,19 +129,34 @@ def test_datasets_remove_held_out_warns(app_env, toy_world):
 
 # -- Partition --------------------------------------------------------------------------------------------------------
 
-def test_partition_presets_clicks_and_validation(app_env, toy_world):
+def test_partition_presets_edits_and_validation(app_env, toy_world):
     at = open_page("pages/partition.py", draft=toy_draft(toy_world))
     assert "Valid: 5 components" in texts(at.success)
-    at.selectbox(key="partition_preset").set_value("fine").run()
-    at.button(key="apply_preset").click().run()
+    at.selectbox(key="partition_preset").set_value("fine").run()  # choosing a preset applies it
     assert "Valid: 7 components" in texts(at.success)
     at.text_input(key="new_component").set_value("tower").run()
     at.button(key="add_component").click().run()
-    at.button(key="unit_block 0 attention").click().run()
-    at.button(key="unit_block 0 MLP").click().run()
+    units = list(at.dataframe[0].value["unit"])
+    rows = {units.index("block 0 attention"): {"component": "tower"}, units.index("block 0 MLP"): {"component": "tower"}}
+    at.session_state["partition_table"] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    at.run()
     assert "Valid: 6 components" in texts(at.success)
     spec = at.session_state["draft"]["partition"]
     assert spec["preset"] == "components" and "tower" in [c["name"] for c in spec["components"]]
+
+
+def test_partition_preset_box_follows_edits_and_shows_what_presets_mean(app_env, toy_world):
+    """Issue 9, defect 8: the preset box kept the old preset after edits; the 'parameters' column counted tensors."""
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    at.selectbox(key="partition_preset").set_value("medium").run()
+    assert at.selectbox(key="partition_preset").value == "medium"
+    assert "medium (one component per block)" in texts(at.caption)
+    table = at.dataframe[0].value.set_index("unit")
+    assert table.loc["block 0 attention", "parameters"] > table.loc["block 0 attention", "tensors"] > 1
+    rows = {list(table.index).index("head"): {"component": "block 0"}}
+    at.session_state["partition_table"] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert at.selectbox(key="partition_preset").value == "custom"
 
 
 def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, toy_world):
@@ -126,3 +175,44 @@ def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, to
 def test_partition_needs_ingredients(app_env):
     at = open_page("pages/partition.py", draft=empty_draft())
     assert "Add ingredients first" in texts(at.info)
+
+
+# -- Workspace (issue 9, defect 1) ------------------------------------------------------------------------------------
+
+def test_a_reload_restores_the_setup_from_the_workspace_in_the_url(app_env, toy_world):
+    """Issue 9, defect 1: a reload went back to the demo defaults (13 -> 12 ingredients, 11 -> 7 components)."""
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    ws = at.query_params["ws"]
+    at.selectbox(key="partition_preset").set_value("whole").run()
+    at.switch_page("pages/ingredients.py").run()
+    row = list(at.dataframe[0].value["name"]).index("noise")
+    at.session_state["ingredient_table"] = {"edited_rows": {row: {"remove": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="remove").click().run()
+    at.switch_page("pages/run.py").run()
+    at.number_input(key="run_budget").set_value(7).run()
+    at.run()  # app.py saves after each page; a page AppTest runs without app.py is saved when the next run starts
+
+    reloaded = open_page("pages/partition.py", query={"ws": ws})  # a new browser session: nothing in its session state
+    assert reloaded.query_params["ws"] == ws
+    draft = reloaded.session_state["draft"]
+    assert [i["name"] for i in draft["ingredients"]] == ["a", "a_copy", "b"]
+    assert draft["manifoldmix"]["budget_per_component"] == 7
+    assert [c["name"] for c in draft["partition"]["components"]] == ["whole model"]
+    assert "Valid: 1 components" in texts(reloaded.success)
+
+
+def test_reset_starts_a_new_workspace_and_keeps_the_old_one(app_env, toy_world):
+    at = open_page("pages/start.py", draft=toy_draft(toy_world))
+    old = at.query_params["ws"]
+    at.button(key="reset_workspace").click().run()
+    assert at.query_params["ws"] != old and at.session_state["draft"]["ingredients"] != toy_draft(toy_world)["ingredients"]
+    assert len(open_page("pages/ingredients.py", query={"ws": old}).session_state["draft"]["ingredients"]) == 4
+
+
+def test_an_unknown_workspace_is_said_and_a_new_one_started(app_env):
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["ws"] = "ws-00000000"
+    at.run()
+    assert "No workspace ws-00000000" in texts(at.sidebar.error)
+    assert at.query_params["ws"] != "ws-00000000"

@@ -45,7 +45,7 @@ def test_start_explains_and_guards_the_missing_demo(app_env, monkeypatch):
 def test_start_runs_the_demo_and_jumps_to_it(app_env, toy_world, monkeypatch):
     monkeypatch.setenv("MANIFOLDMIX_DEMO_CONFIG", str(toy_world))
     launched = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(args))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: launched.append(args))
     at = open_page("pages/start.py")
     at.button(key="run_demo").click().run()
     assert not at.exception
@@ -92,7 +92,7 @@ def test_run_page_cancel_and_resume(app_env, monkeypatch):
     at.button(key="cancel").click().run()
     assert (running / runs.CANCEL).is_file()
     resumed = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: resumed.append(args))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: resumed.append(args))
     fake_run(app_env, "20990101-000001-stopped", {"state": "cancelled", "message": "cancelled by the user"})
     at = open_page("pages/run.py", query={"run": "20990101-000001-stopped"})
     assert "Cancelled" in texts(at.warning)
@@ -102,7 +102,7 @@ def test_run_page_cancel_and_resume(app_env, monkeypatch):
 
 def test_run_page_launches_the_draft_with_its_settings(app_env, toy_world, monkeypatch):
     launched = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(run_dir))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: launched.append(run_dir))
     at = open_page("pages/run.py", draft=toy_draft(toy_world))
     at.number_input(key="run_budget").set_value(2)
     at.segmented_control(key="run_semantics").set_value("code-release")
@@ -118,7 +118,27 @@ def test_run_page_without_ingredients_cannot_launch(app_env):
     from app_lib.draft import EMPTY
     at = open_page("pages/run.py", draft=json.loads(json.dumps(EMPTY)))
     assert at.button(key="launch").disabled
-    assert "ingredients" in texts(at.info)
+    assert "ingredients" in texts(at.error)
+
+
+@pytest.mark.parametrize("budget", [0, -5])
+def test_run_page_refuses_an_out_of_range_budget_with_the_reason(app_env, toy_world, budget):
+    """Issue 9, defect 5: a budget shown as 0 or -5 left Launch enabled, and the run used 30."""
+    at = open_page("pages/run.py", draft=toy_draft(toy_world))
+    at.number_input(key="run_budget").set_value(budget).run()
+    assert at.number_input(key="run_budget").value == budget
+    assert at.button(key="launch").disabled
+    assert "budget must be at least 1" in texts(at.error)
+
+
+def test_run_page_warns_about_degenerate_setups(app_env, toy_world):
+    """Issue 9, defect 5: a one-ingredient run or budget 1 started without a word."""
+    draft = toy_draft(toy_world)
+    draft["ingredients"] = draft["ingredients"][:1]
+    at = open_page("pages/run.py", draft=draft)
+    at.number_input(key="run_budget").set_value(1).run()
+    assert "Only one ingredient" in texts(at.warning) and "budget of 1 evaluation" in texts(at.warning)
+    assert not at.button(key="launch").disabled
 
 
 # -- Results ----------------------------------------------------------------------------------------------------------
@@ -180,3 +200,114 @@ def test_paper_page_shows_published_numbers_and_replay(app_env):
     assert int({m.label: m.value for m in at.metric}["Candidates investigated"]) < 72
     compare = at.dataframe[1].value
     assert TOY_RUN in compare.index and "author's C8 run" in compare.index
+
+
+def test_paper_replay_slider_ends_at_its_maximum_and_counts_searched_candidates(app_env):
+    """Issue 9, smaller: the slider's end label read 59.10 with a maximum of 59.5; the 'optimised' column was always 0."""
+    at = open_page("pages/paper.py")
+    slider = at.slider(key="paper_replay_hours")
+    assert slider.value == slider.max and (slider.max * 2).is_integer()
+    compare = at.dataframe[1].value
+    author = compare.loc["author's C8 run"]
+    assert author["optimised"] == author["candidates"] - author["skipped"] == author["accepted"] + author["rejected"] > 0
+
+
+def test_results_figures_download_as_png_or_svg_and_small_markers_stay_visible(app_env):
+    """Issue 9: Results figures download as PNG/SVG; greedy-ensemble markers hid under greedy soup's in Figure 2."""
+    at = open_page("pages/results.py")
+    at.segmented_control(key="results_format").set_value("svg").run()
+    chart = next(e for e in at.get("plotly_chart") if "figure2" in e.proto.id)
+    assert json.loads(chart.proto.config)["toImageButtonOptions"]["format"] == "svg"
+    sizes = [t["marker"]["size"] for t in json.loads(chart.proto.spec)["data"]]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_run_page_keeps_the_watched_run_across_pages(app_env):
+    """Issue 9, defect 3: leaving Run and coming back showed the newest run, not the one being watched."""
+    fake_run(app_env, "20990101-000000-newer", {"state": "finished", "message": "done"})
+    at = open_page("pages/run.py", query={"run": TOY_RUN})
+    assert at.selectbox(key="pick_run").value == TOY_RUN
+    at.switch_page("pages/start.py").run()
+    at.query_params.clear()  # the sidebar's links carry no ?run=
+    at.switch_page("pages/run.py").run()
+    assert at.selectbox(key="pick_run").value == TOY_RUN
+    assert at.query_params["run"] == TOY_RUN
+
+
+def test_run_page_names_an_unknown_run_id(app_env):
+    """Issue 9, defect 3: an unknown ?run= id silently fell back to the newest run."""
+    at = open_page("pages/run.py", query={"run": "20200101-000000-gone"})
+    assert "No run 20200101-000000-gone" in texts(at.error)
+
+
+def _in_order(node) -> list:
+    """Every element under a block, in the order the page draws them."""
+    children = getattr(node, "children", None)
+    if children is None:
+        return [node]
+    return [e for key in sorted(children) for e in _in_order(children[key])]
+
+
+def test_run_page_labels_follow_the_run(app_env):
+    """Issue 9, defect 6: 'Candidates of None' before the mixing method's first event; Cancel below all the charts."""
+    import os
+    running = fake_run(app_env, "20990101-000000-early", {"state": "running", "progress": 0.1, "pid": os.getpid(),
+                                                           "message": "ingredient a"},
+                       events=[{"type": "eval", "method": "ingredients", "phase": "ingredient", "candidate": "a",
+                                "lambda": None, "valacc": 0.5, "t": 1.0}])
+    at = open_page("pages/run.py", query={"run": running.name})
+    shown = texts(at.markdown)
+    assert "None" not in shown and "**Candidates** (none yet: the ingredients are being measured)" in shown
+    order = [getattr(e, "key", None) or e.type for e in _in_order(at.main)]
+    assert order.index("cancel") < order.index("valacc_chart")
+
+
+def test_run_page_says_why_a_search_ended_and_where_algorithm_1_is(app_env):
+    """Issue 9, defect 6: Cobyla stopped at 77 evaluations at budget 30 and 120 and the page did not say why."""
+    at = open_page("pages/run.py", query={"run": TOY_RUN})
+    assert any(c.value.startswith("λ search of b: ") and "evaluations" in c.value for c in at.caption)
+    import os
+    search = [{"type": "eval", "method": "manifoldmixms", "phase": "optimize_1", "candidate": "b", "lambda": [0.5, 0.5],
+               "valacc": 0.5, "t": 2.0},
+              {"type": "search_end", "method": "manifoldmixms", "candidate": "b", "pass": 1, "budget": 60, "evaluations": 1,
+               "t": 3.0}]
+    running = fake_run(app_env, "20990101-000000-accepting", {"state": "running", "progress": 0.5, "pid": os.getpid()},
+                       events=search)
+    at = open_page("pages/run.py", query={"run": running.name})
+    assert "Algorithm 1, now: accept test" in texts(at.markdown)
+    assert "λ search of b: optimizer converged after 1 of 60 evaluations." in texts(at.caption)
+
+
+# -- one vocabulary and colour map (issue 9, defect 7) ------------------------------------------------------------
+
+def _figure(at, key: str) -> dict:
+    return json.loads(next(e for e in at.get("plotly_chart") if e.proto.id.endswith(key) or key in e.proto.id).proto.spec)
+
+
+def test_a_component_has_one_colour_on_partition_and_in_the_lambda_chart(app_env, toy_world):
+    at = open_page("pages/run.py", query={"run": TOY_RUN})
+    lam = {t["name"]: t["line"]["color"] for t in _figure(at, "lambda_chart")["data"]}
+    names = {t["name"] for t in _figure(at, "valacc_chart")["data"]}
+    assert "Uniform soup" in names and "uniform_soup" not in names  # labels from the registry, as on Results
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    bars = {t["name"]: t["marker"]["color"] for t in _figure(at, "vit_stack")["data"] if t["type"] == "bar"}
+    shared = set(lam) & set(bars)
+    assert len(shared) >= 3 and all(lam[c] == bars[c] for c in shared), (lam, bars)
+
+
+def test_a_loaded_partition_is_listed_in_network_order(app_env, toy_world):
+    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    spec = at.session_state["draft"]["partition"]
+    head = next(c["params"] for c in spec["components"] if c["name"] == "head")
+    rest = [p for c in spec["components"] if c["name"] != "head" for p in c["params"]]
+    loaded = json.dumps({"components": [{"name": "classifier head", "params": head}, {"name": "backbone", "params": rest}]})
+    at.file_uploader(key="load_partition").set_value(("p.json", loaded.encode(), "application/json"))
+    at.run()
+    assert [c["name"] for c in at.session_state["draft"]["partition"]["components"]] == ["backbone", "classifier head"]
+
+
+def test_table1_marks_best_and_second_by_shape_not_red(app_env):
+    from app_lib.scoreboard import board_from_results, styled_table1, table1
+    results = json.loads((app_env / TOY_RUN / runs.RESULTS).read_text())
+    html = styled_table1(table1(board_from_results(results, TOY_RUN))).to_html()
+    assert "font-weight: bold" in html and "font-style: italic" in html and "#d62728" not in html

@@ -210,6 +210,16 @@ def accuracy(evalset: EvalSet, logits: torch.Tensor) -> float:
     return int(evalset.correct(logits, evalset.labels)) / len(evalset)
 
 
+def test_a_checkpoint_is_refused_as_a_tensor_set_from_its_header(toy_world):
+    """Issue 9, defect 4: a model checkpoint offered as a tensor set failed only in a run, listing every tensor name."""
+    from manifoldmix_core import sources
+    checkpoint = toy_world.parent / "a.safetensors"
+    with pytest.raises(DatasetError, match="is it a model checkpoint") as exc:
+        sources.check("tensors", str(checkpoint))
+    assert len(str(exc.value)) < len(str(checkpoint)) + 200
+    assert sources.check("tensors", str(toy_world.parent / "val.safetensors")) is None
+
+
 def test_evalset_rejects_bad_tensors():
     with pytest.raises(DatasetError, match="uint8"):
         EvalSet("x", torch.zeros(2, 3, 4, 4), torch.zeros(2, dtype=torch.int64))

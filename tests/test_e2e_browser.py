@@ -8,6 +8,7 @@ the toy world stands in for it through $MANIFOLDMIX_DEMO_CONFIG.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO / "docs" / "screenshots"
-PAGES = ("ingredients", "datasets", "partition", "run", "results", "paper")
+PAGES = ("ingredients", "datasets", "partition", "run", "results", "experiments", "paper")
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):  # .ci/run installs it: a missing browser in CI is a failure, not a skip
@@ -52,13 +54,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path, toy_world):
+@contextlib.contextmanager
+def streamlit_server(tmp_path: Path, toy_world: Path, toy_as_demo: bool) -> Iterator[str]:
     """`streamlit run app.py` on a free loopback port, with its own runs root; yields the base URL."""
-    from manifoldmix_core.demo.paths import demo_ready
     env = {**os.environ, "MANIFOLDMIX_RUNS": str(tmp_path / "runs"), "MANIFOLDMIX_UPLOADS": str(tmp_path / "uploads"),
            "MANIFOLDMIX_ROOTS": os.pathsep.join([str(REPO / "data"), str(toy_world.parent)])}
-    if not demo_ready():
+    if toy_as_demo:
         env["MANIFOLDMIX_DEMO_CONFIG"] = str(toy_world)
     port = free_port()
     started = time.time()
@@ -82,6 +83,21 @@ def server(tmp_path, toy_world):
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def server(tmp_path, toy_world):
+    """The app on the shipped demo (the toy world stands in when the demo zoo is not built)."""
+    from manifoldmix_core.demo.paths import demo_ready
+    with streamlit_server(tmp_path, toy_world, toy_as_demo=not demo_ready()) as url:
+        yield url
+
+
+@pytest.fixture
+def toy_server(tmp_path, toy_world):
+    """The app with the toy world as its demo: a sweep of six runs finishes in seconds, not the demo's minutes."""
+    with streamlit_server(tmp_path, toy_world, toy_as_demo=True) as url:
+        yield url
 
 
 BUSY = ('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"], '
@@ -151,3 +167,59 @@ def test_demo_run_live_view_results_and_every_page(server, page):
         no_exception(page)
         if name not in ("run", "results"):
             shoot(page, name)
+
+
+def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(toy_server, page):
+    """Issue 9's acceptance walk: build a custom partition by clicking the picture, reload, find it still there, launch a
+    3-setting x 2-seed sweep and see the comparison with 3 settings and error bars."""
+    page.goto(toy_server)  # a fresh server knows its st.navigation pages only once app.py has run
+    settle(page)
+    page.get_by_role("link", name="Partition").click()
+    page.locator('[data-testid="stMain"] h1').filter(has_text="Partition").wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_label("New component").fill("stem")
+    page.get_by_label("New component").press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Add", exact=True).click()
+    settle(page)
+    bars = page.locator('.js-plotly-plot .bars .point path')
+    box = bars.nth(1).bounding_box()  # units bottom-up: embeddings, block 0 attention, ...
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2  # a small box around the bar's centre
+    page.mouse.move(x - 15, y - 8)
+    page.mouse.down()
+    page.mouse.move(x + 15, y + 8, steps=6)
+    page.mouse.up()
+    settle(page)
+    page.get_by_text("stem").first.wait_for(timeout=30_000)
+    no_exception(page)
+    valid = page.get_by_text(re.compile(r"Valid: \d+ components")).first.inner_text()
+    assert "ws=" in page.url
+    shoot(page, "partition")
+
+    page.reload()
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=60_000)
+    settle(page)
+    assert page.get_by_text(re.compile(r"Valid: \d+ components")).first.inner_text() == valid
+
+    page.goto(page.url.replace("/partition", "/experiments"))
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_role("button", name="fine").click()  # whole, coarse, medium
+    settle(page)
+    page.get_by_label("Seeds per setting").fill("2")
+    page.get_by_label("Seeds per setting").press("Enter")
+    settle(page)
+    page.get_by_text("3 settings × 2 seeds = 6 runs").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Run sweep").click()
+    page.wait_for_url(re.compile(r"sweep="), timeout=30_000)
+    page.get_by_text("Settings compared (%)").wait_for(timeout=300_000)
+    deadline = time.time() + 300
+    while time.time() < deadline and not page.get_by_text(re.compile(r"finished · 6 finished")).count():
+        page.wait_for_timeout(1000)
+    settle(page)
+    no_exception(page)
+    assert page.get_by_text(re.compile(r"finished · 6 finished")).count(), "the sweep did not finish in time"
+    figure = page.locator(".js-plotly-plot").first
+    assert figure.locator(".scatterlayer .trace").count() == 3
+    assert figure.locator(".errorbar").count() >= 3
+    shoot(page, "experiments")

@@ -144,13 +144,13 @@ def test_a_method_registered_alone_is_validated_run_shown_and_followed(toy_metho
 
 def test_the_run_page_asks_for_wise_fts_zero_shot_model(app_env, toy_world, monkeypatch):
     launched = []
-    monkeypatch.setattr("app_lib.run_store._spawn", lambda args, run_dir: launched.append(run_dir))
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: launched.append(run_dir))
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     at.session_state["draft"] = load_config(toy_world).to_dict()
     at.switch_page("pages/run.py").run()
     at.pills(key="run_methods").set_value(["wise_ft"]).run()
-    assert at.button(key="launch").disabled and "zero-shot" in " ".join(i.value for i in at.info)
+    assert at.button(key="launch").disabled and "zero-shot" in " ".join(i.value for i in at.error)
     at.text_input(key="run_zero_shot").set_value("b.safetensors").run()
     at.button(key="launch").click().run()
     assert not at.exception

@@ -9,7 +9,7 @@ import pytest
 import torch
 import toy
 
-from app_lib.partition_editor import MIXED, assignment_of, to_spec, unit_component, units
+from app_lib.partition_editor import MIXED, assignment_of, network_order, selected_units, to_spec, unit_component, units
 from manifoldmix_core.anatomy import KeyLayout, detect_key_layout, vit_depth
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.mixing import FlatLayout
@@ -247,14 +247,27 @@ def test_the_editors_presets_are_the_engines(depth):
     offered = named_presets(names, layout)
     assert list(offered) == ["whole", "coarse", "medium", "fine"]
     for key, partition in offered.items():
-        edited = Partition.from_dict(to_spec(assignment_of(partition), names)).validate(names)
-        assert edited == partition == resolve({"preset": key}, names, layout), key
+        edited = Partition.from_dict(to_spec(assignment_of(partition), network_order(names, layout))).validate(names)
+        assert partition == resolve({"preset": key}, names, layout), key
+        assert [(c.name, set(c.params)) for c in edited.components] == [(c.name, set(c.params)) for c in partition.components], key
         if key != "whole":
             assert all(unit_component(unit, assignment_of(partition)) != MIXED for unit in units(names, layout)), key
     blocks = [c for c in offered["medium"].names if c.startswith("block")]
     assert blocks == [f"block {i}" for i in range(depth)]
     assert [c for c in offered["coarse"].names if c.startswith("block")] == [f"blocks 0-{depth // 2 - 1}", f"blocks {depth // 2}-{depth - 1}"]
     assert len(offered["fine"]) == len(offered["medium"]) + depth
+    assert len({len(p) for p in offered.values()}) == len(offered)  # issue 9 defect 8: no two presets alike, also at depth 4
+
+
+def test_a_click_or_box_in_the_partition_picture_names_its_units():
+    """The Partition picture is the editor: plotly's selection event carries each bar's unit name as customdata."""
+    names = tower_names(4)
+    stack = units(names, detect_key_layout(names))
+    click = {"points": [{"curve_number": 3, "point_index": 0, "customdata": ["block 1 attention"]}]}
+    box = {"points": [{"customdata": ["block 0 MLP"]}, {"customdata": ["head"]}, {"customdata": ["block 0 MLP"]}]}
+    assert [u.name for u in selected_units(click, stack)] == ["block 1 attention"]
+    assert [u.name for u in selected_units(box, stack)] == ["block 0 MLP", "head"]
+    assert selected_units({"points": []}, stack) == selected_units(None, stack) == []
 
 
 def test_the_editor_offers_the_authors_presets_in_model_soups_layout():

@@ -269,3 +269,18 @@ def test_read_events_ignores_a_cut_line_and_the_journal_repairs_it(tmp_path):
 def test_a_run_keeps_no_logits_only_what_methods_need(finished_run):
     """Test accuracies are counted and ensembles summed as they stream: nothing per ingredient is cached in the run."""
     assert sorted(p.name for p in finished_run.iterdir()) == sorted([runs.CONFIG, runs.STATUS, runs.EVENTS, runs.RESULTS, runs.FUSED])
+
+
+def test_eta_counts_down_between_steps(tmp_path, monkeypatch):
+    """Issue 9, defect 6: the ETA grew while the optimizer searched one candidate's λ (no step finished meanwhile)."""
+    from manifoldmix_core.runner import Progress
+    clock = [1000.0]
+    monkeypatch.setattr("manifoldmix_core.runner.time.time", lambda: clock[0])
+    progress = Progress(runs.StatusWriter(tmp_path), total=4, show=False)
+    clock[0] += 10
+    progress.step("first candidate")
+    assert runs.read_json(tmp_path / runs.STATUS)["eta_s"] == pytest.approx(30)
+    for _ in range(3):  # a long search: evaluations, no finished step
+        clock[0] += 5
+        progress.event({"type": "eval", "method": "m", "phase": "optimize_1", "candidate": "b", "lambda": [0.5], "valacc": 0.5})
+    assert runs.read_json(tmp_path / runs.STATUS)["eta_s"] == pytest.approx(15)

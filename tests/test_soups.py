@@ -108,6 +108,18 @@ def test_search_budget_and_lambda_vectors(finished_run):
         assert skip[0]["lambda"] == [0.5] * N_COMPONENTS  # k/(k+1) with k = 1
 
 
+def test_search_end_says_how_much_of_the_budget_the_optimizer_used(finished_run):
+    """Issue 9, defect 6: Cobyla stopped at 77 evaluations at budgets 30 and 120; the run now records why a search ended."""
+    from manifoldmix_core.events import SearchEnd, parse
+    for candidate in ("a_copy", "b"):
+        evals = events_of(finished_run, type="eval", method=MM, phase="optimize_1", candidate=candidate)
+        (end,) = [parse(e) for e in events_of(finished_run, type="search_end", method=MM, candidate=candidate)]
+        assert isinstance(end, SearchEnd) and end.search_pass == 1
+        assert end.evaluations == len(evals) and end.budget >= end.evaluations
+        assert end.converged == (len(evals) < end.budget)
+        assert str(end.evaluations) in end.reason and str(end.budget) in end.reason
+
+
 def test_code_release_semantics_accept_ties(code_release_run):
     decided = decisions(code_release_run, MM)
     assert decided["a"] and decided["a_copy"]  # ValAcc(Ψ'*) >= ValAcc(Ψ) holds for a copy

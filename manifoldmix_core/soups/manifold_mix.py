@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..events import search_phase
+from .. import events
 from ..optim import Search, maximize
 from .kitchen import Kitchen, SoupResult
 
@@ -53,7 +53,8 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
 
 def _search(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
             free: list[int], cfg: ManifoldMixConfig, pass_no: int) -> tuple[np.ndarray, float]:
-    """argmax_λ ValAcc(Ψ'(λ)) over the free components; repeated λ are answered from a cache."""
+    """argmax_λ ValAcc(Ψ'(λ)) over the free components; repeated λ are answered from a cache, so a converged optimizer
+    costs nothing more, and the search_end event says how many distinct evaluations the budget bought."""
     seen: dict[tuple, float] = {}
     start = np.clip(start, lower, upper)
 
@@ -66,13 +67,14 @@ def _search(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarr
         lam = full(x)
         key = tuple(lam.tolist())
         if key not in seen:
-            seen[key] = kitchen.valacc(search_phase(pass_no), name, lam, kitchen.mixed(psi, name, lam))
+            seen[key] = kitchen.valacc(events.search_phase(pass_no), name, lam, kitchen.mixed(psi, name, lam))
         return seen[key]
 
     if not free:
         return start, objective(start[free])
     budget = cfg.budget or cfg.budget_per_component * len(free)
     x, value = maximize(objective, start[free], lower[free], upper[free], Search(cfg.optimizer, budget, cfg.seed), kitchen.evaluator.group)
+    kitchen.record(events.search_end(kitchen.method, name, pass_no, budget, len(seen)))
     return full(x), value
 
 

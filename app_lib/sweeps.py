@@ -1,0 +1,88 @@
+"""Sweeps seen from the app: place one (manifoldmix_core.sweep) and start its worker, list them, cancel, continue,
+and the comparison view's numbers: mean ± sd per setting over seeds, with 95 % confidence intervals.
+
+Like runs, the engine does the work in its own process (`python -m manifoldmix_core sweep <dir>`); the app reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import fmean, stdev
+
+import pandas as pd
+
+from manifoldmix_core import runs, sweep
+
+from . import run_store
+from .paths import runs_root
+from .scoreboard import board_from_results, per_component
+
+COLUMNS = ["setting", "seeds", "ID mean", "ID sd", "ID ±95%", "OOD mean", "OOD sd", "OOD ±95%", "held-out mean"]
+
+
+def launch_sweep(config: dict, partitions: list[str], optimizers: list[str], seeds: list[int], name: str = "sweep",
+                 root: Path | None = None) -> Path:
+    """Place the sweep (its members as queued runs) and start its worker; returns the sweep directory."""
+    root = root or runs_root()
+    sweep_dir = root / run_store.new_run_id(name, root)
+    sweep.plan_sweep(sweep_dir, config, partitions, optimizers, seeds)
+    run_store.spawn(["sweep", str(sweep_dir), "--quiet"], sweep_dir)
+    return sweep_dir
+
+
+def continue_sweep(sweep_dir: Path) -> None:
+    """Start the worker again: finished members are skipped, the cancelled one resumes."""
+    run_store.spawn(["sweep", str(sweep_dir), "--quiet"], sweep_dir)
+
+
+def list_sweeps(root: Path | None = None) -> list[Path]:
+    """Sweep directories under the runs root, newest first."""
+    root = root or runs_root()
+    found = [d for d in root.iterdir() if (d / sweep.SWEEP).is_file()] if root.is_dir() else []
+    return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
+
+
+def members_frame(sweep_dir: Path) -> pd.DataFrame:
+    """One row per member: setting, seed, run id, state, progress (%)."""
+    rows = []
+    for member in sweep.Sweep.read(sweep_dir).members:
+        status = runs.read_status(sweep.member_dir(sweep_dir, member))
+        rows.append({"setting": member.setting, "seed": member.seed, "run": member.run_id, "state": status.get("state", "queued"),
+                     "progress (%)": round(100 * float(status.get("progress") or 0.0))})
+    return pd.DataFrame(rows, columns=["setting", "seed", "run", "state", "progress (%)"])
+
+
+def _half_width(values: list[float]) -> float | None:
+    """Half-width of the 95 % confidence interval of the mean (Student's t; scipy comes with nevergrad)."""
+    if len(values) < 2:
+        return None
+    from scipy.stats import t
+    return float(t.ppf(0.975, len(values) - 1) * stdev(values) / len(values) ** 0.5)
+
+
+def comparison(sweep_dir: Path) -> pd.DataFrame:
+    """Per setting, over its finished seeds: ID test and average OOD accuracy of the fused model (%), mean, sd, ±95 %."""
+    measured: dict[str, list[tuple[float, float, float]]] = {}
+    the_sweep = sweep.Sweep.read(sweep_dir)
+    for member in the_sweep.members:
+        path = sweep.member_dir(sweep_dir, member) / runs.RESULTS
+        if not path.is_file():
+            continue
+        board = board_from_results(runs.read_json(path), member.run_id)
+        entry = next((e for e in board.entries if per_component(e.kind)), None)
+        ood = board.avg_ood(entry) if entry else None
+        if entry is None or ood is None:
+            continue
+        y = board.id_tests[0] if board.id_tests else board.val
+        measured.setdefault(member.setting, []).append((100 * entry.accuracy[y], 100 * ood, 100 * entry.accuracy[board.val]))
+    rows = []
+    for setting in the_sweep.settings:
+        values = measured.get(setting, [])
+        if not values:
+            continue
+        ids, oods, vals = ([v[i] for v in values] for i in range(3))
+        rows.append({"setting": setting, "seeds": len(values),
+                     "ID mean": fmean(ids), "ID sd": stdev(ids) if len(ids) > 1 else None, "ID ±95%": _half_width(ids),
+                     "OOD mean": fmean(oods), "OOD sd": stdev(oods) if len(oods) > 1 else None, "OOD ±95%": _half_width(oods),
+                     "held-out mean": fmean(vals)})
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,44 @@
+"""The words, numbers and colours every page uses the same way: counts with their noun, accuracies as percentages,
+method labels from the registry, one colour per component (Partition and every λ chart), the best/second marks."""
+
+from __future__ import annotations
+
+from manifoldmix_core.methods import METHODS
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 ingredient', '13 ingredients': a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def to_percent(fraction: float | None) -> float | None:
+    """An accuracy stored as a fraction (results.json, events) as the percentage every page shows."""
+    return None if fraction is None else 100 * fraction
+
+
+def percent(fraction: float | None, digits: int = 2) -> str:
+    """An accuracy stored as a fraction, as text ('81.40 %'); '–' when unknown."""
+    return "–" if fraction is None else f"{to_percent(fraction):.{digits}f} %"
+
+
+def method_label(name: str) -> str:
+    """A method's label from the registry ('Uniform soup', never 'uniform_soup'); an unknown name as it is."""
+    return METHODS[name].label if name in METHODS else name
+
+
+# Okabe-Ito first (safe for colour-blind readers), then Tol's muted and light schemes: 26 distinct colours for C26.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+           "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+           "#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#BBCC33", "#AAAA00", "#DDDDDD")
+UNASSIGNED = "#cccccc"
+
+
+def component_colours(components: list[str]) -> dict[str, str]:
+    """Component name -> colour by its place in the partition (network order), so the Partition picture and the λ
+    charts of a run on that partition colour each component alike."""
+    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(components)}
+
+
+# Table 1's marks: shape (bold / italics) carries the meaning, the colours are a colour-blind-safe blue and orange.
+RANK_STYLES = {"best": "color: #0072B2; font-weight: bold", "second": "color: #D55E00; font-style: italic", "": ""}
+RANK_CAPTION = "Best in **bold blue**, second-best in *orange italics*"

@@ -1,0 +1,87 @@
+"""Experiments: one click runs a sweep (partition granularities and/or optimizers × seeds) as a queue of ordinary runs,
+then compares the settings: mean ± sd over seeds, Figure 2 with error bars, a table with 95 % confidence intervals."""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from app_lib import sweeps
+from app_lib.draft import OPTIMIZERS, blockers
+from app_lib.figures import sweep_figure
+from app_lib.ui import STATE_ICONS, draft
+from manifoldmix_core import sweep
+
+st.title("Experiments")
+st.caption("Compare partition granularities (or optimizers) on your setup: each setting runs ManifoldMixMS once per seed, "
+           "as ordinary runs one after the other; the spread over seeds says whether a difference is real.")
+
+with st.expander("Start a sweep", expanded=not sweeps.list_sweeps()):
+    config = draft()
+    partitions = st.pills("Partitions", sweep.GRANULARITIES, selection_mode="multi", default=list(sweep.GRANULARITIES),
+                          key="sweep_partitions", help="whole: one λ; coarse: two halves of the blocks; medium: one component "
+                          "per block; fine: attention and MLP of each block apart (the engine's presets)")
+    current = (config.get("manifoldmix") or {}).get("optimizer", "Cobyla")
+    optimizers = st.pills("Optimizers", OPTIMIZERS, selection_mode="multi", default=[current if current in OPTIMIZERS else "Cobyla"],
+                          key="sweep_optimizers")
+    n_seeds = st.number_input("Seeds per setting", value=3, step=1, key="sweep_seeds")
+    problems = blockers(config)
+    if not partitions or not optimizers:
+        problems.append("Pick at least one partition and one optimizer.")
+    if not 1 <= n_seeds <= 20:
+        problems.append("Seeds per setting must be between 1 and 20.")
+    for problem in problems:
+        st.error(f"Cannot start yet: {problem}")
+    if not problems:
+        st.caption(f"{len(partitions) * len(optimizers)} settings × {int(n_seeds)} seeds = "
+                   f"{len(partitions) * len(optimizers) * int(n_seeds)} runs of ManifoldMixMS on the current workspace's setup.")
+    if st.button("Run sweep", type="primary", disabled=bool(problems), key="launch_sweep"):
+        base_seed = int((config.get("manifoldmix") or {}).get("seed", 0))
+        sweep_dir = sweeps.launch_sweep(config, list(partitions), list(optimizers), list(range(base_seed, base_seed + int(n_seeds))),
+                                        name=f"{config.get('name') or 'sweep'}-sweep")
+        st.query_params["sweep"] = sweep_dir.name
+        st.rerun()
+
+found = sweeps.list_sweeps()
+if not found:
+    st.info("No sweeps yet: start one above.")
+    st.stop()
+ids = [d.name for d in found]
+wanted = st.query_params.get("sweep")
+if wanted and wanted not in ids:
+    st.error(f"No sweep {wanted}: showing the newest one.")
+chosen = st.selectbox("Sweep", ids, index=ids.index(wanted) if wanted in ids else 0, key="pick_sweep")
+st.query_params["sweep"] = chosen
+sweep_dir = found[ids.index(chosen)]
+state, _ = sweep.sweep_state(sweep_dir)
+
+actions = st.columns(4)
+if state == "running" and actions[0].button("Cancel sweep", key="cancel_sweep"):
+    sweep.cancel_sweep(sweep_dir)
+    st.toast("Cancel requested: the running member stops after its current evaluation; finished ones are kept.")
+if state in ("cancelled", "stopped") and actions[0].button("Resume sweep", key="resume_sweep"):
+    sweeps.continue_sweep(sweep_dir)
+    st.rerun()
+
+
+@st.fragment(run_every=timedelta(seconds=2) if state == "running" else None)
+def sweep_view() -> None:
+    """Polled while the sweep runs: members' states, then the comparison of the settings finished so far."""
+    now, counts = sweep.sweep_state(sweep_dir)
+    if now != state:
+        st.rerun()
+    st.markdown(f"### {STATE_ICONS.get(now, '')} {now} · " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    with st.expander("Runs of this sweep", expanded=now == "running"):
+        st.dataframe(sweeps.members_frame(sweep_dir), hide_index=True, key="sweep_members")
+    frame = sweeps.comparison(sweep_dir)
+    if frame.empty:
+        st.caption("The comparison appears as soon as a run of the sweep has finished.")
+        return
+    st.subheader("Figure 2 per setting: mean ± sd over seeds")
+    st.plotly_chart(sweep_figure(frame), key="sweep_figure2")
+    st.subheader("Settings compared (%)")
+    st.caption("Mean and standard deviation over seeds; ±95 % is the half-width of the mean's 95 % confidence interval "
+               "(Student's t, so 2 seeds give wide intervals).")
+    st.dataframe(frame.style.format(precision=2, na_rep="–"), hide_index=True, key="sweep_table")
+
+
+sweep_view()

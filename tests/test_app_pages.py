@@ -155,6 +155,30 @@ def test_results_page_has_figure2_table1_heatmap_and_downloads(app_env):
     assert "Download recipe (JSON)" in labels
 
 
+def test_results_table1_shows_95_percent_intervals_from_the_recorded_dataset_sizes(app_env):
+    """Issue 9, smaller: the app's Table 1 had no confidence intervals; each cell now reads accuracy ± 1.96·sqrt(p(1−p)/n)."""
+    import math
+
+    import pyarrow as pa
+    results = json.loads((app_env / TOY_RUN / runs.RESULTS).read_text())
+    at = open_page("pages/results.py")
+    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_pandas()
+    p, n = results["methods"]["uniform_soup"]["accuracy"]["val"], results["dataset_sizes"]["val"]
+    row = list(at.dataframe[0].value.index).index("Uniform soup")
+    assert shown.iloc[row]["val"] == f"{100 * p:.2f} ± {100 * 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / n):.2f}"
+
+def test_results_table1_of_a_run_without_dataset_sizes_renders_without_intervals(app_env):
+    """results.json written before the engine recorded dataset sizes still shows its Table 1, plain numbers only."""
+    import pyarrow as pa
+    path = app_env / TOY_RUN / runs.RESULTS
+    results = json.loads(path.read_text())
+    del results["dataset_sizes"]
+    path.write_text(json.dumps(results))
+    at = open_page("pages/results.py")
+    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_pandas()
+    assert "±" not in shown.to_string() and "Uniform soup" in at.dataframe[0].value.index
+
+
 def test_results_page_compares_partitions_side_by_side(app_env):
     import shutil
     other = app_env / "20250101-000001-c1"

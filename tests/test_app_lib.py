@@ -14,7 +14,7 @@ from app_lib.datasets import demo_datasets
 from app_lib.demo_story import ROWS, demo_story
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
 from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas, lambda_trajectory, memory_text
-from app_lib.paper import reference_board
+from app_lib.paper import reference_board, replay_frame
 from app_lib.paths import OutsideRoots, inside_roots, list_files
 from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths
 from manifoldmix_core import runs
@@ -121,6 +121,12 @@ def test_merged_runs_keep_a_dataset_size_only_where_all_runs_agree(finished_run)
     assert merged.sizes == {"val": results["dataset_sizes"]["val"]}
     halves = table1_half_widths(merged)
     assert halves["val"].notna().all() and halves["test"].isna().all()
+
+
+def test_replay_frames_advance_by_the_speed_and_stop_at_the_end():
+    assert replay_frame(3.0, 1.0, 59.5) == (4.0, True)
+    assert replay_frame(58.5, 2.0, 59.5) == (59.5, False)  # never past the end, and the last frame stops the play
+    assert replay_frame(59.0, 0.5, 59.5) == (59.5, False)
 
 
 def test_memory_text_names_each_sets_place_and_size():

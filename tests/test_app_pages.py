@@ -236,6 +236,22 @@ def test_paper_replay_slider_ends_at_its_maximum_and_counts_searched_candidates(
     assert author["optimised"] == author["candidates"] - author["skipped"] == author["accepted"] + author["rejected"] > 0
 
 
+def test_paper_replay_play_button_starts_over_from_the_end_and_turns_into_pause(app_env):
+    """Issue 9: the replay gets a play button. AppTest does not run the fragment's timer, so this checks the state and one
+    frame (the full run after the click draws the first); the stepping itself is test_app_lib's replay_frame test."""
+    at = open_page("pages/paper.py")
+    end = at.slider(key="paper_replay_hours").max
+    assert at.button(key="paper_play").label == "Play" and at.slider(key="paper_replay_hours").value == end
+    at.segmented_control(key="paper_replay_speed").set_value(2.0).run()
+    at.button(key="paper_play").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["paper_playing"] and at.button(key="paper_play").label == "Pause"
+    assert at.slider(key="paper_replay_hours").value == 2.0  # rewound to hour 0, then one frame of 2 h
+    at.button(key="paper_play").click().run()
+    assert not at.session_state["paper_playing"] and at.button(key="paper_play").label == "Play"
+    assert at.slider(key="paper_replay_hours").value == 2.0  # Pause keeps the hour reached
+
+
 def test_results_figures_download_as_png_or_svg_and_small_markers_stay_visible(app_env):
     """Issue 9: Results figures download as PNG/SVG; greedy-ensemble markers hid under greedy soup's in Figure 2."""
     at = open_page("pages/results.py")

@@ -1,4 +1,5 @@
-"""The paper's published numbers (manifoldmix_core.reference) as a Board, and the author's C8 run as replayable events."""
+"""The paper's published numbers (manifoldmix_core.reference) as a Board, the author's C8 run as replayable events, and
+the Play button's stepping through that replay."""
 
 from __future__ import annotations
 
@@ -30,3 +31,16 @@ def replay() -> tuple[list[Event], float]:
     """The author's C8 log as engine events, and its measured seconds per ValAcc evaluation (about 26)."""
     run = runlog.load_reference_run()
     return parse_all(replay_events(run)), run.seconds_per_eval
+
+
+REPLAY_SPEEDS = (0.5, 1.0, 2.0)  # replay hours per frame the Play button can advance by (the slider's step is 0.5 h)
+REPLAY_FRAME_SECONDS = 0.5  # wall time between frames while playing: 59 hours at 1 h per frame take half a minute
+
+
+def replay_frame(hour: float, speed: float, end: float) -> tuple[float, bool]:
+    """The replay's next frame while playing: hour + speed (never past end), and whether to keep playing after it.
+
+    Kept apart from the page because AppTest does not run `st.fragment(run_every=...)`, so the stepping is tested here.
+    """
+    shown = min(hour + speed, end)
+    return shown, shown < end

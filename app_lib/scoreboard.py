@@ -7,6 +7,7 @@ from statistics import fmean
 
 import pandas as pd
 
+from manifoldmix_core.intervals import half_width, mean_half_width
 from manifoldmix_core.methods import METHODS
 
 from .vocabulary import RANK_STYLES, method_label
@@ -50,12 +51,13 @@ class Entry:
 
 @dataclass
 class Board:
-    """Everything Figure 2 and Table 1 need: the datasets' roles and the models' accuracies."""
+    """Everything Figure 2 and Table 1 need: the datasets' roles, their sizes where known and the models' accuracies."""
 
     val: str
     ood: list[str]
     datasets: list[str]
     entries: list[Entry] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # images per dataset; empty for runs older than results.json's sizes
 
     @property
     def id_tests(self) -> list[str]:
@@ -65,6 +67,18 @@ class Board:
     def avg_ood(self, entry: Entry) -> float | None:
         values = [entry.accuracy[d] for d in self.ood if d in entry.accuracy]
         return fmean(values) if values and len(values) == len(self.ood) else None
+
+    def half_width(self, entry: Entry, dataset: str) -> float | None:
+        """95 % half-width of entry's accuracy on dataset (a fraction), or None when the accuracy or the set's size is unknown."""
+        if dataset not in entry.accuracy or dataset not in self.sizes:
+            return None
+        return half_width(entry.accuracy[dataset], self.sizes[dataset])
+
+    def avg_ood_half_width(self, entry: Entry) -> float | None:
+        """95 % half-width of the average OOD accuracy (the OOD sets are independent samples), or None when unknown."""
+        if self.avg_ood(entry) is None or not all(d in self.sizes for d in self.ood):
+            return None
+        return mean_half_width([(entry.accuracy[d], self.sizes[d]) for d in self.ood])
 
     def ingredients(self) -> list[Entry]:
         """Ingredients, best ValAcc first."""
@@ -79,7 +93,8 @@ def held_out_only(board: Board) -> list[Entry]:
 
 def board_from_results(results: dict, run: str = "") -> Board:
     """A Board from one run's results.json."""
-    board = Board(results["val_dataset"], list(results.get("ood_datasets", [])), list(results["datasets"]))
+    board = Board(results["val_dataset"], list(results.get("ood_datasets", [])), list(results["datasets"]),
+                  sizes=dict(results.get("dataset_sizes", {})))
     n = results.get("partition", {}).get("n")
     for name, info in results.get("ingredients", {}).items():
         board.entries.append(Entry(name, INGREDIENT, info["accuracy"], run, info.get("valacc")))
@@ -91,11 +106,13 @@ def board_from_results(results: dict, run: str = "") -> Board:
 def merge_boards(boards: dict[str, Board]) -> Board:
     """Several runs on one board (e.g. C8 vs C26 on the same ingredients); datasets are those all runs share.
 
-    An ingredient or baseline that several runs measured identically appears once.
+    An ingredient or baseline that several runs measured identically appears once. A dataset's size is kept only when
+    every run knows it and they agree, so an interval never borrows one run's size for another's accuracy.
     """
     first = next(iter(boards.values()))
     shared = [d for d in first.datasets if all(d in b.datasets for b in boards.values())]
-    merged = Board(first.val, [d for d in first.ood if d in shared], shared)
+    sizes = {d: first.sizes[d] for d in shared if d in first.sizes and all(b.sizes.get(d) == first.sizes[d] for b in boards.values())}
+    merged = Board(first.val, [d for d in first.ood if d in shared], shared, sizes=sizes)
     seen: dict[tuple, Entry] = {}
     for board in boards.values():
         for entry in board.entries:
@@ -137,18 +154,36 @@ def table1_rows(board: Board) -> list[tuple[str, Entry]]:
     return rows
 
 
+def _percent(value: float | None) -> float | None:
+    """A fraction in % as the rest of the app shows it; None (unknown) stays None."""
+    return None if value is None else 100 * value
+
+
 def table1(board: Board) -> pd.DataFrame:
     """Table 1 in %, one row per model; `attrs['ensembles']` names the rows left out of the ranking."""
     columns = table1_columns(board)
     rows = table1_rows(board)
-    data = {}
-    for label, entry in rows:
-        avg = board.avg_ood(entry)
-        data[label] = {**{d: 100 * entry.accuracy[d] for d in columns if d in entry.accuracy},
-                       AVG_OOD: None if avg is None else 100 * avg}
+    data = {label: {**{d: 100 * entry.accuracy[d] for d in columns if d in entry.accuracy}, AVG_OOD: _percent(board.avg_ood(entry))}
+            for label, entry in rows}
     frame = pd.DataFrame.from_dict(data, orient="index", columns=columns).astype(float)
     frame.attrs["ensembles"] = [label for label, entry in rows if is_ensemble(entry.kind)]
     return frame
+
+
+def table1_half_widths(board: Board) -> pd.DataFrame:
+    """The 95 % half-width in % of each of Table 1's cells, same rows and columns; NaN where a dataset's size is unknown."""
+    columns = table1_columns(board)
+    halves = {label: {**{d: _percent(board.half_width(entry, d)) for d in columns}, AVG_OOD: _percent(board.avg_ood_half_width(entry))}
+              for label, entry in table1_rows(board)}
+    return pd.DataFrame.from_dict(halves, orient="index", columns=columns).astype(float)
+
+
+def table1_download(table: pd.DataFrame, halves: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 for the CSV download: plain numbers, each column followed by its 95 % half-width ("<column> ±95%")
+    when any is known, so a spreadsheet can compute with both."""
+    if halves.isna().all().all():
+        return table
+    return pd.concat([part for column in table.columns for part in (table[[column]], halves[[column]].add_suffix(" ±95%"))], axis=1)
 
 
 def rank_marks(table: pd.DataFrame) -> pd.DataFrame:
@@ -163,8 +198,13 @@ def rank_marks(table: pd.DataFrame) -> pd.DataFrame:
     return marks
 
 
-def styled_table1(table: pd.DataFrame):
+def styled_table1(table: pd.DataFrame, halves: pd.DataFrame | None = None):
     """Table 1 as a pandas Styler: best and second-best marked as vocabulary.RANK_STYLES says (the paper's red and
-    blue told apart by colour alone)."""
+    blue told apart by colour alone); given table1_half_widths, a cell whose half-width is known reads
+    "accuracy ± half-width". The data stay numbers, only their display changes."""
     marks = rank_marks(table)
-    return table.style.format("{:.2f}", na_rep="–").apply(lambda _: marks.map(RANK_STYLES.get), axis=None)
+    styler = table.style.format("{:.2f}", na_rep="–").apply(lambda _: marks.map(RANK_STYLES.get), axis=None)
+    for column in table.columns if halves is not None else []:
+        for row in table.index[table[column].notna() & halves[column].notna()]:
+            styler.format(f"{{:.2f}} ± {halves.loc[row, column]:.2f}", subset=pd.IndexSlice[[row], [column]])
+    return styler

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from manifoldmix_core.config import parse_config  # noqa: E402
 from manifoldmix_core.demo import splits, zoo  # noqa: E402
+from manifoldmix_core.intervals import half_width, mean_half_width  # noqa: E402
 from manifoldmix_core.runner import execute, start_run  # noqa: E402
 
 OOD = splits.OOD_SPLITS
@@ -31,16 +31,10 @@ SIZES = {name: split.n for name, split in splits.EVAL_SPLITS.items()}
 STOCHASTIC = "OnePlusOne"  # a seeded nevergrad optimizer, so repeated runs differ and spread can be measured
 
 
-def ci95(p: float, n: int) -> float:
-    """Half-width of the normal-approximation 95 % interval of an accuracy measured on n images."""
-    return 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / n)
-
-
 def avg_ood(acc: dict[str, float]) -> tuple[float, float]:
     """Average OOD accuracy and the 95 % half-width of that average (independent sets)."""
     mean = sum(acc[d] for d in OOD) / len(OOD)
-    var = sum(acc[d] * (1 - acc[d]) / SIZES[d] for d in OOD) / len(OOD) ** 2
-    return mean, 1.96 * math.sqrt(var)
+    return mean, mean_half_width([(acc[d], SIZES[d]) for d in OOD])
 
 
 def run(config: dict, run_dir: Path) -> dict:
@@ -192,7 +186,7 @@ def write_table(rows: dict[str, dict], path: Path) -> None:
         return f"**{text}**" if name == order[0] else f"*{text}*" if name == order[1] else text
 
     for name, acc in rows.items():
-        cells = [mark(c, name, f"{100 * acc[c]:.1f} ± {100 * ci95(acc[c], SIZES[c]):.1f}") for c in COLUMNS]
+        cells = [mark(c, name, f"{100 * acc[c]:.1f} ± {100 * half_width(acc[c], SIZES[c]):.1f}") for c in COLUMNS]
         mean, half = avg_ood(acc)
         cells.append(mark("avg", name, f"{100 * mean:.1f} ± {100 * half:.1f}"))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -233,7 +227,7 @@ def write_figure(rows: dict[str, dict], finetunes: list[dict], path: Path) -> No
     for name, acc in rows.items():
         mean, half = avg_ood(acc)
         marker = "*" if "manifold" in name else "s" if "soup" in name else "^" if "ensemble" in name else "o"
-        ax.errorbar(100 * mean, 100 * acc["test"], xerr=100 * half, yerr=100 * ci95(acc["test"], SIZES["test"]),
+        ax.errorbar(100 * mean, 100 * acc["test"], xerr=100 * half, yerr=100 * half_width(acc["test"], SIZES["test"]),
                     fmt=marker, markersize=13 if marker == "*" else 7, capsize=2, label=name, zorder=3 if marker == "*" else 2)
     ax.set_xlabel("average accuracy on the five OOD sets (%)")
     ax.set_ylabel("ID test accuracy (%)")

@@ -207,6 +207,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
         "name": config.name,
         "val_dataset": config.val.name,
         "datasets": list(setup.datasets),
+        "dataset_sizes": {name: len(evalset) for name, evalset in setup.datasets.items()},  # for Table 1's confidence intervals
         "ood_datasets": list(config.ood),
         "device": str(setup.device),
         "partition": {"n": len(setup.partition), "components": setup.partition.names,

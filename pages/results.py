@@ -8,7 +8,16 @@ from app_lib.figures import DOWNLOAD_FORMATS, chart_config, figure2, lambda_heat
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs
-from app_lib.scoreboard import board_from_results, figure2_frame, held_out_only, merge_boards, styled_table1, table1
+from app_lib.scoreboard import (
+    board_from_results,
+    figure2_frame,
+    held_out_only,
+    merge_boards,
+    styled_table1,
+    table1,
+    table1_download,
+    table1_half_widths,
+)
 from app_lib.ui import run_label
 from app_lib.vocabulary import RANK_CAPTION
 from manifoldmix_core import runs
@@ -49,10 +58,12 @@ if untested := held_out_only(board):
                "leaves them out and Table 1 shows their test columns as –.")
 
 st.subheader("Table 1: accuracy per dataset (%)")
-st.caption(f"{RANK_CAPTION}; ensembles excluded from the ranking (they cost one forward pass per member).")
-table = table1(board)
-st.dataframe(styled_table1(table), key="table1")
-st.download_button("Download Table 1 (CSV)", table.to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
+st.caption(f"{RANK_CAPTION}; ensembles excluded from the ranking (they cost one forward pass per member). "
+           "± is the half-width of the 95 % confidence interval (normal approximation on the set's size; runs from before "
+           "results.json recorded sizes show none).")
+table, halves = table1(board), table1_half_widths(board)
+st.dataframe(styled_table1(table, halves), key="table1")
+st.download_button("Download Table 1 (CSV)", table1_download(table, halves).to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
 
 st.subheader("Final λ per accepted candidate and component")
 columns = st.columns(len(chosen))

@@ -14,13 +14,14 @@ from app_lib.datasets import demo_datasets
 from app_lib.demo_story import ROWS, demo_story
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
 from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas, lambda_trajectory, memory_text
-from app_lib.paper import reference_board
+from app_lib.paper import reference_board, replay_frame
 from app_lib.paths import OutsideRoots, inside_roots, list_files
-from app_lib.scoreboard import figure2_frame, rank_marks, table1
+from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.demo.zoo import demo_config
 from manifoldmix_core.events import read as read_events
+from manifoldmix_core.intervals import half_width
 
 
 def test_inside_roots_refuses_traversal_and_symlink_escapes(tmp_path):
@@ -101,6 +102,31 @@ def test_paper_table1_marks_best_and_second_best():
     assert marks.loc["Greedy soup", "ImageNet"] == "best" and marks.loc["ManifoldMixMS-C8", "ImageNet"] == "second"
     points = figure2_frame(board, "ImageNet")
     assert (points["kind"] == "Finetuned ingredient").sum() == 72 and len(points) == 75
+
+
+def test_table1_download_keeps_numbers_and_puts_each_half_width_beside_its_column(finished_run):
+    results = json.loads((finished_run / runs.RESULTS).read_text())
+    board = board_from_results(results, "toy")
+    csv = table1_download(table1(board), table1_half_widths(board))
+    assert list(csv.columns) == ["val", "val ±95%", "test", "test ±95%", "Avg OOD", "Avg OOD ±95%"]
+    p, n = results["methods"]["greedy_soup"]["accuracy"]["test"], results["dataset_sizes"]["test"]
+    assert csv.loc["Greedy soup", "test"] == pytest.approx(100 * p)
+    assert csv.loc["Greedy soup", "test ±95%"] == csv.loc["Greedy soup", "Avg OOD ±95%"] == pytest.approx(100 * half_width(p, n))
+
+
+def test_merged_runs_keep_a_dataset_size_only_where_all_runs_agree(finished_run):
+    results = json.loads((finished_run / runs.RESULTS).read_text())
+    other = {**results, "dataset_sizes": {**results["dataset_sizes"], "test": results["dataset_sizes"]["test"] + 1}}
+    merged = merge_boards({"a": board_from_results(results, "a"), "b": board_from_results(other, "b")})
+    assert merged.sizes == {"val": results["dataset_sizes"]["val"]}
+    halves = table1_half_widths(merged)
+    assert halves["val"].notna().all() and halves["test"].isna().all()
+
+
+def test_replay_frames_advance_by_the_speed_and_stop_at_the_end():
+    assert replay_frame(3.0, 1.0, 59.5) == (4.0, True)
+    assert replay_frame(58.5, 2.0, 59.5) == (59.5, False)  # never past the end, and the last frame stops the play
+    assert replay_frame(59.0, 0.5, 59.5) == (59.5, False)
 
 
 def test_memory_text_names_each_sets_place_and_size():

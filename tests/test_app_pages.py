@@ -155,6 +155,30 @@ def test_results_page_has_figure2_table1_heatmap_and_downloads(app_env):
     assert "Download recipe (JSON)" in labels
 
 
+def test_results_table1_shows_95_percent_intervals_from_the_recorded_dataset_sizes(app_env):
+    """Issue 9, smaller: the app's Table 1 had no confidence intervals; each cell now reads accuracy ± 1.96·sqrt(p(1−p)/n)."""
+    import math
+
+    import pyarrow as pa
+    results = json.loads((app_env / TOY_RUN / runs.RESULTS).read_text())
+    at = open_page("pages/results.py")
+    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_pandas()
+    p, n = results["methods"]["uniform_soup"]["accuracy"]["val"], results["dataset_sizes"]["val"]
+    row = list(at.dataframe[0].value.index).index("Uniform soup")
+    assert shown.iloc[row]["val"] == f"{100 * p:.2f} ± {100 * 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / n):.2f}"
+
+def test_results_table1_of_a_run_without_dataset_sizes_renders_without_intervals(app_env):
+    """results.json written before the engine recorded dataset sizes still shows its Table 1, plain numbers only."""
+    import pyarrow as pa
+    path = app_env / TOY_RUN / runs.RESULTS
+    results = json.loads(path.read_text())
+    del results["dataset_sizes"]
+    path.write_text(json.dumps(results))
+    at = open_page("pages/results.py")
+    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_pandas()
+    assert "±" not in shown.to_string() and "Uniform soup" in at.dataframe[0].value.index
+
+
 def test_results_page_compares_partitions_side_by_side(app_env):
     import shutil
     other = app_env / "20250101-000001-c1"
@@ -210,6 +234,22 @@ def test_paper_replay_slider_ends_at_its_maximum_and_counts_searched_candidates(
     compare = at.dataframe[1].value
     author = compare.loc["author's C8 run"]
     assert author["optimised"] == author["candidates"] - author["skipped"] == author["accepted"] + author["rejected"] > 0
+
+
+def test_paper_replay_play_button_starts_over_from_the_end_and_turns_into_pause(app_env):
+    """Issue 9: the replay gets a play button. AppTest does not run the fragment's timer, so this checks the state and one
+    frame (the full run after the click draws the first); the stepping itself is test_app_lib's replay_frame test."""
+    at = open_page("pages/paper.py")
+    end = at.slider(key="paper_replay_hours").max
+    assert at.button(key="paper_play").label == "Play" and at.slider(key="paper_replay_hours").value == end
+    at.segmented_control(key="paper_replay_speed").set_value(2.0).run()
+    at.button(key="paper_play").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["paper_playing"] and at.button(key="paper_play").label == "Pause"
+    assert at.slider(key="paper_replay_hours").value == 2.0  # rewound to hour 0, then one frame of 2 h
+    at.button(key="paper_play").click().run()
+    assert not at.session_state["paper_playing"] and at.button(key="paper_play").label == "Play"
+    assert at.slider(key="paper_replay_hours").value == 2.0  # Pause keeps the hour reached
 
 
 def test_results_figures_download_as_png_or_svg_and_small_markers_stay_visible(app_env):

@@ -271,6 +271,12 @@ def test_a_run_keeps_no_logits_only_what_methods_need(finished_run):
     assert sorted(p.name for p in finished_run.iterdir()) == sorted([runs.CONFIG, runs.STATUS, runs.EVENTS, runs.RESULTS, runs.FUSED])
 
 
+def test_results_record_each_datasets_size_for_confidence_intervals(finished_run, toy_world):
+    from safetensors.torch import load_file
+    results = json.loads((finished_run / runs.RESULTS).read_text())
+    assert results["dataset_sizes"] == {name: len(load_file(toy_world.parent / f"{name}.safetensors")["labels"]) for name in ("val", "test")}
+
+
 def test_eta_counts_down_between_steps(tmp_path, monkeypatch):
     """Issue 9, defect 6: the ETA grew while the optimizer searched one candidate's λ (no step finished meanwhile)."""
     from manifoldmix_core.runner import Progress

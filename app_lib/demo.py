@@ -31,7 +31,7 @@ def demo_config() -> dict:
         config = json.loads(path.read_text())
         from manifoldmix_core.config import parse_config
         return parse_config(config, path.parent.resolve()).to_dict()
-    from manifoldmix_core.demo.zoo import demo_config as zoo_config
+    from manifoldmix_core.demo.run_config import demo_config as zoo_config
     return zoo_config()
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from manifoldmix_core.config import parse_config  # noqa: E402
-from manifoldmix_core.demo import splits, zoo  # noqa: E402
+from manifoldmix_core.demo import run_config, splits, zoo  # noqa: E402
 from manifoldmix_core.intervals import half_width, mean_half_width  # noqa: E402
 from manifoldmix_core.runner import execute, start_run  # noqa: E402
+from manifoldmix_core.sweep import GRANULARITIES  # noqa: E402
 
 OOD = splits.OOD_SPLITS
 COLUMNS = ("val", "test", *OOD)
@@ -59,13 +60,13 @@ def main() -> None:
     started = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    reference = zoo.demo_config(partition="whole", methods=["ensemble"])
+    reference = run_config.demo_config(partition="whole", methods=["ensemble"])
     reference["ingredients"] = [{"name": "pretrained", "path": str(zoo.DEMO_DIR / zoo.PRETRAINED)},
                                 {"name": "linear probe", "path": str(zoo.DEMO_DIR / zoo.PROBE)}]
     ref = run(reference, args.runs / "reference")
-    main_run = run(zoo.demo_config(partition="medium"), args.runs / "medium-cobyla")
+    main_run = run(run_config.demo_config(partition="medium"), args.runs / "medium-cobyla")
     order = by_valacc(main_run)
-    top5 = zoo.demo_config(partition="whole", methods=["ensemble"])
+    top5 = run_config.demo_config(partition="whole", methods=["ensemble"])
     top5["ingredients"] = [i for i in top5["ingredients"] if i["name"] in order[:5]]
     top5_run = run(top5, args.runs / "top5-ensemble")
 
@@ -84,7 +85,7 @@ def main() -> None:
         rows[_label(method, kept[method], main_run)] = methods[method]["accuracy"]
 
     granularity = []
-    for level in zoo.GRANULARITIES:
+    for level in GRANULARITIES:
         cobyla = main_run if level == "medium" else run(_mms_config(level, "Cobyla", 0), args.runs / f"{level}-cobyla")
         granularity.append(_granularity_row(level, "Cobyla", [cobyla]))
         seeded = [run(_mms_config(level, STOCHASTIC, seed), args.runs / f"{level}-{STOCHASTIC.lower()}-{seed}") for seed in range(args.seeds)]
@@ -111,7 +112,7 @@ def _label(method: str, kept: int, results: dict) -> str:
 
 
 def _mms_config(level: str, optimizer: str, seed: int) -> dict:
-    config = zoo.demo_config(partition=level, methods=["manifoldmixms"])
+    config = run_config.demo_config(partition=level, methods=["manifoldmixms"])
     config["manifoldmix"] = {**config["manifoldmix"], "optimizer": optimizer, "seed": seed}
     return config
 
@@ -206,7 +207,8 @@ def write_granularity(rows: list[dict], path: Path) -> None:
         lines.append(f"| {r['granularity']} | {r['components']} | {r['optimizer']} | {r['runs']} | {f(r, 'valacc')} | {f(r, 'test')} | "
                      f"{f(r, 'avg_ood')} | {f(r, 'kept', 1, 1)} | {f(r, 'evaluations', 1, 0)} |")
     lines.append("\nmean ± sd over runs (Cobyla is deterministic: one run; the stochastic optimizer over seeds 0, 1, 2). "
-                 f"Budget {zoo.DEMO_MANIFOLDMIX['budget']} evaluations per candidate at every granularity, as the paper used one budget for all.")
+                 f"Budget {run_config.DEMO_MANIFOLDMIX['budget']} evaluations per candidate at every granularity, "
+                 "as the paper used one budget for all.")
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
+from helpers import REPO
 
 from app_lib import run_store
 from app_lib.datasets import demo_datasets
@@ -19,7 +22,7 @@ from app_lib.paths import OutsideRoots, inside_roots, list_files
 from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
-from manifoldmix_core.demo.zoo import demo_config
+from manifoldmix_core.demo.run_config import demo_config
 from manifoldmix_core.events import read as read_events
 from manifoldmix_core.intervals import half_width
 
@@ -197,3 +200,10 @@ def test_live_log_stops_at_a_broken_line_and_restarts_on_a_new_file(tmp_path):
     assert fresh.poll().count == 2
     (tmp_path / runs.EVENTS).write_text(line + "\n")  # replaced by a shorter file: read from the start
     assert fresh.poll().count == 1
+
+
+def test_the_default_draft_is_built_without_loading_torch():
+    """The app's first page builds the demo draft on every new session: importing torch there cost ~2.5 s per start."""
+    code = "import sys; from app_lib.draft import initial_draft; d = initial_draft(); print(len(d['ingredients']), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
+    assert out == [str(len(demo_config()["ingredients"])), "False"]

@@ -11,7 +11,8 @@ import torch
 from manifoldmix_core.anatomy import detect_key_layout
 from manifoldmix_core.config import parse_config
 from manifoldmix_core.data import EvalSet
-from manifoldmix_core.demo import splits, zoo
+from manifoldmix_core.demo import run_config, splits, zoo
+from manifoldmix_core.demo.paths import demo_ready
 from manifoldmix_core.demo.train import LR_RATIO, PRETRAIN_AUG, PRETRAIN_HPARAMS, augment, random_hparams
 from manifoldmix_core.evaluate import Evaluator
 from manifoldmix_core.ingredients import find_ingredients, read_state_dict, validate_pool
@@ -38,7 +39,7 @@ def test_reduced_build_writes_every_artefact(reduced_zoo):
     assert 0 <= manifest["pretrained_valacc"] <= 1 and 0 <= manifest["linear_probe_valacc"] <= 1
     hparams = json.loads((root / zoo.ZOO / "hparams.json").read_text())
     assert set(hparams) == set(names) and all({"lr", "wd", "epochs", "seed"} <= set(h) for h in hparams.values())
-    assert zoo.demo_ready(root)
+    assert demo_ready(root)
 
 
 def shipped_zoo():
@@ -118,7 +119,7 @@ def test_augment_keeps_range_and_changes_images():
 
 def test_demo_run_on_reduced_zoo_writes_complete_run_directory(reduced_zoo, tmp_path):
     root, _ = reduced_zoo
-    config = parse_config(zoo.demo_config(root, partition="coarse"))
+    config = parse_config(run_config.demo_config(root, partition="coarse"))
     assert [d.name for d in config.test] == ["test", "v2", "sketch", "rendition", "objectnet", "a"]
     run_dir = start_run(config, tmp_path / "run")
     results = execute(run_dir)
@@ -135,4 +136,4 @@ def test_demo_run_on_reduced_zoo_writes_complete_run_directory(reduced_zoo, tmp_
 def test_demo_config_without_zoo_says_how_to_build(tmp_path):
     from manifoldmix_core.errors import ConfigError
     with pytest.raises(ConfigError, match="demo build"):
-        zoo.demo_config(tmp_path)
+        run_config.demo_config(tmp_path)

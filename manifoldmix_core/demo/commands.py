@@ -32,5 +32,5 @@ def cmd_run(args: argparse.Namespace) -> dict:
     """The default demo config, placed in the run directory and run under one claim (like `run`)."""
     from ..config import parse_config
     from ..lifecycle import run
-    from .zoo import demo_config
+    from .run_config import demo_config
     return run(parse_config(demo_config(partition=args.partition)), args.run_dir, show_progress=not args.quiet)

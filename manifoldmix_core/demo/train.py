@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from ..models import Classifier, ModelSpec
+from .run_config import DEMO_VISION
 from .world import CLASS_NAMES, IMAGE_SIZE
 
-DEMO_VISION = {"image_size": 32, "patch_size": 8, "width": 64, "layers": 4, "head_width": 16, "mlp_ratio": 4, "pool_type": "avg"}
 EMBED_DIM = 64
 LR_RATIO = (1 / 500, 1 / 5)  # finetune lr / pretraining peak lr in the real zoo (1e-6..1e-4 vs CLIP's 5e-4)
 

@@ -1,11 +1,11 @@
-"""The shipped demo zoo: a pretrained ViT, its linear probe and LP-FT finetunes, plus the demo run config.
+"""The shipped demo zoo: a pretrained ViT, its linear probe and LP-FT finetunes.
 
 The protocol mirrors the model-soups zoo the paper used. A ViT is pretrained on a broad mixture (web
 photos and four non-photo styles, never the ID camera's pictures), like CLIP on web data; its 10-class
 head is the "zero-shot" classifier. A linear probe on the small labelled ID set is the LP init, and every
 finetune starts from it with a recipe drawn by `random_hparams`. The zoo is the complete output of that
-search: no finetune is dropped or re-rolled. `build` recreates data/demo/ deterministically;
-`demo_config` is the run the app's "Run the demo" button and `python -m manifoldmix_core demo run` start.
+search: no finetune is dropped or re-rolled. `build` recreates data/demo/ deterministically; the run
+on it lives in run_config.py.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from ..models import Classifier
 from . import splits
-from .paths import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO, demo_ready
+from .paths import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO
+from .run_config import DEMO_VISION
 from .train import (
-    DEMO_VISION,
     FINETUNE_AUG,
     LR_RATIO,
     PRETRAIN_AUG,
@@ -39,11 +39,6 @@ from .train import (
 from .world import CAMERA_NOISE, CLASS_NAMES
 
 ZOO_VERSION = 2
-GRANULARITIES = ("whole", "coarse", "medium", "fine")
-PARTITIONS = {level: {"preset": level} for level in GRANULARITIES}
-# ManifoldMixMS in the demo: the paper's Cobyla and a fixed budget per candidate, as the paper used one
-# budget (~250) for every granularity; 60 keeps the app's demo run within two minutes on two cores.
-DEMO_MANIFOLDMIX = {"optimizer": "Cobyla", "budget": 60}
 
 
 @dataclass(frozen=True)
@@ -141,25 +136,3 @@ def build(out: Path = DEMO_DIR, plan: BuildPlan = FULL, show: bool = True) -> di
     manifest["seconds"] = round(time.time() - started, 1)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return manifest
-
-
-def demo_config(root: Path = DEMO_DIR, partition: str = "medium", methods: list[str] | None = None) -> dict:
-    """The default demo run: all ingredients, all methods, val + ID test + the five OOD sets."""
-    if not demo_ready(root):
-        from ..errors import ConfigError
-        raise ConfigError(f"the demo zoo is not built in {root}; run 'python -m manifoldmix_core demo build'")
-    hparams = json.loads((root / ZOO / "hparams.json").read_text())
-    ingredients = [{"name": p.stem, "path": str(p), "hparams": hparams.get(p.stem)}
-                   for p in sorted((root / ZOO).glob("*.safetensors"))]
-    config = {
-        "name": f"demo-{partition}",
-        "model": {"architecture": DEMO_VISION},
-        "ingredients": ingredients,
-        **splits.dataset_sections(),
-        "partition": PARTITIONS[partition],
-        "manifoldmix": dict(DEMO_MANIFOLDMIX),
-        "device": "auto",
-    }
-    if methods:
-        config["methods"] = methods
-    return config

@@ -30,6 +30,12 @@ def derived_config(base: Path, name: str, **changes) -> Path:
     return path
 
 
+def small_toy_config(toy_world: Path, name: str) -> Path:
+    """The toy config with three ingredients (no a_copy) and 2 evaluations per component: every phase, in about a second."""
+    ingredients = [{"name": n, "path": f"{n}.safetensors"} for n in ("a", "b", "noise")]
+    return derived_config(toy_world, name, ingredients=ingredients, manifoldmix={"budget_per_component": 2})
+
+
 def run_config(config: Path, run_dir: Path) -> dict:
     """start_run + execute in this process: the run directory's results."""
     return execute(start_run(config, run_dir))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, assert_same_run, cli, dead_pid, derived_config, events_of, run_config, simulate_kill
+from helpers import REPO, assert_same_run, cli, dead_pid, derived_config, events_of, run_config, simulate_kill, small_toy_config
 
 from manifoldmix_core import cli as cli_module
 from manifoldmix_core import runs
@@ -26,8 +26,7 @@ MM = "manifoldmixms"
 @pytest.fixture(scope="module")
 def small_config(toy_world) -> Path:
     """The toy config without a_copy and with a smaller search budget, so the many reruns here stay cheap."""
-    ingredients = [{"name": n, "path": f"{n}.safetensors"} for n in ("a", "b", "noise")]
-    return derived_config(toy_world, "resumable", ingredients=ingredients, manifoldmix={"budget_per_component": 2})
+    return small_toy_config(toy_world, "resumable")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from fault_worker import Fault, main
-from helpers import REPO, derived_config, run_config
+from helpers import REPO, run_config, small_toy_config
 
 from manifoldmix_core import claim, runs
 
@@ -116,11 +116,21 @@ def wait_until_paused(worker: Worker, fault: Fault, timeout: float = 120) -> Non
         time.sleep(0.01)
 
 
+def killed_at(phase: str, start_worker, config: Path, tmp_path: Path) -> Path:
+    """The run directory of a `run` worker killed (SIGKILL) while paused in `phase`."""
+    run_dir = tmp_path / "run"
+    fault = phase_fault(phase, "pause", tmp_path)
+    worker = start_worker("run", config, "--run-dir", run_dir, "--quiet", fault=fault)
+    wait_until_paused(worker, fault)
+    worker.process.kill()
+    worker.wait()
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def fault_config(toy_world) -> Path:
     """The toy world with three ingredients and a small search budget: every phase happens, all in about a second."""
-    ingredients = [{"name": n, "path": f"{n}.safetensors"} for n in ("a", "b", "noise")]
-    return derived_config(toy_world, "faults", ingredients=ingredients, manifoldmix={"budget_per_component": 2})
+    return small_toy_config(toy_world, "faults")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import socket
 import time
 from pathlib import Path
 
-from conftest import assert_left_clean, phase_fault, report, status_of, wait_until_paused
+from conftest import assert_left_clean, killed_at, phase_fault, report, status_of, wait_until_paused
 from helpers import assert_same_run
 
 from manifoldmix_core import runs
@@ -46,12 +46,7 @@ def test_a_second_run_or_resume_is_refused_while_a_worker_writes(start_worker, f
 
 
 def test_a_killed_worker_s_claim_is_taken_over_by_resume(start_worker, fault_config, reference, tmp_path):
-    run_dir = tmp_path / "run"
-    fault = phase_fault("greedy", "pause", tmp_path)
-    first = start_worker("run", fault_config, "--run-dir", run_dir, "--quiet", fault=fault)
-    wait_until_paused(first, fault)
-    first.process.kill()
-    first.wait()
+    run_dir = killed_at("greedy", start_worker, fault_config, tmp_path)
     assert status_of(run_dir)["state"] == "interrupted"
     started = time.monotonic()
     resumed = start_worker("resume", run_dir, "--quiet")

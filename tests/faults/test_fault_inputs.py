@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import assert_left_clean, outside_state, phase_fault, report, status_of, wait_until_paused
+from conftest import assert_left_clean, killed_at, outside_state, report, status_of
 from helpers import assert_same_run, derived_config, run_config
 from safetensors.torch import load_file, save_file
 
@@ -23,16 +23,6 @@ def world_copy(fault_config, tmp_path_factory) -> Path:
     shutil.copy(fault_config, root / "config.json")
     run_config(root / "config.json", root / "reference")
     return root
-
-
-def killed_in_search(start_worker, config: Path, tmp_path: Path) -> Path:
-    run_dir = tmp_path / "run"
-    fault = phase_fault("lambda-search", "pause", tmp_path)
-    worker = start_worker("run", config, "--run-dir", run_dir, "--quiet", fault=fault)
-    wait_until_paused(worker, fault)
-    worker.process.kill()
-    worker.wait()
-    return run_dir
 
 
 def change_middle_byte(path: Path) -> None:
@@ -52,7 +42,7 @@ def same_size_other_set(path: Path) -> None:
 @pytest.mark.parametrize("change", ["ingredient middle byte", "dataset swapped (same size)"])
 def test_resume_refuses_changed_inputs_naming_them(change, world_copy, start_worker, tmp_path):
     config = world_copy / "config.json"
-    run_dir = killed_in_search(start_worker, config, tmp_path)
+    run_dir = killed_at("lambda-search", start_worker, config, tmp_path)
     target = world_copy / ("b.safetensors" if change.startswith("ingredient") else "val.safetensors")
     original = target.read_bytes()
     (change_middle_byte if change.startswith("ingredient") else same_size_other_set)(target)

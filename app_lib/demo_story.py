@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 
 from .paths import REPO
+from .vocabulary import counted, percent
 
 ROWS = REPO / "docs" / "demo_table1" / "rows.json"
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
+    return percent(x, digits=1)
 
 
 def _pp(x: float) -> str:
@@ -39,6 +40,6 @@ def demo_story(path: Path = ROWS) -> list[str]:
                      f"({_pp(uniform['test'] - best['test'])}).")
     for key, label in (("greedy_soup", "The greedy soup"), ("manifoldmixms", "ManifoldMixMS (medium partition)")):
         m = h[key]
-        sentences.append(f"{label} keeps {m['kept']} finetune{'s' if m['kept'] != 1 else ''}: ID test {_pct(m['test'])} "
+        sentences.append(f"{label} keeps {counted(m['kept'], 'finetune')}: ID test {_pct(m['test'])} "
                          f"({_pp(m['test'] - best['test'])}), average OOD {_pct(m['avg_ood'])} ({_pp(m['avg_ood'] - best['avg_ood'])}).")
     return sentences

@@ -112,7 +112,8 @@ def partition_figure(stack: list, components: dict[str, str], palette: dict[str,
 
     Over each bar sits a nearly transparent marker carrying the unit's name as customdata: plotly selects markers
     reliably on a click or in a box (bars on a categorical axis it does not), so the selection event says which
-    units to assign (partition_editor.selected_units).
+    units to assign (partition_editor.selected_units). The drag mode is pan on fixed axes, not select: Streamlit
+    turns click selection off while a box tool is active, and a click is the editor's main gesture.
     """
     fig = go.Figure()
     centres, rows, names, hovers = [], [], [], []
@@ -124,7 +125,7 @@ def partition_figure(stack: list, components: dict[str, str], palette: dict[str,
         n = sum(sizes.get(p, 0) for p in unit.params)
         fig.add_trace(go.Bar(x=[width], base=[base], y=[unit.row], orientation="h", marker_color=palette.get(component, "#cccccc"),
                              name=component, text=f"{unit.name.split(' ')[-1] if in_block else unit.name}<br>{component}",
-                             textposition="inside", insidetextanchor="middle", showlegend=False, hoverinfo="skip"))
+                             textposition="inside", insidetextanchor="middle", textangle=0, showlegend=False, hoverinfo="skip"))
         centres.append(base + width / 2)
         rows.append(unit.row)
         names.append([unit.name])
@@ -133,8 +134,8 @@ def partition_figure(stack: list, components: dict[str, str], palette: dict[str,
                              marker={"symbol": "square", "size": 26, "opacity": 0.01, "color": "#000000"}, showlegend=False,
                              selected={"marker": {"opacity": 0.01}}, unselected={"marker": {"opacity": 0.01}}))
     fig.update_layout(barmode="overlay", height=max(300, 30 * len({u.row for u in stack}) + 40), margin={"t": 10, "b": 10},
-                      xaxis={"visible": False, "range": [0, 1]}, dragmode="select", selectdirection="any",
-                      yaxis={"categoryorder": "array", "categoryarray": list(dict.fromkeys(u.row for u in stack))})
+                      xaxis={"visible": False, "range": [0, 1], "fixedrange": True}, dragmode="pan", selectdirection="any",
+                      yaxis={"categoryorder": "array", "categoryarray": list(dict.fromkeys(u.row for u in stack)), "fixedrange": True})
     return fig
 
 

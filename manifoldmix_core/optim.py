@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import nevergrad as ng
 import numpy as np
+from nevergrad.optimization.optimizerlib import NonObjectOptimizer
 
 from .errors import ConfigError
 
@@ -40,6 +41,15 @@ def check_optimizer(name: str) -> None:
     if name not in ng.optimizers.registry:
         close = difflib.get_close_matches(name, list(ng.optimizers.registry), n=5)
         raise ConfigError(f"nevergrad has no optimizer '{name}'" + (f"; did you mean {', '.join(close)}?" if close else ""))
+
+
+def seed_matters(name: str) -> bool:
+    """Whether the seed changes this optimizer's search: scipy's local methods that nevergrad wraps (Cobyla, SQP,
+    Powell, ...) start from λ's initial value and never draw a random number, so every seed gives the same run.
+    (NGOpt on 1–3 components runs Cobyla too; see maximize.)"""
+    check_optimizer(name)
+    factory = ng.optimizers.registry[name]
+    return not (isinstance(factory, NonObjectOptimizer) and not getattr(factory, "_config", {}).get("random_restart", True))
 
 
 def maximize(objective: Callable[[np.ndarray], float], init: np.ndarray, lower: np.ndarray, upper: np.ndarray,

@@ -6,7 +6,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app_lib import sweeps
-from app_lib.draft import OPTIMIZERS, blockers
+from app_lib.draft import OPTIMIZERS, blockers, seed_notes
 from app_lib.figures import sweep_figure
 from app_lib.ui import STATE_ICONS, draft
 from manifoldmix_core import sweep
@@ -31,6 +31,8 @@ with st.expander("Start a sweep", expanded=not sweeps.list_sweeps()):
         problems.append("Seeds per setting must be between 1 and 20.")
     for problem in problems:
         st.error(f"Cannot start yet: {problem}")
+    for note in seed_notes(list(optimizers), int(n_seeds)) if not problems else []:
+        st.warning(note)
     if not problems:
         st.caption(f"{len(partitions) * len(optimizers)} settings × {int(n_seeds)} seeds = "
                    f"{len(partitions) * len(optimizers) * int(n_seeds)} runs of ManifoldMixMS on the current workspace's setup.")

@@ -1,5 +1,5 @@
-"""Partition: the ViT as its stack of blocks, coloured by component; the picture is the editor (click or box-select
-units to assign them), with the engine's presets and a table."""
+"""Partition: the ViT as its stack of blocks, coloured by component; the picture is the editor (click units, or
+box-select them from its toolbar, to assign them), with the engine's presets and a table."""
 
 import json
 import math
@@ -105,16 +105,17 @@ a3.button("Add", key="add_component", on_click=add_component)
 palette = component_colours(components) | {MIXED: UNASSIGNED}
 picture, table_col = st.columns([3, 2])
 with picture:
-    st.caption("Click a block part, or drag a box over several, to assign it to the component chosen above.")
+    st.caption("Click a block part to assign it to the component chosen above. For several at once, pick "
+               "**Box Select** in the picture's toolbar and drag a box over them.")
+    version = st.session_state.setdefault("partition_picture", 0)
     event = st.plotly_chart(partition_figure(stack, {u.name: unit_component(u, assignment) for u in stack}, palette, sizes),
-                            key="vit_stack", on_select="rerun", selection_mode=("points", "box"))
+                            key=f"vit_stack_{version}", on_select="rerun", selection_mode=("points", "box"))
     hit = selected_units(event.selection if event else None, stack)
-    signature = [u.name for u in hit]
-    if hit and st.session_state.get("partition_handled") != signature:  # a selection stays until the next one: apply it once
-        st.session_state["partition_handled"] = signature
+    if hit:
         for unit in hit:
             assignment = assign_unit(assignment, unit, active)
         st.session_state["partition_assignment"] = assignment
+        st.session_state["partition_picture"] = version + 1  # a fresh picture: the applied selection is gone, clicks start anew
         st.rerun()
 with table_col:
     table = pd.DataFrame({"unit": [u.name for u in stack], "component": [unit_component(u, assignment) for u in stack],

@@ -39,7 +39,8 @@ with st.expander("Start a new run", expanded=not run_store.list_runs()):
     c4, c5, c6 = st.columns(3)
     semantics = c4.segmented_control("Semantics", ["paper", "code-release"], default=mm.get("semantics", "paper"),
                                      required=True, key="run_semantics")
-    seed = c5.number_input("Seed", value=int(mm.get("seed", 0)), step=1, key="run_seed")
+    seed = c5.number_input("Seed", value=int(mm.get("seed", 0)), step=1, key="run_seed",
+                           help="The optimizer's random seed; Cobyla and SQP never draw a random number, so for them it changes nothing")
     devices = device_options()
     device = c6.selectbox("Device", devices, index=devices.index(config["device"]) if config.get("device") in devices else 0,
                           help="GPU detected" if gpu_available() else "no GPU detected: runs on the CPU", key="run_device")

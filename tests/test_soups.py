@@ -19,7 +19,7 @@ from manifoldmix_core import runs
 from manifoldmix_core.errors import ConfigError
 from manifoldmix_core.ingredients import read_signature, read_state_dict
 from manifoldmix_core.models import Classifier
-from manifoldmix_core.optim import Search, check_optimizer, maximize
+from manifoldmix_core.optim import Search, check_optimizer, maximize, seed_matters
 from manifoldmix_core.runner import start_run
 from manifoldmix_core.soups import kitchen
 
@@ -311,6 +311,16 @@ def test_maximize_finds_the_best_point_it_measured():
     assert np.all((lam >= 0) & (lam <= 1)) and value == pytest.approx(objective(lam))
     with pytest.raises(ConfigError, match="at least 1"):
         maximize(objective, np.array([0.5]), np.zeros(1), np.ones(1), Search("Cobyla", 0, 0))
+
+
+@pytest.mark.parametrize("optimizer", ["Cobyla", "SQP", "OnePlusOne", "CMA"])
+def test_seed_matters_says_whether_two_seeds_search_differently(optimizer):
+    """The Experiments page warns when a sweep's seeds would be identical runs: the claim is checked by running both seeds."""
+    def objective(x):
+        return float(-((x - 0.3) ** 2).sum() + 0.01 * np.sin(20 * x).sum())
+
+    points = [maximize(objective, np.full(4, 0.5), np.zeros(4), np.ones(4), Search(optimizer, 30, seed))[0] for seed in (0, 1)]
+    assert seed_matters(optimizer) == (not np.array_equal(*points))
 
 
 @pytest.mark.parametrize("optimizer", ["Cobyla", "NGOpt", "OnePlusOne"])

@@ -33,6 +33,7 @@ def test_a_sweep_is_a_queue_of_ordinary_runs(planned):
     config = json.loads((sweep.member_dir(sweep_dir, plan.members[1]) / runs.CONFIG).read_text())
     assert config["partition"] == {"preset": "medium"} and config["manifoldmix"]["seed"] == 0
     assert config["methods"] == ["manifoldmixms"]  # the baselines do not depend on the sweep's settings
+    assert config["ingredient_tests"] == "none"  # nor do the ingredients' test accuracies
     assert set(members_frame(sweep_dir)["state"]) == {"queued"}
     assert sweep.sweep_state(sweep_dir)[0] == "stopped"
 
@@ -67,6 +68,9 @@ def test_experiments_page_launches_a_sweep_and_compares_its_settings(app_env, to
     at.pills(key="sweep_partitions").set_value(["whole", "coarse", "fine"]).run()
     at.number_input(key="sweep_seeds").set_value(2).run()
     assert "3 settings × 2 seeds = 6 runs" in texts(at.caption)
+    assert at.pills(key="sweep_optimizers").value == ["Cobyla"] and "identical runs with sd 0" in texts(at.warning)
+    at.pills(key="sweep_optimizers").set_value(["OnePlusOne"]).run()  # its seeds do differ
+    assert not at.warning and "3 settings × 2 seeds = 6 runs" in texts(at.caption)
     at.button(key="launch_sweep").click().run()
     assert not at.exception
     sweep_dir = app_env / at.query_params["sweep"]

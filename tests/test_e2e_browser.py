@@ -235,3 +235,32 @@ def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(s
                for bar in figure.locator(".errorbar").all()]
     assert max(spreads) > 4, f"every setting has sd 0 over its seeds: {spreads}"  # an error bar longer than its caps
     shoot(page, "experiments")
+
+
+def test_paper_replay_plays_and_pauses(server, page):
+    """Play animates the author's C8 replay (st.fragment(run_every=...), which AppTest cannot run): from hour 0 the
+    slider and the candidates counter move on their own; Pause holds them; Play at the end starts over."""
+    page.goto(server)
+    settle(page)
+    page.get_by_role("link", name="Paper").click()
+    page.locator('[data-testid="stMain"] h1').filter(has_text="Paper").wait_for(timeout=60_000)
+    settle(page)
+    hour = page.locator('[data-testid="stSliderThumbValue"]').first
+    candidates = page.locator('[data-testid="stMetricValue"]').first
+    end, all_candidates = hour.inner_text(), candidates.inner_text()
+    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Pause").wait_for(timeout=10_000)
+    seen, deadline = [], time.time() + 60
+    while time.time() < deadline and len(set(seen)) < 4:
+        seen.append((float(hour.inner_text()), int(candidates.inner_text())))
+        page.wait_for_timeout(400)
+    hours = [h for h, _ in dict.fromkeys(seen)]
+    assert len(hours) >= 4 and hours == sorted(hours) and hours[0] < float(end), f"the replay did not play: {seen}"
+    assert seen[0][1] < int(all_candidates), seen  # from hour 0, not all candidates are shown yet
+    page.get_by_role("button", name="Pause").click()
+    settle(page)
+    held = hour.inner_text()
+    page.wait_for_timeout(2000)
+    assert hour.inner_text() == held and float(held) < float(end)
+    page.get_by_role("button", name="Play").wait_for(timeout=10_000)
+    no_exception(page)

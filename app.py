@@ -1,4 +1,4 @@
-"""ManifoldMix Studio: the Streamlit entry point; navigation over the pages in pages/, a shared sidebar, and the
+"""ManifoldMix Studio: the Streamlit entry point; navigation over the pages in views/, a shared sidebar, and the
 workspace (?ws=) that keeps the setup being assembled on disk across reloads, tabs and shared links."""
 
 import os
@@ -14,15 +14,15 @@ st.set_page_config(page_title="ManifoldMix Studio", page_icon=":material/blender
 
 PAGES = {
     "Studio": [
-        st.Page("pages/start.py", title="Start", icon=":material/home:", default=True),
-        st.Page("pages/ingredients.py", title="Ingredients", icon=":material/science:"),
-        st.Page("pages/datasets.py", title="Datasets", icon=":material/image:"),
-        st.Page("pages/partition.py", title="Partition", icon=":material/extension:"),
-        st.Page("pages/run.py", title="Run", icon=":material/play_circle:"),
-        st.Page("pages/results.py", title="Results", icon=":material/scatter_plot:"),
-        st.Page("pages/experiments.py", title="Experiments", icon=":material/stacked_line_chart:"),
+        st.Page("views/start.py", title="Start", icon=":material/home:", default=True),
+        st.Page("views/ingredients.py", title="Ingredients", icon=":material/science:"),
+        st.Page("views/datasets.py", title="Datasets", icon=":material/image:"),
+        st.Page("views/partition.py", title="Partition", icon=":material/extension:"),
+        st.Page("views/run.py", title="Run", icon=":material/play_circle:"),
+        st.Page("views/results.py", title="Results", icon=":material/scatter_plot:"),
+        st.Page("views/experiments.py", title="Experiments", icon=":material/stacked_line_chart:"),
     ],
-    "Reference": [st.Page("pages/paper.py", title="Paper", icon=":material/description:")],
+    "Reference": [st.Page("views/paper.py", title="Paper", icon=":material/description:")],
 }
 
 page = st.navigation(PAGES)

@@ -19,7 +19,7 @@ def empty_draft() -> dict:
 # -- Ingredients ------------------------------------------------------------------------------------------------------
 
 def test_upload_keeps_good_files_and_reports_bad_ones(app_env, toy_world, tmp_path):
-    at = open_page("pages/ingredients.py", draft=empty_draft())
+    at = open_page("views/ingredients.py", draft=empty_draft())
     good = (toy_world.parent / "a.safetensors").read_bytes()
     at.file_uploader(key="upload").set_value([("a.safetensors", good, "application/octet-stream"),
                                               ("broken.pt", b"not a checkpoint", "application/octet-stream")])
@@ -39,7 +39,7 @@ def test_upload_keeps_good_files_and_reports_bad_ones(app_env, toy_world, tmp_pa
 
 
 def test_server_folder_pick_and_traversal_refused(app_env, toy_world):
-    at = open_page("pages/ingredients.py", draft=empty_draft())
+    at = open_page("views/ingredients.py", draft=empty_draft())
     files = at.multiselect(key="server_files")
     assert {"a.safetensors", "noise.safetensors"} <= set(files.options)
     files.set_value(["a.safetensors", "b.safetensors"]).run()
@@ -51,7 +51,7 @@ def test_server_folder_pick_and_traversal_refused(app_env, toy_world):
 
 def test_server_folder_outside_the_roots_is_an_error_not_an_exception(app_env):
     """Issue 9, defect 2: a fresh session typing '../../etc' got the message and then NameError: 'folder'."""
-    at = open_page("pages/ingredients.py", draft=empty_draft())
+    at = open_page("views/ingredients.py", draft=empty_draft())
     at.text_input(key="server_sub").set_value("../../etc").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "outside the allowed folders" in texts(at.error)
@@ -65,7 +65,7 @@ def test_hyperparameters_are_short():
 
 
 def test_heldout_accuracy_on_demand_is_cached(app_env, toy_world):
-    at = open_page("pages/ingredients.py", draft=toy_draft(toy_world))
+    at = open_page("views/ingredients.py", draft=toy_draft(toy_world))
     at.button(key="heldout").click().run(timeout=120)
     assert not at.exception and not at.error
     table = at.dataframe[0].value.set_index("name")
@@ -75,7 +75,7 @@ def test_heldout_accuracy_on_demand_is_cached(app_env, toy_world):
 
 
 def test_remove_ingredient(app_env, toy_world):
-    at = open_page("pages/ingredients.py", draft=toy_draft(toy_world))
+    at = open_page("views/ingredients.py", draft=toy_draft(toy_world))
     row = list(at.dataframe[0].value["name"]).index("noise")
     at.session_state["ingredient_table"] = {"edited_rows": {row: {"remove": True}}, "added_rows": [], "deleted_rows": []}
     at.run()
@@ -87,7 +87,7 @@ def test_remove_ingredient(app_env, toy_world):
 
 def test_datasets_add_preview_and_errors(app_env, toy_world):
     draft = toy_draft(toy_world)
-    at = open_page("pages/datasets.py", draft=draft)
+    at = open_page("views/datasets.py", draft=draft)
     assert "held-out: val" in " ".join(e.label for e in at.expander)
     at.toggle(key="preview_val").set_value(True).run()
     assert not at.error and len(at.image) == 1 and at.image[0].proto.imgs
@@ -110,7 +110,7 @@ def test_datasets_add_preview_and_errors(app_env, toy_world):
 
 def test_datasets_checks_a_file_when_it_is_added(app_env, toy_world):
     """Issue 9, defect 4: a model checkpoint was accepted as a tensor set and failed only at preview or in a run."""
-    at = open_page("pages/datasets.py", draft=toy_draft(toy_world))
+    at = open_page("views/datasets.py", draft=toy_draft(toy_world))
     at.text_input(key="set_name").set_value("not-images")
     at.selectbox(key="set_source").set_value("tensors")
     at.text_input(key="set_path").set_value("a.safetensors")
@@ -121,7 +121,7 @@ def test_datasets_checks_a_file_when_it_is_added(app_env, toy_world):
 
 
 def test_datasets_remove_held_out_warns(app_env, toy_world):
-    at = open_page("pages/datasets.py", draft=toy_draft(toy_world))
+    at = open_page("views/datasets.py", draft=toy_draft(toy_world))
     at.button(key="remove_val").click().run()
     assert at.session_state["draft"]["val"] is None
     assert "Choose a held-out set" in texts(at.warning)
@@ -130,7 +130,7 @@ def test_datasets_remove_held_out_warns(app_env, toy_world):
 # -- Partition --------------------------------------------------------------------------------------------------------
 
 def test_partition_presets_edits_and_validation(app_env, toy_world):
-    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    at = open_page("views/partition.py", draft=toy_draft(toy_world))
     assert "Valid: 5 components" in texts(at.success)
     at.selectbox(key="partition_preset").set_value("fine").run()  # choosing a preset applies it
     assert "Valid: 7 components" in texts(at.success)
@@ -147,7 +147,7 @@ def test_partition_presets_edits_and_validation(app_env, toy_world):
 
 def test_partition_preset_box_follows_edits_and_shows_what_presets_mean(app_env, toy_world):
     """Issue 9, defect 8: the preset box kept the old preset after edits; the 'parameters' column counted tensors."""
-    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    at = open_page("views/partition.py", draft=toy_draft(toy_world))
     at.selectbox(key="partition_preset").set_value("medium").run()
     assert at.selectbox(key="partition_preset").value == "medium"
     assert "medium (one component per block)" in texts(at.caption)
@@ -160,7 +160,7 @@ def test_partition_preset_box_follows_edits_and_shows_what_presets_mean(app_env,
 
 
 def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, toy_world):
-    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    at = open_page("views/partition.py", draft=toy_draft(toy_world))
     at.file_uploader(key="load_partition").set_value(("p.json", b'{"components": [{"name": "x", "params": ["nope"]}]}',
                                                       "application/json"))
     at.run()
@@ -173,7 +173,7 @@ def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, to
 
 
 def test_partition_needs_ingredients(app_env):
-    at = open_page("pages/partition.py", draft=empty_draft())
+    at = open_page("views/partition.py", draft=empty_draft())
     assert "Add ingredients first" in texts(at.info)
 
 
@@ -181,19 +181,19 @@ def test_partition_needs_ingredients(app_env):
 
 def test_a_reload_restores_the_setup_from_the_workspace_in_the_url(app_env, toy_world):
     """Issue 9, defect 1: a reload went back to the demo defaults (13 -> 12 ingredients, 11 -> 7 components)."""
-    at = open_page("pages/partition.py", draft=toy_draft(toy_world))
+    at = open_page("views/partition.py", draft=toy_draft(toy_world))
     ws = at.query_params["ws"]
     at.selectbox(key="partition_preset").set_value("whole").run()
-    at.switch_page("pages/ingredients.py").run()
+    at.switch_page("views/ingredients.py").run()
     row = list(at.dataframe[0].value["name"]).index("noise")
     at.session_state["ingredient_table"] = {"edited_rows": {row: {"remove": True}}, "added_rows": [], "deleted_rows": []}
     at.run()
     at.button(key="remove").click().run()
-    at.switch_page("pages/run.py").run()
+    at.switch_page("views/run.py").run()
     at.number_input(key="run_budget").set_value(7).run()
     at.run()  # app.py saves after each page; a page AppTest runs without app.py is saved when the next run starts
 
-    reloaded = open_page("pages/partition.py", query={"ws": ws})  # a new browser session: nothing in its session state
+    reloaded = open_page("views/partition.py", query={"ws": ws})  # a new browser session: nothing in its session state
     assert reloaded.query_params["ws"] == ws
     draft = reloaded.session_state["draft"]
     assert [i["name"] for i in draft["ingredients"]] == ["a", "a_copy", "b"]
@@ -203,11 +203,11 @@ def test_a_reload_restores_the_setup_from_the_workspace_in_the_url(app_env, toy_
 
 
 def test_reset_starts_a_new_workspace_and_keeps_the_old_one(app_env, toy_world):
-    at = open_page("pages/start.py", draft=toy_draft(toy_world))
+    at = open_page("views/start.py", draft=toy_draft(toy_world))
     old = at.query_params["ws"]
     at.button(key="reset_workspace").click().run()
     assert at.query_params["ws"] != old and at.session_state["draft"]["ingredients"] != toy_draft(toy_world)["ingredients"]
-    assert len(open_page("pages/ingredients.py", query={"ws": old}).session_state["draft"]["ingredients"]) == 4
+    assert len(open_page("views/ingredients.py", query={"ws": old}).session_state["draft"]["ingredients"]) == 4
 
 
 def test_an_unknown_workspace_is_said_and_a_new_one_started(app_env):

@@ -181,11 +181,10 @@ def picture_labels(page) -> str:
 def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(server, page):
     """Issue 9's acceptance walk on the demo: build a custom partition by clicking the picture, reload, find it still
     there, launch a 3-setting x 2-seed sweep and see the comparison with 3 settings and error bars."""
-    page.goto(server)  # a fresh server knows its st.navigation pages only once app.py has run
-    settle(page)
-    page.get_by_role("link", name="Partition").click()
+    page.goto(f"{server}/partition")  # a deep link to a fresh server: the app's navigation, not a pages/ folder's
     page.locator('[data-testid="stMain"] h1').filter(has_text="Partition").wait_for(timeout=60_000)
     settle(page)
+    assert page.get_by_role("link", name="Experiments").count() and not page.get_by_role("link", name="app").count()
     page.get_by_label("New component").fill("stem")
     page.get_by_label("New component").press("Enter")
     settle(page)

@@ -127,13 +127,13 @@ def test_a_method_registered_alone_is_validated_run_shown_and_followed(toy_metho
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.query_params["run"] = run_dir.name
     at.run()
-    at.switch_page("pages/run.py").run()
+    at.switch_page("views/run.py").run()
     assert not at.exception
     assert "Candidates of Best-two blend" in " ".join(m.value for m in at.markdown)
     assert toy_method.label in at.pills(key="run_methods").options
 
     at.query_params["runs"] = run_dir.name
-    at.switch_page("pages/results.py").run()  # Results: Table 1 row and Figure 2 marker
+    at.switch_page("views/results.py").run()  # Results: Table 1 row and Figure 2 marker
     assert not at.exception
     table = at.dataframe[0].value
     assert table.loc["Best-two blend", "test"] == pytest.approx(100 * results["ingredients"]["a"]["accuracy"]["test"])
@@ -148,7 +148,7 @@ def test_the_run_page_asks_for_wise_fts_zero_shot_model(app_env, toy_world, monk
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     at.session_state["draft"] = load_config(toy_world).to_dict()
-    at.switch_page("pages/run.py").run()
+    at.switch_page("views/run.py").run()
     at.pills(key="run_methods").set_value(["wise_ft"]).run()
     assert at.button(key="launch").disabled and "zero-shot" in " ".join(i.value for i in at.error)
     at.text_input(key="run_zero_shot").set_value("b.safetensors").run()

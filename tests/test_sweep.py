@@ -64,7 +64,7 @@ def test_experiments_page_launches_a_sweep_and_compares_its_settings(app_env, to
     from test_app_pages import open_page, texts
     started = []
     monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: started.append(args))
-    at = open_page("pages/experiments.py", draft=toy_draft(toy_world))
+    at = open_page("views/experiments.py", draft=toy_draft(toy_world))
     at.pills(key="sweep_partitions").set_value(["whole", "coarse", "fine"]).run()
     at.number_input(key="sweep_seeds").set_value(2).run()
     assert "3 settings × 2 seeds = 6 runs" in texts(at.caption)
@@ -87,5 +87,5 @@ def test_experiments_page_refuses_a_sweep_without_a_setup(app_env):
     from test_app_pages import open_page, texts
 
     from app_lib.draft import EMPTY
-    at = open_page("pages/experiments.py", draft=json.loads(json.dumps(EMPTY)))
+    at = open_page("views/experiments.py", draft=json.loads(json.dumps(EMPTY)))
     assert at.button(key="launch_sweep").disabled and "ingredients" in texts(at.error)

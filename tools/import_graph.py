@@ -29,7 +29,7 @@ def module_files() -> dict[str, Path]:
             parts = path.relative_to(ROOT).with_suffix("").parts
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     found["app"] = ROOT / "app.py"
-    found.update({f"pages.{p.stem}": p for p in sorted((ROOT / "pages").glob("*.py"))})
+    found.update({f"views.{p.stem}": p for p in sorted((ROOT / "views").glob("*.py"))})
     return found
 
 

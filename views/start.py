@@ -39,7 +39,7 @@ with right:
         except Exception as exc:  # any failure to start must be shown, not crash the page
             st.error(f"Could not start the demo run: {exc}")
         else:
-            st.switch_page("pages/run.py", query_params={"run": run_dir.name})
+            st.switch_page("views/run.py", query_params={"run": run_dir.name})
     if not ready:
         st.warning(reason)
     st.markdown("**Your own models:** add checkpoints on **Ingredients**, held-out and OOD sets on **Datasets**, "

@@ -87,7 +87,7 @@ if state_at_start in ("cancelled", "interrupted") and actions[0].button("Resume 
     run_store.resume(run_dir)
     st.rerun()
 if state_at_start == "finished" and actions[1].button("Open results", key="open_results"):
-    st.switch_page("pages/results.py", query_params={"runs": run_dir.name})
+    st.switch_page("views/results.py", query_params={"runs": run_dir.name})
 
 
 @st.fragment(run_every=timedelta(seconds=1.5) if active else None)

@@ -150,6 +150,6 @@ def sweep_figure(frame: pd.DataFrame) -> go.Figure:
             error_y={"type": "data", "array": [row["ID sd"] or 0], "visible": True},
             hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}%<br>ID %{{y:.2f}}%<extra></extra>"))
     fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± sd over seeds",
-                      yaxis_title="ID test accuracy (%), mean ± sd", legend={"orientation": "h", "y": -0.2},
+                      yaxis_title=f"{frame.attrs.get('id_set') or 'ID test'} accuracy (%), mean ± sd", legend={"orientation": "h", "y": -0.2},
                       margin={"t": 10, "b": 10}, height=480)
     return fig

@@ -61,8 +61,12 @@ def _half_width(values: list[float]) -> float | None:
 
 
 def comparison(sweep_dir: Path) -> pd.DataFrame:
-    """Per setting, over its finished seeds: ID test and average OOD accuracy of the fused model (%), mean, sd, ±95 %."""
+    """Per setting, over its finished seeds: ID test and average OOD accuracy of the fused model (%), mean, sd, ±95 %.
+
+    Without an ID test set the "ID" columns hold the held-out set's accuracy; attrs["id_set"] names the set either way.
+    """
     measured: dict[str, list[tuple[float, float, float]]] = {}
+    id_set = None
     the_sweep = sweep.Sweep.read(sweep_dir)
     for member in the_sweep.members:
         path = sweep.member_dir(sweep_dir, member) / runs.RESULTS
@@ -74,6 +78,7 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
         if entry is None or ood is None:
             continue
         y = board.id_tests[0] if board.id_tests else board.val
+        id_set = id_set or (y if board.id_tests else f"{y} (held-out; no ID test set)")
         measured.setdefault(member.setting, []).append((100 * entry.accuracy[y], 100 * ood, 100 * entry.accuracy[board.val]))
     rows = []
     for setting in the_sweep.settings:
@@ -85,4 +90,6 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
                      "ID mean": fmean(ids), "ID sd": stdev(ids) if len(ids) > 1 else None, "ID ±95%": _half_width(ids),
                      "OOD mean": fmean(oods), "OOD sd": stdev(oods) if len(oods) > 1 else None, "OOD ±95%": _half_width(oods),
                      "held-out mean": fmean(vals)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame.attrs["id_set"] = id_set
+    return frame

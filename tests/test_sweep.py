@@ -81,6 +81,8 @@ def test_experiments_page_launches_a_sweep_and_compares_its_settings(app_env, to
     assert list(table["setting"]) == ["whole", "coarse", "fine"] and list(table["seeds"]) == [2, 2, 2]
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(figure["data"]) == 3 and all(t["error_x"]["visible"] and t["error_y"]["visible"] for t in figure["data"])
+    # the toy world's only test set is OOD: the vertical axis is the held-out set and says so, not "ID test"
+    assert figure["layout"]["yaxis"]["title"]["text"].startswith("val (held-out; no ID test set) accuracy")
 
 
 def test_experiments_page_refuses_a_sweep_without_a_setup(app_env):

@@ -11,7 +11,7 @@ from manifoldmix_core.methods import METHODS, Marker
 
 from .live import STATUS_COLOURS
 from .scoreboard import INGREDIENT_LABEL
-from .vocabulary import PALETTE, component_colours, method_label
+from .vocabulary import PALETTE, component_colours, counted, method_label
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
 DOWNLOAD_FORMATS = ("png", "svg")
@@ -144,7 +144,7 @@ def sweep_figure(frame: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for i, row in frame.reset_index(drop=True).iterrows():
         fig.add_trace(go.Scatter(
-            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({row['seeds']} seeds)",
+            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({counted(row['seeds'], 'seed')})",
             marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
             error_x={"type": "data", "array": [row["OOD sd"] or 0], "visible": True},
             error_y={"type": "data", "array": [row["ID sd"] or 0], "visible": True},

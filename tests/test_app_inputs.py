@@ -132,6 +132,7 @@ def test_datasets_remove_held_out_warns(app_env, toy_world):
 def test_partition_presets_edits_and_validation(app_env, toy_world):
     at = open_page("views/partition.py", draft=toy_draft(toy_world))
     assert "Valid: 5 components" in texts(at.success)
+    assert "**whole model**: 1 component ·" in texts(at.caption)  # counts in the right number ("1 components" was shown)
     at.selectbox(key="partition_preset").set_value("fine").run()  # choosing a preset applies it
     assert "Valid: 7 components" in texts(at.success)
     at.text_input(key="new_component").set_value("tower").run()
@@ -169,7 +170,7 @@ def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, to
     whole = json.dumps({"components": [{"name": "everything", "params": names}]}).encode()
     at.file_uploader(key="load_partition").set_value(("whole.json", whole, "application/json"))
     at.run()
-    assert "Valid: 1 components" in texts(at.success)
+    assert "Valid: 1 component (1 affects" in texts(at.success)
 
 
 def test_partition_needs_ingredients(app_env):
@@ -199,7 +200,7 @@ def test_a_reload_restores_the_setup_from_the_workspace_in_the_url(app_env, toy_
     assert [i["name"] for i in draft["ingredients"]] == ["a", "a_copy", "b"]
     assert draft["manifoldmix"]["budget_per_component"] == 7
     assert [c["name"] for c in draft["partition"]["components"]] == ["whole model"]
-    assert "Valid: 1 components" in texts(reloaded.success)
+    assert "Valid: 1 component (1 affects" in texts(reloaded.success)
 
 
 def test_reset_starts_a_new_workspace_and_keeps_the_old_one(app_env, toy_world):

@@ -9,6 +9,7 @@ from app_lib import sweeps
 from app_lib.draft import OPTIMIZERS, blockers, seed_notes
 from app_lib.figures import sweep_figure
 from app_lib.ui import STATE_ICONS, draft
+from app_lib.vocabulary import counted
 from manifoldmix_core import sweep
 
 st.title("Experiments")
@@ -34,8 +35,9 @@ with st.expander("Start a sweep", expanded=not sweeps.list_sweeps()):
     for note in seed_notes(list(optimizers), int(n_seeds)) if not problems else []:
         st.warning(note)
     if not problems:
-        st.caption(f"{len(partitions) * len(optimizers)} settings × {int(n_seeds)} seeds = "
-                   f"{len(partitions) * len(optimizers) * int(n_seeds)} runs of ManifoldMixMS on the current workspace's setup.")
+        n_settings = len(partitions) * len(optimizers)
+        st.caption(f"{counted(n_settings, 'setting')} × {counted(int(n_seeds), 'seed')} = "
+                   f"{counted(n_settings * int(n_seeds), 'run')} of ManifoldMixMS on the current workspace's setup.")
     if st.button("Run sweep", type="primary", disabled=bool(problems), key="launch_sweep"):
         base_seed = int((config.get("manifoldmix") or {}).get("seed", 0))
         sweep_dir = sweeps.launch_sweep(config, list(partitions), list(optimizers), list(range(base_seed, base_seed + int(n_seeds))),

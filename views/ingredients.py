@@ -120,7 +120,7 @@ if edited["remove"].any() and st.button("Remove ticked ingredients", key="remove
     st.rerun()
 if config.get("val") and st.button("Compute held-out accuracy", key="heldout"):
     todo = [i["name"] for i in pool if heldout_key(i) not in cache]
-    with st.spinner(f"Evaluating {len(todo)} ingredients on {config['val']['name']}…"):
+    with st.spinner(f"Evaluating {counted(len(todo), 'ingredient')} on {config['val']['name']}…"):
         try:
             accuracy = heldout_accuracy(config, todo) if todo else {}
         except Exception as exc:  # a dataset or model problem is shown, the table stays

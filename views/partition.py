@@ -24,7 +24,7 @@ from app_lib.partition_editor import (
     units,
 )
 from app_lib.ui import draft
-from app_lib.vocabulary import UNASSIGNED, component_colours
+from app_lib.vocabulary import UNASSIGNED, component_colours, counted
 from manifoldmix_core.anatomy import detect_key_layout, float_names
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.partition import NAMED_PRESETS, Partition, named_presets, resolve
@@ -79,7 +79,7 @@ labels = {p.key: p.label for p in NAMED_PRESETS} | {CUSTOM: "custom (your own as
 st.session_state["partition_preset"] = matching_preset(assignment, available, st.session_state.get("partition_preset"))
 st.selectbox("Preset", [*available, CUSTOM], format_func=labels.get, key="partition_preset", on_change=apply_preset,
              help="The paper's C8/C15/C26 need checkpoints in model-soups layout (model.visual.*)")
-st.caption(" · ".join(f"**{labels[key]}**: {len(partition)} components" for key, partition in available.items()))
+st.caption(" · ".join(f"**{labels[key]}**: {counted(len(partition), 'component')}" for key, partition in available.items()))
 
 components = component_order(assignment, names)
 pending = [c for c in st.session_state.setdefault("partition_pending", []) if c not in components]
@@ -138,7 +138,8 @@ except PartitionError as exc:
     st.error(f"Invalid partition: {exc}")
 else:
     n_live = sum(1 for c in components if any(p in live for p in spec["components"][components.index(c)]["params"]))
-    st.success(f"Valid: {len(components)} components, {n_live} of them affect the classifier. The next run uses it.")
+    st.success(f"Valid: {counted(len(components), 'component')} ({n_live} {'affects' if n_live == 1 else 'affect'} the "
+               "classifier). The next run uses it.")
     config["partition"] = spec
 for note in problems(assignment, names, live):
     st.warning(note)

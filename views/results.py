@@ -19,7 +19,7 @@ from app_lib.scoreboard import (
     table1_half_widths,
 )
 from app_lib.ui import run_label
-from app_lib.vocabulary import RANK_CAPTION
+from app_lib.vocabulary import RANK_CAPTION, counted
 from manifoldmix_core import runs
 
 st.title("Results")
@@ -70,7 +70,8 @@ columns = st.columns(len(chosen))
 for column, run_id in zip(columns, chosen, strict=True):
     with column:
         partition = results[run_id].get("partition", {})
-        st.markdown(f"**{run_id}** · {partition.get('n', '?')} components")
+        n = partition.get("n")
+        st.markdown(f"**{run_id}** · " + (counted(n, "component") if isinstance(n, int) else "? components"))
         matrix = final_lambdas(results[run_id])
         if matrix.empty:
             st.caption("No ManifoldMixMS candidate was accepted (or the method did not run).")

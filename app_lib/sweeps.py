@@ -63,7 +63,7 @@ def _half_width(values: list[float]) -> float | None:
 def comparison(sweep_dir: Path) -> pd.DataFrame:
     """Per setting, over its finished seeds: ID test and average OOD accuracy of the fused model (%), mean, sd, ±95 %.
 
-    Without an ID test set the "ID" columns hold the held-out set's accuracy; attrs["id_set"] names the set either way.
+    Without an ID test set the "ID" columns hold the held-out set's accuracy; attrs["id_set"] says which set they are.
     """
     measured: dict[str, list[tuple[float, float, float]]] = {}
     id_set = None
@@ -78,7 +78,7 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
         if entry is None or ood is None:
             continue
         y = board.id_tests[0] if board.id_tests else board.val
-        id_set = id_set or (y if board.id_tests else f"{y} (held-out; no ID test set)")
+        id_set = id_set or (f"ID test ({y})" if board.id_tests else f"{y} (held-out; no ID test set)")
         measured.setdefault(member.setting, []).append((100 * entry.accuracy[y], 100 * ood, 100 * entry.accuracy[board.val]))
     rows = []
     for setting in the_sweep.settings:

@@ -230,6 +230,7 @@ def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(s
     figure = page.locator(".js-plotly-plot").first
     assert figure.locator(".scatterlayer .trace").count() == 3
     assert figure.locator(".errorbar").count() >= 3
+    assert figure.locator(".ytitle").text_content().startswith("ID test (")  # the demo's ID test set, named
     spreads = [max(bar.locator("path.xerror").bounding_box()["width"], bar.locator("path.yerror").bounding_box()["height"])
                for bar in figure.locator(".errorbar").all()]
     assert max(spreads) > 4, f"every setting has sd 0 over its seeds: {spreads}"  # an error bar longer than its caps

@@ -83,7 +83,7 @@ def sweep_view() -> None:
     st.subheader("Figure 2 per setting: mean ± sd over seeds")
     st.plotly_chart(sweep_figure(frame), key="sweep_figure2")
     st.subheader("Settings compared (%)")
-    st.caption(f"ID: {frame.attrs['id_set']}. Mean and standard deviation over seeds; ±95 % is the half-width of the "
+    st.caption(f"ID columns: {frame.attrs['id_set']}. Mean and standard deviation over seeds; ±95 % is the half-width of the "
                "mean's 95 % confidence interval (Student's t, so 2 seeds give wide intervals).")
     st.dataframe(frame.style.format(precision=2, na_rep="–"), hide_index=True, key="sweep_table")
 

@@ -57,6 +57,15 @@ def reset_workspace() -> None:
     st.query_params[WS] = st.session_state[WS]
 
 
+def switch_workspace(ws_id: str) -> None:
+    """Open another saved workspace in this session (the Start page's list of earlier ones)."""
+    saved = workspace.load(ws_id)
+    if saved is not None:
+        persist_workspace()
+        _enter(ws_id, saved)
+        st.query_params[WS] = ws_id
+
+
 def draft() -> dict:
     """The run being assembled in this workspace (pages change it in place; app.py saves it after the page ran)."""
     open_workspace()

@@ -36,6 +36,14 @@ def load(ws_id: str, root: Path | None = None) -> dict | None:
     return runs.read_json(path) if path is not None and path.is_file() else None
 
 
+def recent(root: Path | None = None) -> list[tuple[str, dict, float]]:
+    """Every workspace on disk as (id, draft, modification time), most recently saved first."""
+    root = root or workspaces_root()
+    found = [(p.stem, p.stat().st_mtime, p) for p in root.glob("ws-*.json") if _ID.fullmatch(p.stem)] if root.is_dir() else []
+    return [(ws_id, draft, mtime) for ws_id, mtime, p in sorted(found, key=lambda f: f[1], reverse=True)
+            if isinstance(draft := runs.read_json(p), dict)]
+
+
 def save(ws_id: str, draft: dict, root: Path | None = None) -> bool:
     """Write the draft under its id when it differs from what is on disk; returns whether it wrote."""
     path = path_of(ws_id, root)

@@ -211,6 +211,21 @@ def test_reset_starts_a_new_workspace_and_keeps_the_old_one(app_env, toy_world):
     assert len(open_page("views/ingredients.py", query={"ws": old}).session_state["draft"]["ingredients"]) == 4
 
 
+def test_start_lists_earlier_changed_workspaces_and_opens_one(app_env, toy_world):
+    """A user who comes back without the link (a bookmark of the bare address) finds the setup they changed on Start."""
+    changed = open_page("views/partition.py", draft=toy_draft(toy_world))
+    changed.selectbox(key="partition_preset").set_value("whole").run()
+    changed.run()
+    ws = changed.query_params["ws"]
+    open_page("views/start.py")  # an untouched workspace: not worth listing
+    at = open_page("views/start.py")
+    captions = texts(at.caption)
+    assert f"`{ws}` · 4 ingredients · partition: 1 component · saved" in captions and captions.count(" · saved ") == 1
+    at.button(key=f"open_{ws}").click().run()
+    assert at.query_params["ws"] == ws and len(at.session_state["draft"]["ingredients"]) == 4
+    assert not any(b.key == f"open_{ws}" for b in at.button)  # the open one is not listed as an earlier one
+
+
 def test_an_unknown_workspace_is_said_and_a_new_one_started(app_env):
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.query_params["ws"] = "ws-00000000"

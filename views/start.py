@@ -1,12 +1,20 @@
-"""Start: what ManifoldMix Studio does, Algorithm 1 as a picture, and a one-click demo run."""
+"""Start: what ManifoldMix Studio does, Algorithm 1 as a picture, a one-click demo run, and the workspaces."""
+
+import json
+from datetime import datetime
 
 import streamlit as st
 
+from app_lib import workspace
 from app_lib.algorithm import algorithm_dot
 from app_lib.demo import demo_config, demo_status
 from app_lib.demo_story import demo_story
+from app_lib.draft import initial_draft
 from app_lib.run_store import launch
-from app_lib.ui import open_workspace, reset_workspace
+from app_lib.ui import open_workspace, reset_workspace, switch_workspace
+from app_lib.vocabulary import counted
+
+EARLIER_SHOWN = 5
 
 st.title("ManifoldMix Studio")
 st.markdown(
@@ -52,3 +60,16 @@ st.caption(f"`{open_workspace()}` holds the setup you assemble on Ingredients, D
 with st.popover("Reset workspace", icon=":material/restart_alt:"):
     st.write("Start a new workspace from the demo's setup. This one stays on disk: its link keeps working.")
     st.button("Start a new workspace", on_click=reset_workspace, key="reset_workspace")
+
+untouched = json.loads(json.dumps(initial_draft()))
+earlier = [(ws_id, saved, mtime) for ws_id, saved, mtime in workspace.recent()
+           if ws_id != open_workspace() and saved != untouched][:EARLIER_SHOWN]
+if earlier:
+    st.markdown("**Earlier workspaces** (the ones you changed, most recent first): opening one here is the same as opening its link.")
+    for ws_id, saved, mtime in earlier:
+        partition = saved.get("partition") or {}
+        shape = partition.get("preset") if partition.get("preset") != "components" else counted(len(partition.get("components", [])), "component")
+        text, button = st.columns([5, 1])
+        text.caption(f"`{ws_id}` · {counted(len(saved.get('ingredients') or []), 'ingredient')} · partition: {shape} · "
+                     f"saved {datetime.fromtimestamp(mtime):%Y-%m-%d %H:%M}")
+        button.button("Open", key=f"open_{ws_id}", on_click=switch_workspace, args=(ws_id,))

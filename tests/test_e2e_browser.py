@@ -121,11 +121,19 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def flowchart_text_px(page) -> float:
+    """Height in pixels of the smallest text in the Algorithm 1 flowchart as drawn (the page scales it to its column)."""
+    texts = page.locator('[data-testid="stGraphVizChart"] svg text').all()
+    assert texts, "no Algorithm 1 flowchart on the page"
+    return min(t.bounding_box()["height"] for t in texts)
+
+
 def test_demo_run_live_view_results_and_every_page(server, page):
     page.goto(server)
     page.get_by_text("ManifoldMix Studio", exact=True).first.wait_for(timeout=30_000)
     settle(page)
     no_exception(page)
+    assert flowchart_text_px(page) >= 12  # glyphs 12 px tall or more, readable on a projector: they were 8 px
     shoot(page, "start")
 
     page.get_by_role("button", name="Run the demo").click()
@@ -144,6 +152,7 @@ def test_demo_run_live_view_results_and_every_page(server, page):
     assert len(seen) >= 2, f"the live view never updated: {seen}"
     settle(page)
     no_exception(page)
+    assert flowchart_text_px(page) >= 12
     shoot(page, "run")
 
     page.get_by_role("button", name="Open results").click()

@@ -138,7 +138,7 @@ def live_view() -> None:
                 st.plotly_chart(lambda_figure(trajectory, shown, live.components), key="lambda_chart")
                 ended = live.search_end(shown, method)
                 st.caption(f"λ search of {shown}: {ended.reason}." if ended else f"λ search of {shown}: running.")
-        timeline_col, algorithm_col = st.columns([3, 2])
+        timeline_col, algorithm_col = st.columns(2)  # the flowchart scales to its column: half the width keeps its text readable
         with timeline_col:
             st.markdown(f"**Candidates of {method_label(method)}** (skipped / optimised / accepted / rejected)" if method
                         else "**Candidates** (none yet: the ingredients are being measured)")

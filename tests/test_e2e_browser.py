@@ -259,13 +259,16 @@ def test_paper_replay_plays_and_pauses(server, page):
     end, all_candidates = hour.inner_text(), candidates.inner_text()
     page.get_by_role("button", name="Play").click()
     page.get_by_role("button", name="Pause").wait_for(timeout=10_000)
+    deadline = time.time() + 10
+    while float(hour.inner_text()) >= float(end) and time.time() < deadline:  # the slider is redrawn just after the button
+        page.wait_for_timeout(100)
     seen, deadline = [], time.time() + 60
     while time.time() < deadline and len(set(seen)) < 4:
         seen.append((float(hour.inner_text()), int(candidates.inner_text())))
         page.wait_for_timeout(400)
     hours = [h for h, _ in dict.fromkeys(seen)]
     assert len(hours) >= 4 and hours == sorted(hours) and hours[0] < float(end), f"the replay did not play: {seen}"
-    assert seen[0][1] < int(all_candidates), seen  # from hour 0, not all candidates are shown yet
+    assert min(c for _, c in seen) < int(all_candidates), seen  # the counters follow: early on, few candidates are shown
     page.get_by_role("button", name="Pause").click()
     settle(page)
     held = hour.inner_text()

@@ -106,8 +106,9 @@ def board_from_results(results: dict, run: str = "") -> Board:
 def merge_boards(boards: dict[str, Board]) -> Board:
     """Several runs on one board (e.g. C8 vs C26 on the same ingredients); datasets are those all runs share.
 
-    An ingredient or baseline that several runs measured identically appears once. A dataset's size is kept only when
-    every run knows it and they agree, so an interval never borrows one run's size for another's accuracy.
+    An ingredient or baseline that several runs measured identically appears once; so does an ingredient one run tested
+    and another only held out (a sweep's members skip ingredient tests), as the entry with more test sets. A dataset's
+    size is kept only when every run knows it and they agree, so an interval never borrows one run's size for another's.
     """
     first = next(iter(boards.values()))
     shared = [d for d in first.datasets if all(d in b.datasets for b in boards.values())]
@@ -116,10 +117,15 @@ def merge_boards(boards: dict[str, Board]) -> Board:
     seen: dict[tuple, Entry] = {}
     for board in boards.values():
         for entry in board.entries:
-            key = (entry.kind, entry.name, entry.partition_n, tuple(round(entry.accuracy.get(d, -1), 6) for d in shared))
+            if entry.kind == INGREDIENT:  # the same checkpoint on the same held-out set, tested on more or fewer sets
+                key = (entry.kind, entry.name, round(entry.accuracy.get(first.val, -1), 6))
+            else:
+                key = (entry.kind, entry.name, entry.partition_n, tuple(round(entry.accuracy.get(d, -1), 6) for d in shared))
             if key not in seen:
                 seen[key] = entry
                 merged.entries.append(entry)
+            elif len(entry.accuracy.keys() & set(shared)) > len(seen[key].accuracy.keys() & set(shared)):
+                merged.entries[merged.entries.index(seen[key])] = seen[key] = entry
     return merged
 
 

@@ -19,7 +19,7 @@ from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
 from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas, lambda_trajectory, memory_text
 from app_lib.paper import reference_board, replay_frame
 from app_lib.paths import OutsideRoots, inside_roots, list_files
-from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths
+from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths, table1_rows
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.demo.run_config import demo_config
@@ -124,6 +124,19 @@ def test_merged_runs_keep_a_dataset_size_only_where_all_runs_agree(finished_run)
     assert merged.sizes == {"val": results["dataset_sizes"]["val"]}
     halves = table1_half_widths(merged)
     assert halves["val"].notna().all() and halves["test"].isna().all()
+
+
+def test_an_ingredient_one_run_tested_and_another_only_held_out_is_one_row(finished_run):
+    """Results with a run and a sweep member (no ingredient tests) showed the best finetune twice, once without tests."""
+    results = json.loads((finished_run / runs.RESULTS).read_text())
+    held_out_only = {**results, "ingredients": {name: {**info, "accuracy": {results["val_dataset"]: info["accuracy"][results["val_dataset"]]}}
+                                                for name, info in results["ingredients"].items()}}
+    for order in (("tested", "member"), ("member", "tested")):
+        boards = {"tested": board_from_results(results, "tested"), "member": board_from_results(held_out_only, "member")}
+        merged = merge_boards({run: boards[run] for run in order})
+        assert sorted(e.name for e in merged.ingredients()) == sorted(results["ingredients"])
+        best, second = [entry for _, entry in table1_rows(merged)[:2]]
+        assert best.name != second.name and best.run == second.run == "tested"
 
 
 def test_replay_frames_advance_by_the_speed_and_stop_at_the_end():

@@ -78,28 +78,35 @@ def run_label(info: RunInfo) -> str:
 
 
 def pick_run(label: str = "Run", only_finished: bool = False, key: str = "run") -> Path | None:
-    """A run chosen in a selectbox that mirrors the URL's ?run=, so reloads and second tabs come back to it.
-
-    The choice is also kept outside the widget (Streamlit forgets a widget's state on pages that do not draw it),
-    so leaving the page and coming back shows the run being watched, not the newest one. An id in the URL that
-    names no run is said, not silently replaced.
-    """
+    """A run chosen in a selectbox that mirrors the URL's ?run= (see url_choice); None when there is no run."""
     runs = [r for r in list_runs() if r.state == "finished" or not only_finished]
     if not runs:
         return None
     ids = [r.run_id for r in runs]
+    chosen = url_choice(label, ids, key, lambda i: run_label(runs[ids.index(i)]),
+                        lambda wanted: f"No run {wanted} under {runs[0].path.parent}: showing another one. Pick a run below.")
+    return find_run(chosen)
+
+
+def url_choice(label: str, ids: list[str], key: str, format_func=str, unknown=None) -> str:
+    """One of `ids` in a selectbox that mirrors the URL's ?<key>=, so reloads, second tabs and links come back to it.
+
+    The URL wins (a launch, a reload, a link), then the choice watched before, which is kept outside the widget
+    (Streamlit forgets a widget's state on pages that do not draw it), so leaving the page and coming back shows the
+    same item, not the newest one. An id in the URL that names none is said (unknown(id)), not silently replaced.
+    """
     widget, watched = f"pick_{key}", f"watched_{key}"
     wanted = st.query_params.get(key)
-    if wanted and wanted not in ids:
-        st.error(f"No run {wanted} under {runs[0].path.parent}: showing another one. Pick a run below.")
+    if wanted and wanted not in ids and unknown is not None:
+        st.error(unknown(wanted))
     for choice in (wanted, st.session_state.get(watched), st.session_state.get(widget), ids[0]):
         if choice in ids:
-            st.session_state[widget] = choice  # the URL wins (a launch, a reload, a link), then the run watched before
+            st.session_state[widget] = choice
             break
 
     def remember() -> None:
         st.session_state[watched] = st.query_params[key] = st.session_state[widget]
 
-    chosen = st.selectbox(label, ids, format_func=lambda i: run_label(runs[ids.index(i)]), key=widget, on_change=remember)
+    chosen = st.selectbox(label, ids, format_func=format_func, key=widget, on_change=remember)
     st.session_state[watched] = st.query_params[key] = chosen
-    return find_run(chosen)
+    return chosen

@@ -84,6 +84,16 @@ def test_experiments_page_launches_a_sweep_and_compares_its_settings(app_env, to
     # the toy world's only test set is OOD: the vertical axis is the held-out set and says so, not "ID test"
     assert figure["layout"]["yaxis"]["title"]["text"].startswith("val (held-out; no ID test set) accuracy")
 
+    # a second sweep from the same session is the one shown (the sweep box used to keep the first and rewrite the URL)
+    at.pills(key="sweep_partitions").set_value(["whole"]).run()
+    at.button(key="launch_sweep").click().run()
+    second = at.query_params["sweep"]
+    assert second != sweep_dir.name and at.selectbox(key="pick_sweep").value == second
+    at.run()
+    assert at.query_params["sweep"] == second and at.selectbox(key="pick_sweep").value == second
+    at.selectbox(key="pick_sweep").set_value(sweep_dir.name).run()  # and picking another one in the box follows the box
+    assert at.query_params["sweep"] == sweep_dir.name and at.selectbox(key="pick_sweep").value == sweep_dir.name
+
 
 def test_experiments_page_refuses_a_sweep_without_a_setup(app_env):
     from test_app_pages import open_page, texts

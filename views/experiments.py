@@ -8,7 +8,7 @@ import streamlit as st
 from app_lib import sweeps
 from app_lib.draft import OPTIMIZERS, blockers, seed_notes
 from app_lib.figures import sweep_figure
-from app_lib.ui import STATE_ICONS, draft
+from app_lib.ui import STATE_ICONS, draft, url_choice
 from app_lib.vocabulary import counted
 from manifoldmix_core import sweep
 
@@ -50,11 +50,7 @@ if not found:
     st.info("No sweeps yet: start one above.")
     st.stop()
 ids = [d.name for d in found]
-wanted = st.query_params.get("sweep")
-if wanted and wanted not in ids:
-    st.error(f"No sweep {wanted}: showing the newest one.")
-chosen = st.selectbox("Sweep", ids, index=ids.index(wanted) if wanted in ids else 0, key="pick_sweep")
-st.query_params["sweep"] = chosen
+chosen = url_choice("Sweep", ids, "sweep", unknown=lambda wanted: f"No sweep {wanted}: showing the newest one.")
 sweep_dir = found[ids.index(chosen)]
 state, _ = sweep.sweep_state(sweep_dir)
 

@@ -158,6 +158,7 @@ def test_partition_preset_box_follows_edits_and_shows_what_presets_mean(app_env,
     at.session_state["partition_table"] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
     at.run()
     assert at.selectbox(key="partition_preset").value == "custom"
+    assert "Choosing a preset replaces this custom assignment" in texts(at.caption)  # it did so without a word
 
 
 def test_partition_load_rejects_invalid_json_and_accepts_a_saved_one(app_env, toy_world):

@@ -80,6 +80,8 @@ st.session_state["partition_preset"] = matching_preset(assignment, available, st
 st.selectbox("Preset", [*available, CUSTOM], format_func=labels.get, key="partition_preset", on_change=apply_preset,
              help="The paper's C8/C15/C26 need checkpoints in model-soups layout (model.visual.*)")
 st.caption(" · ".join(f"**{labels[key]}**: {counted(len(partition), 'component')}" for key, partition in available.items()))
+if st.session_state["partition_preset"] == CUSTOM:
+    st.caption("Choosing a preset replaces this custom assignment: save it as JSON below first to keep it.")
 
 components = component_order(assignment, names)
 pending = [c for c in st.session_state.setdefault("partition_pending", []) if c not in components]

@@ -115,6 +115,7 @@ def merge_boards(boards: dict[str, Board]) -> Board:
     sizes = {d: first.sizes[d] for d in shared if d in first.sizes and all(b.sizes.get(d) == first.sizes[d] for b in boards.values())}
     merged = Board(first.val, [d for d in first.ood if d in shared], shared, sizes=sizes)
     seen: dict[tuple, Entry] = {}
+    tested = set(shared)
     for board in boards.values():
         for entry in board.entries:
             if entry.kind == INGREDIENT:  # the same checkpoint on the same held-out set, tested on more or fewer sets
@@ -124,7 +125,7 @@ def merge_boards(boards: dict[str, Board]) -> Board:
             if key not in seen:
                 seen[key] = entry
                 merged.entries.append(entry)
-            elif len(entry.accuracy.keys() & set(shared)) > len(seen[key].accuracy.keys() & set(shared)):
+            elif len(entry.accuracy.keys() & tested) > len(seen[key].accuracy.keys() & tested):
                 merged.entries[merged.entries.index(seen[key])] = seen[key] = entry
     return merged
 

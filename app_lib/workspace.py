@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 from manifoldmix_core import runs
@@ -36,12 +37,14 @@ def load(ws_id: str, root: Path | None = None) -> dict | None:
     return runs.read_json(path) if path is not None and path.is_file() else None
 
 
-def recent(root: Path | None = None) -> list[tuple[str, dict, float]]:
-    """Every workspace on disk as (id, draft, modification time), most recently saved first."""
+def recent(root: Path | None = None) -> Iterator[tuple[str, dict, float]]:
+    """Every workspace on disk as (id, draft, modification time), most recently saved first; each file is read only
+    when the caller gets to it, so taking the first few reads only those."""
     root = root or workspaces_root()
     found = [(p.stem, p.stat().st_mtime, p) for p in root.glob("ws-*.json") if _ID.fullmatch(p.stem)] if root.is_dir() else []
-    return [(ws_id, draft, mtime) for ws_id, mtime, p in sorted(found, key=lambda f: f[1], reverse=True)
-            if isinstance(draft := runs.read_json(p), dict)]
+    for ws_id, mtime, path in sorted(found, key=lambda f: f[1], reverse=True):
+        if isinstance(draft := runs.read_json(path), dict):
+            yield ws_id, draft, mtime
 
 
 def save(ws_id: str, draft: dict, root: Path | None = None) -> bool:

@@ -16,7 +16,8 @@ st.title("Experiments")
 st.caption("Compare partition granularities (or optimizers) on your setup: each setting runs ManifoldMixMS once per seed, "
            "as ordinary runs one after the other; the spread over seeds says whether a difference is real.")
 
-with st.expander("Start a sweep", expanded=not sweeps.list_sweeps()):
+found = sweeps.list_sweeps()
+with st.expander("Start a sweep", expanded=not found):
     config = draft()
     partitions = st.pills("Partitions", sweep.GRANULARITIES, selection_mode="multi", default=list(sweep.GRANULARITIES),
                           key="sweep_partitions", help="whole: one λ; coarse: two halves of the blocks; medium: one component "
@@ -45,7 +46,6 @@ with st.expander("Start a sweep", expanded=not sweeps.list_sweeps()):
         st.query_params["sweep"] = sweep_dir.name
         st.rerun()
 
-found = sweeps.list_sweeps()
 if not found:
     st.info("No sweeps yet: start one above.")
     st.stop()

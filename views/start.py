@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime
+from itertools import islice
 
 import streamlit as st
 
@@ -55,15 +56,16 @@ with right:
                 "**Paper** shows the published numbers and replays the author's run.")
 
 st.subheader("Your workspace")
-st.caption(f"`{open_workspace()}` holds the setup you assemble on Ingredients, Datasets, Partition and Run. It is saved as "
+current = open_workspace()
+st.caption(f"`{current}` holds the setup you assemble on Ingredients, Datasets, Partition and Run. It is saved as "
            "you go and its id is in the address bar: reload, open a new tab or send the link to come back to it.")
 with st.popover("Reset workspace", icon=":material/restart_alt:"):
     st.write("Start a new workspace from the demo's setup. This one stays on disk: its link keeps working.")
     st.button("Start a new workspace", on_click=reset_workspace, key="reset_workspace")
 
 untouched = json.loads(json.dumps(initial_draft()))
-earlier = [(ws_id, saved, mtime) for ws_id, saved, mtime in workspace.recent()
-           if ws_id != open_workspace() and saved != untouched][:EARLIER_SHOWN]
+earlier = list(islice(((ws_id, saved, mtime) for ws_id, saved, mtime in workspace.recent()
+                      if ws_id != current and saved != untouched), EARLIER_SHOWN))
 if earlier:
     st.markdown("**Earlier workspaces** (the ones you changed, most recent first): opening one here is the same as opening its link.")
     for ws_id, saved, mtime in earlier:

@@ -58,20 +58,12 @@ def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | 
                 out.write(chunk)
         if target.is_file() and filecmp.cmp(partial, target, shallow=False):
             return target
-        target = _free_name(target)
+        taken = {p.stem for p in folder.iterdir() if p.suffix == target.suffix}
+        target = target.with_name(unique_name(target.stem, taken) + target.suffix)  # never overwrite a file in use
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return target
-
-
-def _free_name(target: Path) -> Path:
-    """target, or target with -2, -3, ... before the suffix when that name is taken."""
-    candidate, n = target, 1
-    while candidate.exists():
-        n += 1
-        candidate = target.with_name(f"{target.stem}-{n}{target.suffix}")
-    return candidate
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,8 @@ def hparams_text(hparams: dict | None) -> str:
 
 
 def unique_name(name: str, taken: set[str]) -> str:
-    """An ingredient name not yet in the pool (file stems can repeat across folders)."""
+    """name, or name-2, name-3, ... when taken: an ingredient name not yet in the pool (file stems can repeat across
+    folders), or an upload's file name not yet in the uploads folder."""
     candidate, n = name, 1
     while candidate in taken:
         n += 1

@@ -50,6 +50,14 @@ def test_save_upload_streams_and_enforces_the_limit(tmp_path):
     assert safe_name(".hidden") == "hidden"
 
 
+def test_save_upload_keeps_the_same_bytes_once_and_never_overwrites_other_bytes(tmp_path):
+    first = save_upload(io.BytesIO(b"a" * 10), "m.pt", 100, tmp_path)
+    assert save_upload(io.BytesIO(b"a" * 10), "m.pt", 100, tmp_path) == first  # the pool can say it already has it
+    other = save_upload(io.BytesIO(b"b" * 10), "m.pt", 100, tmp_path)
+    assert other == tmp_path / "m-2.pt" and first.read_bytes() == b"a" * 10
+    assert save_upload(io.BytesIO(b"c" * 10), "m.pt", 100, tmp_path) == tmp_path / "m-3.pt"
+
+
 def test_find_run_rejects_ids_that_climb_out(tmp_path):
     (tmp_path / "r1").mkdir()
     assert run_store.find_run("r1", tmp_path) == tmp_path / "r1"

@@ -10,7 +10,7 @@ import pandas as pd
 from manifoldmix_core.intervals import half_width, mean_half_width
 from manifoldmix_core.methods import METHODS
 
-from .vocabulary import RANK_STYLES, method_label
+from .vocabulary import RANK_STYLES, method_label, to_percent
 
 INGREDIENT, INGREDIENT_LABEL = "ingredient", "Finetuned ingredient"
 AVG_OOD = "Avg OOD"
@@ -161,16 +161,11 @@ def table1_rows(board: Board) -> list[tuple[str, Entry]]:
     return rows
 
 
-def _percent(value: float | None) -> float | None:
-    """A fraction in % as the rest of the app shows it; None (unknown) stays None."""
-    return None if value is None else 100 * value
-
-
 def table1(board: Board) -> pd.DataFrame:
     """Table 1 in %, one row per model; `attrs['ensembles']` names the rows left out of the ranking."""
     columns = table1_columns(board)
     rows = table1_rows(board)
-    data = {label: {**{d: 100 * entry.accuracy[d] for d in columns if d in entry.accuracy}, AVG_OOD: _percent(board.avg_ood(entry))}
+    data = {label: {**{d: 100 * entry.accuracy[d] for d in columns if d in entry.accuracy}, AVG_OOD: to_percent(board.avg_ood(entry))}
             for label, entry in rows}
     frame = pd.DataFrame.from_dict(data, orient="index", columns=columns).astype(float)
     frame.attrs["ensembles"] = [label for label, entry in rows if is_ensemble(entry.kind)]
@@ -180,7 +175,7 @@ def table1(board: Board) -> pd.DataFrame:
 def table1_half_widths(board: Board) -> pd.DataFrame:
     """The 95 % half-width in % of each of Table 1's cells, same rows and columns; NaN where a dataset's size is unknown."""
     columns = table1_columns(board)
-    halves = {label: {**{d: _percent(board.half_width(entry, d)) for d in columns}, AVG_OOD: _percent(board.avg_ood_half_width(entry))}
+    halves = {label: {**{d: to_percent(board.half_width(entry, d)) for d in columns}, AVG_OOD: to_percent(board.avg_ood_half_width(entry))}
               for label, entry in table1_rows(board)}
     return pd.DataFrame.from_dict(halves, orient="index", columns=columns).astype(float)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from manifoldmix_core.config import parse_config
 from manifoldmix_core.data import EvalSet
 from manifoldmix_core.demo import run_config, splits, zoo
 from manifoldmix_core.demo.paths import demo_ready
-from manifoldmix_core.demo.train import LR_RATIO, PRETRAIN_AUG, PRETRAIN_HPARAMS, augment, random_hparams
+from manifoldmix_core.demo.train import FINETUNE_FAMILIES, PRETRAIN_AUG, augment, finetune, random_hparams
 from manifoldmix_core.evaluate import Evaluator
 from manifoldmix_core.ingredients import find_ingredients, read_state_dict, validate_pool
 from manifoldmix_core.mixing import FlatLayout
@@ -77,17 +78,44 @@ def test_build_is_deterministic(reduced_zoo, tmp_path):
 
 
 def test_hparam_search_is_shaped_like_the_real_zoo_and_seeded():
-    recipes = [random_hparams(i) for i in range(200)]
-    assert recipes == [random_hparams(i) for i in range(200)]
-    ratios = np.array([r.lr / PRETRAIN_HPARAMS.lr for r in recipes])
-    # hparam_info.json: lr 1e-6..1e-4 against CLIP's pretraining peak 5e-4, log-uniform; 4..16 epochs.
-    assert LR_RATIO == (1 / 500, 1 / 5) and ratios.min() >= 1 / 500 and ratios.max() <= 1 / 5
-    assert abs(np.median(np.log10(ratios)) - np.log10(1 / 500 * 100 ** 0.5)) < 0.2  # log-uniform: median at the geometric mid
-    assert {r.epochs for r in recipes} == set(range(4, 17))
-    for field in ("mixup", "smoothing"):
+    recipes = [random_hparams(i, 0, zoo.SEARCH) for i in range(200)]
+    assert recipes == [random_hparams(i, 0, zoo.SEARCH) for i in range(200)]
+    assert recipes != [random_hparams(i, 1, zoo.SEARCH) for i in range(200)]  # the plan's seed is the search's seed
+    lrs = np.array([r.lr for r in recipes])
+    low, high = zoo.SEARCH.lr
+    assert lrs.min() >= low and lrs.max() <= high
+    assert abs(np.median(np.log10(lrs)) - np.log10(low * (high / low) ** 0.5)) < 0.05  # log-uniform: median at the geometric mid
+    assert {r.epochs for r in recipes} == set(range(zoo.SEARCH.epochs[0], zoo.SEARCH.epochs[1] + 1))
+    for field in ("mixup", "smoothing"):  # each on for half the recipes, as in hparam_info.json
         off = sum(getattr(r, field) == 0 for r in recipes) / len(recipes)
         assert 0.35 < off < 0.65, field
-    assert all(r.seed == i for i, r in enumerate(recipes))
+    assert [r.family for r in recipes[:8]] == [*zoo.SEARCH.families, *zoo.SEARCH.families][:8]
+    assert set(zoo.SEARCH.families) <= set(FINETUNE_FAMILIES)
+    assert len({r.seed for r in recipes}) == len(recipes)
+
+
+def test_each_finetune_trains_on_its_own_seeded_sample():
+    """Bagging: one recipe's sample is the same every time; two recipes' samples differ; the head is refit on it."""
+    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(40) % 10
+    lp_init = zoo._load(zoo.DEMO_DIR / zoo.PROBE)
+    recipe = lambda i: replace(random_hparams(i, 0, zoo.SEARCH), epochs=1, batch_size=8)  # noqa: E731
+    first, again, other = (finetune(lp_init, images, labels, recipe(i)) for i in (0, 0, 1))
+    state = lambda m: torch.cat([p.flatten() for p in m.state_dict().values()])  # noqa: E731
+    assert torch.equal(state(first), state(again))
+    assert not torch.equal(state(first), state(other))
+    assert zoo.SEARCH.head_refit and not torch.equal(first.head.weight, lp_init.head.weight)
+
+
+def test_anchor_keeps_a_finetune_closer_to_where_it_started():
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(64) % 10
+    lp_init = zoo._load(zoo.DEMO_DIR / zoo.PROBE)
+    start = torch.cat([p.flatten() for p in lp_init.parameters()])
+    recipe = replace(random_hparams(0, 0, zoo.SEARCH), epochs=2, batch_size=16, head_refit=False, bag=1.0)
+    drift = {anchor: float((torch.cat([p.flatten() for p in finetune(lp_init, images, labels, replace(recipe, anchor=anchor)).parameters()])
+                            - start).norm()) for anchor in (0.0, 50.0)}
+    assert drift[50.0] < drift[0.0]
 
 
 def test_shipped_zoo_is_the_complete_output_of_its_search():
@@ -99,7 +127,7 @@ def test_shipped_zoo_is_the_complete_output_of_its_search():
     names = sorted(p.stem for p in (zoo.DEMO_DIR / zoo.ZOO).glob("*.safetensors"))
     assert names == [f"ft_{i:02d}" for i in range(plan.n_finetunes)]
     hparams = json.loads((zoo.DEMO_DIR / zoo.ZOO / "hparams.json").read_text())
-    assert hparams == {f"ft_{i:02d}": random_hparams(i, plan.seed).to_dict() for i in range(plan.n_finetunes)}
+    assert hparams == {f"ft_{i:02d}": random_hparams(i, plan.seed, zoo.SEARCH).to_dict() for i in range(plan.n_finetunes)}
 
 
 def test_augment_keeps_range_and_changes_images():
@@ -112,9 +140,23 @@ def test_augment_keeps_range_and_changes_images():
         assert torch.equal(augment(images, 0.0, torch.Generator(), *args), images.float())
     flat = torch.full((4, 3, 32, 32), 100, dtype=torch.uint8)
     flat[:, :, :, :16] = 200  # left half bright: a flip moves it right, a 2-pixel shift cannot
-    finetune = augment(flat, 1.0, torch.Generator().manual_seed(0))
-    for image in finetune:  # jitter scales both halves alike, so the left half stays the brighter one in every image
+    shifted = augment(flat, 1.0, torch.Generator().manual_seed(0))
+    for image in shifted:  # jitter scales both halves alike, so the left half stays the brighter one in every image
         assert image[:, :, 2:14].min() > image[:, :, 18:30].max()
+
+
+def test_augment_families_warp_and_occlude():
+    """Geometry moves the edge between the halves off its column; occlusion paints flat bars; base does neither."""
+    flat = torch.full((64, 3, 32, 32), 100, dtype=torch.uint8)
+    flat[:, :, :, :16] = 200
+    out = {name: augment(flat, 1.0, torch.Generator().manual_seed(0), family) for name, family in FINETUNE_FAMILIES.items()}
+    for name, images in out.items():
+        assert images.shape == flat.shape and images.min() >= 0 and images.max() <= 255, name
+    edge_moved = lambda x: bool((x[:, :, :, 12:14].amin(dim=(1, 2, 3)) < x[:, :, :, 18:20].amax(dim=(1, 2, 3))).any())  # noqa: E731
+    assert not edge_moved(out["base"]) and not edge_moved(out["occlusion"]) and edge_moved(out["geometric"])
+    base_again = augment(flat, 1.0, torch.Generator().manual_seed(0), FINETUNE_FAMILIES["base"])
+    assert torch.equal(base_again, out["base"])  # the extra ops draw after the base ops: base recipes are unchanged
+    assert not torch.equal(out["occlusion"], out["base"])
 
 
 def test_demo_run_on_reduced_zoo_writes_complete_run_directory(reduced_zoo, tmp_path):

@@ -10,7 +10,6 @@ on it lives in run_config.py.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -25,12 +24,13 @@ from . import splits
 from .paths import DEMO_DIR, MANIFEST, PRETRAINED, PROBE, ZOO
 from .run_config import DEMO_VISION
 from .train import (
-    FINETUNE_AUG,
-    LR_RATIO,
+    FINETUNE_FAMILIES,
     PRETRAIN_AUG,
     PRETRAIN_HPARAMS,
+    FinetuneSearch,
     accuracy,
     demo_spec,
+    finetune,
     linear_probe,
     random_hparams,
     to_tensors,
@@ -38,7 +38,13 @@ from .train import (
 )
 from .world import CAMERA_NOISE, CLASS_NAMES
 
-ZOO_VERSION = 2
+ZOO_VERSION = 3
+# The finetunes' random search (v3, "anchored_hot" in docs/demo_protocols.md, which records every protocol tried):
+# a plateau of equally trained finetunes (fixed epochs, one lr band) made diverse like the real zoo's members
+# (each its own 80 % sample of the ID set, its own head refit, augmentation families cycled) and kept near
+# their start by L2-SP so that they stay robust off the ID distribution.
+SEARCH = FinetuneSearch(lr=(1.4e-3, 2.8e-3), epochs=(5, 5), families=tuple(FINETUNE_FAMILIES), bag=0.8, head_refit=True,
+                        anchor=(1.0, 10.0), batch_size=32)
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ def _load(path: Path) -> Classifier:
     return model.eval()
 
 
-def protocol(plan: BuildPlan) -> dict:
+def protocol(plan: BuildPlan, search: FinetuneSearch = SEARCH) -> dict:
     """The build's recipe as data, recorded in the manifest next to what it produced."""
     return {
         "pretraining": {"mixture": [asdict(_scaled(s, plan)) for s in splits.PRETRAIN], "augment": asdict(PRETRAIN_AUG),
@@ -76,9 +82,10 @@ def protocol(plan: BuildPlan) -> dict:
         "id_train": asdict(replace(splits.TRAIN, n=plan.train_n)),
         "val": asdict(splits.EVAL_SPLITS["val"]),
         "camera_noise": CAMERA_NOISE,
-        "finetune_search": {"n": plan.n_finetunes, "lr_ratio_to_pretraining": list(LR_RATIO), "wd": [1e-4, 10 ** -0.3],
-                            "epochs": [4, 16], "epoch_scale": plan.epoch_scale, "aug": [0, 1], "augment": asdict(FINETUNE_AUG),
-                            "smoothing": "0 or U(0, 0.2), half each", "mixup": "0 or U(0.2, 0.9), half each", "seed": "index"},
+        "finetune_search": {"n": plan.n_finetunes, **search.to_dict(), "epoch_scale": plan.epoch_scale,
+                            "augment_families": {name: asdict(f) for name, f in FINETUNE_FAMILIES.items()},
+                            "smoothing": "0 or U(0, smoothing), half each", "mixup": "0 or U(mixup), half each",
+                            "seed": "1000 * plan seed + index"},
     }
 
 
@@ -86,7 +93,25 @@ def _scaled(split: splits.Split, plan: BuildPlan) -> splits.Split:
     return replace(split, n=max(10, round(split.n * plan.pretrain_fraction)))
 
 
-def build(out: Path = DEMO_DIR, plan: BuildPlan = FULL, show: bool = True) -> dict:
+def finetune_zoo(lp_init: Classifier, x_id: torch.Tensor, y_id: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor],
+                 plan: BuildPlan, out: Path, search: FinetuneSearch = SEARCH, show: bool = True) -> tuple[dict, dict]:
+    """Every recipe 0..n-1 of the search, finetuned from the LP init into out/zoo/ with hparams.json; their ValAcc."""
+    valacc, hparams = {}, {}
+    with tqdm(total=plan.n_finetunes, desc="finetuning", unit="model", disable=not show) as bar:
+        for i in range(plan.n_finetunes):
+            name = f"ft_{i:02d}"
+            hp = random_hparams(i, plan.seed, search)
+            hp = replace(hp, epochs=max(1, round(hp.epochs * plan.epoch_scale)))
+            finetuned = finetune(lp_init, x_id, y_id, hp)
+            _save(finetuned, out / ZOO / f"{name}.safetensors")
+            valacc[name], hparams[name] = accuracy(finetuned, *val), hp.to_dict()
+            bar.update(1)
+            bar.set_postfix(valacc=f"{valacc[name]:.3f}")
+    (out / ZOO / "hparams.json").write_text(json.dumps(hparams, indent=1))
+    return valacc, hparams
+
+
+def build(out: Path = DEMO_DIR, plan: BuildPlan = FULL, show: bool = True, search: FinetuneSearch = SEARCH) -> dict:
     """Pretrain on the web mixture, linear-probe on ID train, then finetune every recipe of the search (LP-FT)."""
     started, seconds = time.time(), {}
     out.mkdir(parents=True, exist_ok=True)
@@ -113,25 +138,14 @@ def build(out: Path = DEMO_DIR, plan: BuildPlan = FULL, show: bool = True) -> di
     linear_probe(model, x_id, y_id, seed=plan.seed)
     _save(model, out / PROBE)
     manifest = {"zoo_version": ZOO_VERSION, "generator_version": splits.GENERATOR_VERSION, "plan": asdict(plan),
-                "protocol": protocol(plan), "vision": DEMO_VISION, "classes": list(CLASS_NAMES),
+                "protocol": protocol(plan, search), "vision": DEMO_VISION, "classes": list(CLASS_NAMES),
                 "pretrained_valacc": pretrained_valacc, "linear_probe_valacc": accuracy(model, x_val, y_val),
                 "valacc": {}, "hparams": {}}
     seconds["linear_probe"] = time.time() - stage
 
     stage = time.time()
-    with tqdm(total=plan.n_finetunes, desc="finetuning", unit="model", disable=not show) as bar:
-        for i in range(plan.n_finetunes):
-            name = f"ft_{i:02d}"
-            hp = random_hparams(i, plan.seed)
-            hp = replace(hp, epochs=max(1, round(hp.epochs * plan.epoch_scale)))
-            finetuned = train(copy.deepcopy(model), x_id, y_id, hp)
-            _save(finetuned, out / ZOO / f"{name}.safetensors")
-            manifest["valacc"][name] = accuracy(finetuned, x_val, y_val)
-            manifest["hparams"][name] = hp.to_dict()
-            bar.update(1)
-            bar.set_postfix(valacc=f"{manifest['valacc'][name]:.3f}")
+    manifest["valacc"], manifest["hparams"] = finetune_zoo(model, x_id, y_id, (x_val, y_val), plan, out, search, show)
     seconds["finetuning"] = time.time() - stage
-    (out / ZOO / "hparams.json").write_text(json.dumps(manifest["hparams"], indent=1))
     manifest["seconds_by_stage"] = {k: round(v, 1) for k, v in seconds.items()}
     manifest["seconds"] = round(time.time() - started, 1)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))

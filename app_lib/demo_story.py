@@ -42,4 +42,11 @@ def demo_story(path: Path = ROWS) -> list[str]:
         m = h[key]
         sentences.append(f"{label} keeps {counted(m['kept'], 'finetune')}: ID test {_pct(m['test'])} "
                          f"({_pp(m['test'] - best['test'])}), average OOD {_pct(m['avg_ood'])} ({_pp(m['avg_ood'] - best['avg_ood'])}).")
+    if "top5_ensemble" in h:
+        ensemble = h["top5_ensemble"]
+        sentences.append(f"A logit ensemble of the top 5 finetunes scores {_pct(ensemble['val'])} on the held-out set against "
+                         f"{_pct(h['best_val'])} for the best one ({_pp(ensemble['val'] - h['best_val'])}): the finetunes make "
+                         f"{'different' if ensemble['val'] > h['best_val'] else 'largely the same'} mistakes.")
+    if "granularity" in h:
+        sentences.append(f"Does the partition's granularity matter here? {h['granularity'][0].upper()}{h['granularity'][1:]}.")
     return sentences

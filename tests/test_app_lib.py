@@ -174,13 +174,15 @@ def test_live_frames_from_a_finished_run(finished_run):
 def test_demo_story_tells_the_shipped_table_and_nothing_without_it(tmp_path):
     rows = json.loads(ROWS.read_text())
     story = demo_story()
-    assert len(story) == 4
+    assert len(story) == 6
     table = rows["rows"]
     lp, uniform = table["linear probe (LP init)"], table[f"uniform_soup ({rows['headline']['finetunes']} finetunes)"]
     assert f"from {100 * lp['test']:.1f} %" in story[0]
     assert f"at {100 * uniform['test']:.1f} % ID test" in story[1]
     greedy_kept = rows["headline"]["greedy_soup"]["kept"]
     assert story[2].startswith(f"The greedy soup keeps {greedy_kept} finetune")
+    assert f"{100 * rows['headline']['top5_ensemble']['val']:.1f} %" in story[4]
+    assert story[5].lower().endswith(rows["headline"]["granularity"].lower() + ".")
     assert demo_story(tmp_path / "missing.json") == []
     (tmp_path / "old.json").write_text(json.dumps({"rows": table}))
     assert demo_story(tmp_path / "old.json") == []

@@ -42,7 +42,7 @@ PY
 import json, sys, time
 from pathlib import Path
 from manifoldmix_core.config import parse_config
-from manifoldmix_core.demo.zoo import demo_config
+from manifoldmix_core.demo.run_config import demo_config
 from manifoldmix_core.lifecycle import run
 config = parse_config({**demo_config(), "device": sys.argv[2]})
 start = time.perf_counter()

@@ -147,17 +147,16 @@ def granularity_verdict(rows: list[dict]) -> str:
     95 % interval over seeds (and it outside theirs): one sentence, whichever way it falls."""
     seeded = {r["granularity"]: r for r in rows if r["runs"] > 1}
     whole = seeded["whole"]
-    found = []
-    for level, r in seeded.items():
-        for key, label in (("test", "ID test"), ("avg_ood", "avg OOD")):
-            gap = r[key][0] - whole[key][0]
-            if level != "whole" and abs(gap) > r[f"{key}_ci"] + whole[f"{key}_ci"]:
-                found.append(f"{level} {label} {100 * gap:+.1f} pp")
-    runs = whole["runs"]
-    if not found:
-        return (f"no: over {runs} seeds of {whole['optimizer']}, every granularity's mean ID test and avg OOD lie within the "
-                f"95 % intervals of whole-model mixing's")
-    return f"yes: over {runs} seeds of {whole['optimizer']}, against whole-model mixing, intervals apart: " + "; ".join(found)
+    apart = {}
+    for key, label in (("test", "ID test"), ("avg_ood", "avg OOD")):
+        gaps = {level: r[key][0] - whole[key][0] for level, r in seeded.items() if level != "whole"}
+        apart[label] = [f"{level} {100 * gap:+.1f} pp" for level, gap in gaps.items()
+                        if abs(gap) > seeded[level][f"{key}_ci"] + whole[f"{key}_ci"]]
+    how = f"(means over {whole['runs']} seeds of {whole['optimizer']} against whole-model mixing, 95 % intervals apart)"
+    if not any(apart.values()):
+        return f"no: every granularity's mean ID test and avg OOD lie within the 95 % intervals of whole-model mixing's {how}"
+    said = [f"{label}: {', '.join(levels)}" if levels else f"{label}: no granularity apart" for label, levels in apart.items()]
+    return f"yes, in part {how}: " + "; ".join(said)
 
 
 def headline(main_run: dict, ref: dict, top5_run: dict) -> dict:

@@ -45,5 +45,5 @@ def test_granularity_verdict_follows_the_intervals_over_seeds():
     assert table1_demo.seed_interval([0.9]) == 0.0
     same = table1_demo.granularity_verdict(_granularity_rows([0.899, 0.903, 0.905]))
     apart = table1_demo.granularity_verdict(_granularity_rows([0.920, 0.921, 0.922]))
-    assert same.startswith("no: over 3 seeds of OnePlusOne")
-    assert apart.startswith("yes:") and "medium ID test +1.9 pp" in apart and "avg OOD" not in apart
+    assert same.startswith("no: every granularity") and "3 seeds of OnePlusOne" in same
+    assert apart.startswith("yes") and "ID test: medium +1.9 pp" in apart and "avg OOD: no granularity apart" in apart

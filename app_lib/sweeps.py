@@ -36,9 +36,10 @@ def continue_sweep(sweep_dir: Path) -> None:
 
 
 def list_sweeps(root: Path | None = None) -> list[Path]:
-    """Sweep directories under the runs root, newest first."""
+    """Sweep directories under the runs root, newest first (a folder symlinked from outside it is none)."""
     root = root or runs_root()
-    found = [d for d in root.iterdir() if (d / sweep.SWEEP).is_file()] if root.is_dir() else []
+    folders = (run_store.find_run(d.name, root) for d in root.iterdir()) if root.is_dir() else ()
+    found = [d for d in folders if d is not None and (d / sweep.SWEEP).is_file()]
     return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
 
 

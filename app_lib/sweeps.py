@@ -44,10 +44,10 @@ def list_sweeps(root: Path | None = None) -> list[Path]:
 
 
 def members_frame(sweep_dir: Path) -> pd.DataFrame:
-    """One row per member: setting, seed, run id, state, progress (%)."""
+    """One row per member: setting, seed, run id, state ('missing' for a deleted folder), progress (%)."""
     rows = []
     for member in sweep.Sweep.read(sweep_dir).members:
-        status = runs.read_status(sweep.member_dir(sweep_dir, member))
+        status = sweep.member_status(sweep_dir, member)
         rows.append({"setting": member.setting, "seed": member.seed, "run": member.run_id, "state": status.get("state", "queued"),
                      "progress (%)": round(100 * float(status.get("progress") or 0.0))})
     return pd.DataFrame(rows, columns=["setting", "seed", "run", "state", "progress (%)"])

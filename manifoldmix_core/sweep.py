@@ -116,6 +116,7 @@ def plan_sweep(sweep_dir: Path, base: dict, partitions: list[str], optimizers: l
     """Write one run directory (config.json only) per setting × seed, then sweep.json; nothing runs yet. Planning is
     all or nothing: a bad input or a taken name leaves nothing on disk."""
     sweep_dir = Path(sweep_dir)
+    safepaths.check_label(sweep_dir.name, "sweep id")
     check_plan(partitions, optimizers, seeds)
     mixing = [m.name for m in methods.METHODS.values() if m.per_component]
     planned: list[tuple[Member, dict]] = []
@@ -128,7 +129,7 @@ def plan_sweep(sweep_dir: Path, base: dict, partitions: list[str], optimizers: l
                               ingredient_tests="none")
                 config["manifoldmix"] = {**config.get("manifoldmix", {}), "optimizer": optimizer, "seed": seed}
                 planned.append((Member(run_id=f"{sweep_dir.name}-{len(planned) + 1:02d}", setting=setting, seed=seed), config))
-    sweep = Sweep(name=safepaths.check_label(sweep_dir.name, "sweep id"), members=tuple(m for m, _ in planned))
+    sweep = Sweep(name=sweep_dir.name, members=tuple(m for m, _ in planned))
     folders = [sweep_dir, *(member_dir(sweep_dir, m) for m in sweep.members)]
     taken = next((f for f in folders if f.exists() or f.is_symlink()), None)
     if taken is not None:
@@ -167,8 +168,8 @@ def run_sweep(sweep_dir: Path, show_progress: bool = False) -> tuple[Sweep, dict
             if (sweep_dir / runs.CANCEL).exists():
                 raise Cancelled("sweep cancelled by the user")
             run_dir = member_dir(sweep_dir, member)
-            state = runs.read_status(run_dir).get("state")
-            if not run_dir.is_dir() or state == "failed" or (state == "finished" and (run_dir / runs.RESULTS).is_file()):
+            state = member_status(sweep_dir, member).get("state")
+            if state in ("missing", "failed") or (state == "finished" and (run_dir / runs.RESULTS).is_file()):
                 continue
             print(f"sweep {sweep.name}: {member.setting}, seed {member.seed} ({member.run_id})", file=sys.stderr)
             try:
@@ -185,17 +186,19 @@ def run_sweep(sweep_dir: Path, show_progress: bool = False) -> tuple[Sweep, dict
     return sweep, {**errors, **failures(sweep_dir, sweep)}
 
 
+def member_status(sweep_dir: Path, member: Member) -> dict:
+    """The member's status (runs.read_status), or state 'missing' when its folder was deleted."""
+    run_dir = member_dir(sweep_dir, member)
+    if not run_dir.is_dir():
+        return {"state": "missing", "message": f"its folder {run_dir} is missing"}
+    return runs.read_status(run_dir)
+
+
 def failures(sweep_dir: Path, sweep: Sweep) -> dict[str, str]:
     """The members that failed (run id -> the reason their status gives), and those whose folder is missing."""
-    failed = {}
-    for member in sweep.members:
-        run_dir = member_dir(sweep_dir, member)
-        status = runs.read_status(run_dir)
-        if not run_dir.is_dir():
-            failed[member.run_id] = f"its folder {run_dir} is missing"
-        elif status.get("state") == "failed":
-            failed[member.run_id] = status.get("message") or "failed"
-    return failed
+    statuses = {member.run_id: member_status(sweep_dir, member) for member in sweep.members}
+    return {run_id: status.get("message") or "failed" for run_id, status in statuses.items()
+            if status.get("state") in ("failed", "missing")}
 
 
 def cancel_sweep(sweep_dir: Path) -> None:
@@ -214,8 +217,7 @@ def sweep_state(sweep_dir: Path) -> tuple[str, dict[str, int]]:
     sweep_dir = Path(sweep_dir)
     counts: dict[str, int] = {}
     for member in Sweep.read(sweep_dir).members:
-        run_dir = member_dir(sweep_dir, member)
-        state = runs.read_status(run_dir).get("state", "queued") if run_dir.is_dir() else "missing"
+        state = member_status(sweep_dir, member).get("state", "queued")
         counts[state] = counts.get(state, 0) + 1
     worker = claim.holder(sweep_dir)
     if worker is not None and worker.alive():

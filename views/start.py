@@ -74,6 +74,7 @@ if earlier:
             text.caption(f"`{saved.ws_id}` · damaged, cannot be opened ({saved.damage}) · {when}")
             continue
         partition = saved.draft.get("partition") or {}
-        shape = partition.get("preset") if partition.get("preset") != "components" else counted(len(partition.get("components", [])), "component")
+        components = partition.get("components") if isinstance(partition.get("components"), list) else []
+        shape = partition.get("preset") if partition.get("preset") != "components" else counted(len(components), "component")
         text.caption(f"`{saved.ws_id}` · {counted(len(saved.draft.get('ingredients') or []), 'ingredient')} · partition: {shape} · {when}")
         button.button("Open", key=f"open_{saved.ws_id}", on_click=switch_workspace, args=(saved.ws_id,))

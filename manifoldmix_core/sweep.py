@@ -82,34 +82,35 @@ def setting_label(partition: str, optimizer: str, vary_partition: bool, vary_opt
 
 
 def check_plan(partitions, optimizers, seeds) -> None:
-    """Refuse a sweep the engine could not run, naming the value: partitions that are not presets of the engine's
-    registry, optimizers nevergrad does not know, seeds that are not distinct whole numbers of at least 0, a list
-    given as a single string, or more than MAX_MEMBERS members."""
+    """Refuse a sweep the engine could not run, naming the value: a list given as a single string, more than MAX_MEMBERS
+    members, a value listed twice, partitions that are not presets of the engine's registry, optimizers nevergrad does
+    not know, seeds that are not whole numbers of at least 0."""
     from .optim import check_optimizer
-    for what, values in (("partitions", partitions), ("optimizers", optimizers), ("seeds", seeds)):
+    lists = {"partitions": partitions, "optimizers": optimizers, "seeds": seeds}
+    for what, values in lists.items():
         if not isinstance(values, list | tuple) or not values:
             raise ConfigError(f"a sweep's {what} must be a non-empty list, got {safepaths.shown(values)}")
-        repeated = [v for i, v in enumerate(values) if v in values[:i]]
-        if repeated:
-            raise ConfigError(f"a sweep's {what} lists {safepaths.shown(repeated[0])} twice")
-    for partition in partitions:
-        try:
-            if not isinstance(partition, str):
-                raise PartitionError(f"a partition preset is a name, got {safepaths.shown(partition)}")
-            check_spec({"preset": partition})
-        except PartitionError as exc:
-            raise ConfigError(f"a sweep's partitions: {exc}") from exc
-    for optimizer in optimizers:
-        if not isinstance(optimizer, str):
-            raise ConfigError(f"a sweep's optimizers are nevergrad names, got {safepaths.shown(optimizer)}")
-        check_optimizer(optimizer)
-    for seed in seeds:
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-            raise ConfigError(f"a sweep's seeds must be whole numbers between 0 and 2**32 - 1, got {safepaths.shown(seed)}")
     n = len(partitions) * len(optimizers) * len(seeds)
     if n > MAX_MEMBERS:
         raise ConfigError(f"a sweep of {len(partitions)} partitions × {len(optimizers)} optimizers × {len(seeds)} seeds "
                           f"would be {n} runs, more than {MAX_MEMBERS}; use fewer seeds or settings")
+    for what, values in lists.items():
+        repeated = [v for i, v in enumerate(values) if v in values[:i]]
+        if repeated:
+            raise ConfigError(f"a sweep's {what} lists {safepaths.shown(repeated[0])} twice")
+    for name in (*partitions, *optimizers):
+        if not isinstance(name, str):
+            raise ConfigError(f"a sweep's partitions and optimizers are names, got {safepaths.shown(name)}")
+    for partition in partitions:
+        try:
+            check_spec({"preset": partition})
+        except PartitionError as exc:
+            raise ConfigError(f"a sweep's partitions: {exc}") from exc
+    for optimizer in optimizers:
+        check_optimizer(optimizer)
+    for seed in seeds:
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+            raise ConfigError(f"a sweep's seeds must be whole numbers between 0 and 2**32 - 1, got {safepaths.shown(seed)}")
 
 
 def plan_sweep(sweep_dir: Path, base: dict, partitions: list[str], optimizers: list[str], seeds: list[int]) -> Sweep:

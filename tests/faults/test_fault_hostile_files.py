@@ -229,11 +229,11 @@ def test_start_lists_a_damaged_workspace_as_damaged_and_opening_its_link_starts_
            resume="n/a")
 
 
-@pytest.mark.parametrize("page", ["views/ingredients.py", "views/datasets.py", "views/partition.py", "views/run.py",
+@pytest.mark.parametrize("view", ["views/ingredients.py", "views/datasets.py", "views/partition.py", "views/run.py",
                                   "views/experiments.py"])
-def test_every_page_opened_on_a_damaged_workspace_goes_on(page, app_env):
+def test_every_page_opened_on_a_damaged_workspace_goes_on(view, app_env):
     damaged_workspace(app_env, "wrong types")
-    at = open_page(page, query={"ws": DAMAGED})  # it fails on any exception
+    at = open_page(view, query={"ws": DAMAGED})  # it fails on any exception
     assert at.query_params["ws"] != DAMAGED and isinstance(at.session_state["draft"]["ingredients"], list)
 
 

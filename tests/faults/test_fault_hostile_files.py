@@ -175,7 +175,7 @@ def test_a_member_failing_with_any_error_is_marked_failed_and_the_sweep_goes_on(
     config = json.loads((first / runs.CONFIG).read_text())
     config["val"] = {"name": "val", "source": "imagefolder", "path": str(tmp_path / "bomb")}
     (first / runs.CONFIG).write_text(json.dumps(config))
-    done = cli("sweep", root / "s", "--quiet")
+    done = cli("sweep", root / "s", "--quiet", timeout=900)  # two runs on a loaded 2-core machine
     assert done.returncode == 1, done.stderr[-3000:]
     assert "error: sweep s: 1 of 2 members failed" in done.stderr and "Traceback" not in done.stderr
     reason = runs.read_status(first)["message"]  # Pillow's own error today; a DatasetError naming the file once images are capped

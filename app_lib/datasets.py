@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from manifoldmix_core import sources
+from manifoldmix_core import jsonfile, sources
+from manifoldmix_core.errors import DamagedFile
 
 from .demo import demo_images
 from .paths import inside_roots
@@ -38,16 +38,16 @@ def parse_map(text: str) -> dict | None:
     if not text:
         return None
     try:
-        data = json.loads(text)
+        data = jsonfile.parse(text, "class map")
         return {str(int(k)): int(v) for k, v in data.items()}
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+    except (DamagedFile, AttributeError, TypeError, ValueError) as exc:
         raise ValueError('class map must be a JSON object {"model class": dataset class, ...}') from exc
 
 
 def make_dataset(name: str, source: str, path: str, subset: str = "", class_map: str = "",
                  roots: list[Path] | None = None) -> dict:
     """A dataset entry for the run config, its folder or file checked inside the allowed roots and by its source
-    (a tensor file's header, a folder's classes): ValueError, OutsideRoots or DatasetError say what is wrong."""
+    (a tensor file's header, a folder's classes): ValueError, PathError or DatasetError say what is wrong."""
     name = name.strip()
     if not name:
         raise ValueError("give the set a name")

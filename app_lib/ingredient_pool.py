@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from manifoldmix_core import safepaths
 from manifoldmix_core.anatomy import HPARAMS_FILE, detect_key_layout
+from manifoldmix_core.errors import PathError
 
 from .paths import REPO
 
 UPLOADS_ENV = "MANIFOLDMIX_UPLOADS"
 CHUNK = 8 << 20
+NAME_CHARS = 100  # of an upload's file name stem: a label has at most 128 characters, suffixes included
 
 
 class UploadTooLarge(ValueError):
@@ -32,9 +35,13 @@ def uploads_dir() -> Path:
 
 
 def safe_name(filename: str) -> str:
-    """A file name with no directory parts or odd characters (uploads name their own files)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).lstrip(".")
-    return name or "checkpoint.safetensors"
+    """A plain file name (safepaths' label) for an upload: no directory parts or odd characters, not hidden, and short
+    enough for a -2, -3 suffix (uploads name their own files)."""
+    name = Path(re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name))
+    stem = name.stem.lstrip("._-")[:NAME_CHARS]
+    if not stem and not name.suffix:
+        return "checkpoint.safetensors"
+    return safepaths.check_label((stem or "checkpoint") + name.suffix[:16], "upload name")
 
 
 def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | None = None) -> Path:
@@ -45,7 +52,7 @@ def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | 
     """
     folder = folder or uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / safe_name(filename)
+    target = safepaths.entry(folder, safe_name(filename), "upload name")
     partial = target.with_name(f".{target.name}.part")
     written = 0
     try:
@@ -124,7 +131,10 @@ def unique_name(name: str, taken: set[str]) -> str:
 
 def remove_upload(path: Path) -> None:
     """Delete an uploaded file (only files inside the uploads folder)."""
-    path = Path(path).resolve()
-    if path.is_relative_to(uploads_dir()) and path.is_file():
+    try:
+        path = safepaths.inside(uploads_dir(), path, "upload")
+    except PathError:
+        return
+    if path.is_file():
         path.unlink()
 

@@ -1,16 +1,15 @@
-"""Where things live: the runs root, the server folders users may pick files from, and path checks."""
+"""Where things live: the runs root, the server folders users may pick files from, and the check that a path stays in them."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from manifoldmix_core.errors import PathError
+from manifoldmix_core.safepaths import check_text, resolved, shown
+
 REPO = Path(__file__).resolve().parents[1]
 RUNS_ENV, ROOTS_ENV, WORKSPACES_ENV = "MANIFOLDMIX_RUNS", "MANIFOLDMIX_ROOTS", "MANIFOLDMIX_WORKSPACES"
-
-
-class OutsideRoots(ValueError):
-    """A requested path resolves (after symlinks and '..') outside every configured root."""
 
 
 def runs_root() -> Path:
@@ -31,15 +30,16 @@ def data_roots() -> list[Path]:
 
 
 def inside_roots(path: str | Path, roots: list[Path] | None = None) -> Path:
-    """The resolved path if it lies within one of the roots, else OutsideRoots (no traversal, no symlink escapes)."""
+    """The resolved path if it lies within one of the roots, else PathError (no traversal, no symlink escapes, and text
+    that is no path, such as a NUL byte or an over-long name, is refused the same way)."""
     roots = _resolved(roots)
-    candidate = Path(path).expanduser()
+    candidate = Path(check_text(path, "path")).expanduser()
     options = [candidate] if candidate.is_absolute() else [root / candidate for root in roots]
     for option in options:
-        resolved = option.resolve()
-        if any(resolved.is_relative_to(root) for root in roots):
-            return resolved
-    raise OutsideRoots(f"{path}: outside the allowed folders ({', '.join(map(str, roots))})")
+        real = resolved(option, "path")
+        if any(real.is_relative_to(root) for root in roots):
+            return real
+    raise PathError(f"{shown(str(path))}: outside the allowed folders ({', '.join(map(str, roots))})")
 
 
 def _resolved(roots: list[Path] | None) -> list[Path]:

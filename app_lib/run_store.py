@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifoldmix_core import claim, runs
+from manifoldmix_core import claim, runs, safepaths
+from manifoldmix_core.errors import PathError
 
 from .paths import REPO, runs_root
 
@@ -66,15 +67,17 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     root = root or runs_root()
     if not root.is_dir():
         return []
-    dirs = [d for d in root.iterdir() if d.is_dir() and (d / runs.CONFIG).is_file()]
+    dirs = [d for d in (find_run(p.name, root) for p in root.iterdir()) if d is not None and (d / runs.CONFIG).is_file()]
     return sorted((run_info(d) for d in dirs), key=lambda r: r.created_at, reverse=True)
 
 
 def find_run(run_id: str | None, root: Path | None = None) -> Path | None:
-    """The run directory for an id from the URL, or None; ids cannot climb out of the runs root."""
-    if not run_id or not re.fullmatch(r"[A-Za-z0-9_.-]+", run_id) or run_id in (".", ".."):
+    """The run directory for an id from the URL or a folder name, or None: an id that is not a plain name, or a folder
+    that is a symlink leading out of the runs root, names no run (safepaths.entry)."""
+    try:
+        path = safepaths.entry(root or runs_root(), run_id, "run id")
+    except PathError:
         return None
-    path = (root or runs_root()) / run_id
     return path if path.is_dir() else None
 
 

@@ -36,17 +36,18 @@ def continue_sweep(sweep_dir: Path) -> None:
 
 
 def list_sweeps(root: Path | None = None) -> list[Path]:
-    """Sweep directories under the runs root, newest first."""
+    """Sweep directories under the runs root, newest first (a folder symlinked from outside it is none)."""
     root = root or runs_root()
-    found = [d for d in root.iterdir() if (d / sweep.SWEEP).is_file()] if root.is_dir() else []
+    folders = (run_store.find_run(d.name, root) for d in root.iterdir()) if root.is_dir() else ()
+    found = [d for d in folders if d is not None and (d / sweep.SWEEP).is_file()]
     return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
 
 
 def members_frame(sweep_dir: Path) -> pd.DataFrame:
-    """One row per member: setting, seed, run id, state, progress (%)."""
+    """One row per member: setting, seed, run id, state ('missing' for a deleted folder), progress (%)."""
     rows = []
     for member in sweep.Sweep.read(sweep_dir).members:
-        status = runs.read_status(sweep.member_dir(sweep_dir, member))
+        status = sweep.member_status(sweep_dir, member)
         rows.append({"setting": member.setting, "seed": member.seed, "run": member.run_id, "state": status.get("state", "queued"),
                      "progress (%)": round(100 * float(status.get("progress") or 0.0))})
     return pd.DataFrame(rows, columns=["setting", "seed", "run", "state", "progress (%)"])

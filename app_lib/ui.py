@@ -6,6 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from manifoldmix_core.errors import ManifoldMixError
+from manifoldmix_core.safepaths import shown
+
 from . import workspace
 from .draft import initial_draft
 from .run_store import RunInfo, find_run, list_runs
@@ -28,11 +31,15 @@ def open_workspace() -> str:
     persist_workspace()
     wanted = st.query_params.get(WS)
     if wanted and wanted != st.session_state.get(WS):
-        saved = workspace.load(wanted)
-        if saved is not None:
-            _enter(wanted, saved)
+        try:
+            saved = workspace.load(wanted)
+        except ManifoldMixError as exc:
+            st.sidebar.error(f"Workspace {shown(wanted)} cannot be opened: {exc}. Started a new one.")
         else:
-            st.sidebar.error(f"No workspace {wanted} here: started a new one (links work on the machine that made them).")
+            if saved is not None:
+                _enter(wanted, saved)
+            else:
+                st.sidebar.error(f"No workspace {shown(wanted)} here: started a new one (links work on the machine that made them).")
     if WS not in st.session_state:
         _enter(workspace.new_id(), st.session_state.get("draft") or initial_draft())
     st.query_params[WS] = st.session_state[WS]  # page links drop query parameters: put it back
@@ -59,7 +66,11 @@ def reset_workspace() -> None:
 
 def switch_workspace(ws_id: str) -> None:
     """Open another saved workspace in this session (the Start page's list of earlier ones)."""
-    saved = workspace.load(ws_id)
+    try:
+        saved = workspace.load(ws_id)
+    except ManifoldMixError as exc:  # damaged since Start listed it
+        st.toast(f"Workspace {ws_id} cannot be opened: {exc}")
+        return
     if saved is not None:
         persist_workspace()
         _enter(ws_id, saved)

@@ -59,9 +59,15 @@ def cmd_resume(args) -> dict | int:
 
 
 def cmd_sweep(args) -> int:
-    """Run a sweep's queue (sweep.py): again after a cancel or a crash, it skips what finished and resumes the rest."""
+    """Run a sweep's queue (sweep.py): again after a cancel or a crash, it skips what finished and resumes the rest.
+    Exit code 1 when any member failed (each is named with its reason)."""
     from .sweep import run_sweep
-    sweep = run_sweep(args.sweep_dir, show_progress=not args.quiet)
+    sweep, failed = run_sweep(args.sweep_dir, show_progress=not args.quiet)
+    for run_id, reason in failed.items():
+        print(f"sweep {sweep.name}: member {run_id} failed: {reason}", file=sys.stderr)
+    if failed:
+        print(f"error: sweep {sweep.name}: {len(failed)} of {len(sweep.members)} members failed", file=sys.stderr)
+        return 1
     print(f"sweep {sweep.name}: {len(sweep.members)} runs done", file=sys.stderr)
     return 0
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import methods, sources
+from . import jsonfile, methods, sources
 from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError
 from .partition import check_spec
@@ -345,9 +345,7 @@ def _check_values(config: RunConfig) -> None:
 def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = jsonfile.load(path)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
     return parse_config(data, path.parent.resolve())

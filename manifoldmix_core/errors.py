@@ -38,6 +38,14 @@ class ClaimError(ManifoldMixError):
     """Another live process is writing the run directory (its claim names it)."""
 
 
+class PathError(ManifoldMixError):
+    """A path taken from data (a run id, a sweep member, a file or folder name) is not a plain name or leads outside its root."""
+
+
+class DamagedFile(ManifoldMixError):
+    """A file read back from disk is not what the project writes there: unreadable, not UTF-8 JSON, too deep or mis-shaped."""
+
+
 class Stopped(KeyboardInterrupt):
     """SIGINT or SIGTERM asked the worker to stop; like KeyboardInterrupt, no `except Exception` swallows it."""
 

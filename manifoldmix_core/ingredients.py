@@ -8,7 +8,6 @@ the number of ingredients.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import pickletools
 import zipfile
@@ -21,8 +20,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file
 
+from . import jsonfile
 from .anatomy import HPARAMS_FILE, SUFFIXES, ParamInfo, Signature
-from .errors import IngredientError
+from .errors import DamagedFile, IngredientError
 from .fingerprint import cached_file_digest, file_digest
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
@@ -74,9 +74,9 @@ def read_hparams(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IngredientError(path, f"is not valid JSON: {exc}") from exc
+        data = jsonfile.load(path)
+    except (OSError, DamagedFile) as exc:
+        raise IngredientError(path, f"cannot be read as JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise IngredientError(path, "must hold a JSON object {ingredient name: {hyperparameter: value}}")
     return data
@@ -88,6 +88,7 @@ def read_state_dict(path: str | Path, content: bytes | None = None) -> dict[str,
     path = Path(path)
     if content is None and not path.is_file():
         raise IngredientError(path, "file not found")
+    _check_not_empty(path, len(content) if content is not None else path.stat().st_size)
     if path.suffix == ".safetensors":
         try:
             state = load_file(path) if content is None else load_safetensors(content)
@@ -110,6 +111,12 @@ def read_fingerprinted(path: str | Path, cache_dir: Path | None) -> tuple[str, d
     except OSError as exc:
         raise IngredientError(path, f"cannot be read ({exc.strerror or exc})") from exc
     return file_digest(path, cache_dir, content), read_state_dict(path, content)
+
+
+def _check_not_empty(path: Path, size: int) -> None:
+    """A zero-byte file is named as such: a copy or an upload cut short, rather than a corrupt checkpoint."""
+    if size == 0:
+        raise IngredientError(path, "is an empty file (0 bytes); was its copy or upload cut short? Copy the checkpoint again")
 
 
 def _torch_load(path: Path, content: bytes | None = None):
@@ -173,6 +180,7 @@ def read_signature(path: str | Path) -> Signature:
     """Names, shapes and dtypes of a checkpoint; for safetensors only the header is read."""
     path = Path(path)
     if path.suffix == ".safetensors" and path.is_file():
+        _check_not_empty(path, path.stat().st_size)
         try:
             with safe_open(path, framework="pt") as f:
                 return {name: _info(f.get_slice(name)) for name in f.keys()}

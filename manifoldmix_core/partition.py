@@ -14,8 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from . import jsonfile
 from .anatomy import KeyLayout, part_of, vit_depth
-from .errors import PartitionError
+from .errors import DamagedFile, PartitionError
 
 OTHER = "other (not used by the classifier)"
 
@@ -89,9 +90,10 @@ class Partition:
     @classmethod
     def from_json(cls, text: str) -> Partition:
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise PartitionError(f"partition file is not valid JSON: {exc}") from exc
+            data = jsonfile.parse(text, "partition file")
+        except DamagedFile as exc:
+            raise PartitionError(str(exc)) from exc
+        return cls.from_dict(data)
 
 
 def _some(names: Sequence[str], limit: int = 5) -> str:

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import claim
+from . import claim, jsonfile
 from .claim import pid_alive
-from .errors import Cancelled, ResumeError
+from .errors import Cancelled, DamagedFile, ResumeError
 from .files import write_atomic
 
 CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
@@ -40,9 +40,10 @@ def remove_leftovers(run_dir: Path) -> None:
 
 
 def read_json(path: Path, default=None):
+    """A JSON file's data, or default when it is missing or damaged (jsonfile.load tells the two apart)."""
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return jsonfile.load(path)
+    except (FileNotFoundError, DamagedFile):
         return default
 
 

@@ -12,32 +12,46 @@ depends on the settings, and on the demo the ingredients' tests are two thirds o
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
-from . import claim, lifecycle, methods, runs
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from . import claim, jsonfile, lifecycle, methods, runs, safepaths
 from .claim import claimed
-from .errors import Cancelled, ConfigError, ManifoldMixError
+from .errors import Cancelled, ConfigError, ManifoldMixError, PartitionError, PathError
+from .partition import check_spec
 
 SWEEP = "sweep.json"
 GRANULARITIES = ("whole", "coarse", "medium", "fine")
+MAX_MEMBERS = 1000  # settings × seeds; more is a typo (a string of seeds, a range too long), not an experiment
 
 
-@dataclass(frozen=True)
-class Member:
+def _run_id(value: str) -> str:
+    """A member's run id is a plain name (safepaths' one check), reported by pydantic as a problem of sweep.json."""
+    try:
+        return safepaths.check_label(value, "run_id")
+    except PathError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class Member(BaseModel):
     """One run of the sweep: its run id (a directory beside the sweep's), the setting it tries, its seed."""
 
-    run_id: str
-    setting: str
-    seed: int
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    run_id: Annotated[StrictStr, AfterValidator(_run_id)]
+    setting: StrictStr
+    seed: Annotated[StrictInt, Field(ge=0)]
 
 
-@dataclass(frozen=True)
-class Sweep:
-    """The queue: a name and its members in the order they run (seed by seed, so early results cover every setting)."""
+class Sweep(BaseModel):
+    """sweep.json, written by plan_sweep and read by the worker and the app through this one schema: a name and its
+    members in the order they run (seed by seed, so early results cover every setting)."""
 
-    name: str
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: StrictStr
     members: tuple[Member, ...]
 
     @property
@@ -45,14 +59,20 @@ class Sweep:
         return list(dict.fromkeys(m.setting for m in self.members))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "members": [asdict(m) for m in self.members]}
+        return self.model_dump(mode="json")
 
     @classmethod
     def read(cls, sweep_dir: Path) -> Sweep:
-        data = runs.read_json(Path(sweep_dir) / SWEEP)
-        if not isinstance(data, dict):
-            raise ConfigError(f"{sweep_dir} has no readable {SWEEP}; it is not a sweep directory")
-        return cls(data["name"], tuple(Member(**m) for m in data["members"]))
+        """The sweep of a directory; DamagedFile when sweep.json is damaged, PathError when a member's folder is a
+        symlink leaving the runs root, ConfigError when there is no sweep.json."""
+        path = Path(sweep_dir) / SWEEP
+        try:
+            sweep = jsonfile.load(path, cls)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{sweep_dir} has no {SWEEP}; it is not a sweep directory") from exc
+        for member in sweep.members:
+            member_dir(sweep_dir, member)
+        return sweep
 
 
 def setting_label(partition: str, optimizer: str, vary_partition: bool, vary_optimizer: bool) -> str:
@@ -61,48 +81,96 @@ def setting_label(partition: str, optimizer: str, vary_partition: bool, vary_opt
     return " · ".join(parts) or partition
 
 
+def check_plan(partitions, optimizers, seeds) -> None:
+    """Refuse a sweep the engine could not run, naming the value: a list given as a single string, more than MAX_MEMBERS
+    members, a value listed twice, partitions that are not presets of the engine's registry, optimizers nevergrad does
+    not know, seeds that are not whole numbers of at least 0."""
+    from .optim import check_optimizer
+    lists = {"partitions": partitions, "optimizers": optimizers, "seeds": seeds}
+    for what, values in lists.items():
+        if not isinstance(values, list | tuple) or not values:
+            raise ConfigError(f"a sweep's {what} must be a non-empty list, got {safepaths.shown(values)}")
+    n = len(partitions) * len(optimizers) * len(seeds)
+    if n > MAX_MEMBERS:
+        raise ConfigError(f"a sweep of {len(partitions)} partitions × {len(optimizers)} optimizers × {len(seeds)} seeds "
+                          f"would be {n} runs, more than {MAX_MEMBERS}; use fewer seeds or settings")
+    for what, values in lists.items():
+        repeated = [v for i, v in enumerate(values) if v in values[:i]]
+        if repeated:
+            raise ConfigError(f"a sweep's {what} lists {safepaths.shown(repeated[0])} twice")
+    for name in (*partitions, *optimizers):
+        if not isinstance(name, str):
+            raise ConfigError(f"a sweep's partitions and optimizers are names, got {safepaths.shown(name)}")
+    for partition in partitions:
+        try:
+            check_spec({"preset": partition})
+        except PartitionError as exc:
+            raise ConfigError(f"a sweep's partitions: {exc}") from exc
+    for optimizer in optimizers:
+        check_optimizer(optimizer)
+    for seed in seeds:
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+            raise ConfigError(f"a sweep's seeds must be whole numbers between 0 and 2**32 - 1, got {safepaths.shown(seed)}")
+
+
 def plan_sweep(sweep_dir: Path, base: dict, partitions: list[str], optimizers: list[str], seeds: list[int]) -> Sweep:
-    """Write sweep.json and one run directory (config.json only) per setting × seed; nothing runs yet."""
+    """Write one run directory (config.json only) per setting × seed, then sweep.json; nothing runs yet. Planning is
+    all or nothing: a bad input or a taken name leaves nothing on disk."""
     sweep_dir = Path(sweep_dir)
-    if not partitions or not optimizers or not seeds:
-        raise ConfigError("a sweep needs at least one partition, one optimizer and one seed")
+    safepaths.check_label(sweep_dir.name, "sweep id")
+    check_plan(partitions, optimizers, seeds)
     mixing = [m.name for m in methods.METHODS.values() if m.per_component]
-    members = []
+    planned: list[tuple[Member, dict]] = []
     for seed in seeds:
         for partition in partitions:
             for optimizer in optimizers:
                 setting = setting_label(partition, optimizer, len(partitions) > 1, len(optimizers) > 1)
-                run_id = f"{sweep_dir.name}-{len(members) + 1:02d}"
                 config = copy.deepcopy(base)
                 config.update(name=f"{sweep_dir.name} {setting} seed {seed}", methods=mixing, partition={"preset": partition},
                               ingredient_tests="none")
                 config["manifoldmix"] = {**config.get("manifoldmix", {}), "optimizer": optimizer, "seed": seed}
-                (sweep_dir.parent / run_id).mkdir(parents=True)
-                runs.write_json_atomic(sweep_dir.parent / run_id / runs.CONFIG, config)
-                members.append(Member(run_id, setting, seed))
-    sweep = Sweep(sweep_dir.name, tuple(members))
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_json_atomic(sweep_dir / SWEEP, sweep.to_dict())
+                planned.append((Member(run_id=f"{sweep_dir.name}-{len(planned) + 1:02d}", setting=setting, seed=seed), config))
+    sweep = Sweep(name=sweep_dir.name, members=tuple(m for m, _ in planned))
+    folders = [sweep_dir, *(member_dir(sweep_dir, m) for m in sweep.members)]
+    taken = next((f for f in folders if f.exists() or f.is_symlink()), None)
+    if taken is not None:
+        raise ConfigError(f"cannot plan sweep {sweep.name}: {taken} already exists; choose another sweep name")
+    made: list[Path] = []
+    try:
+        for member, config in planned:
+            made.append(member_dir(sweep_dir, member))
+            made[-1].mkdir(parents=True)
+            runs.write_json_atomic(made[-1] / runs.CONFIG, config)
+        made.append(sweep_dir)
+        sweep_dir.mkdir()
+        runs.write_json_atomic(sweep_dir / SWEEP, sweep.to_dict())
+    except BaseException:
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return sweep
 
 
 def member_dir(sweep_dir: Path, member: Member) -> Path:
-    return Path(sweep_dir).parent / member.run_id
+    """The member's run directory beside the sweep's; PathError when it is a symlink leading out of that folder."""
+    return safepaths.entry(Path(sweep_dir).parent, member.run_id, "sweep member run_id")
 
 
-def run_sweep(sweep_dir: Path, show_progress: bool = False) -> Sweep:
+def run_sweep(sweep_dir: Path, show_progress: bool = False) -> tuple[Sweep, dict[str, str]]:
     """Run the queue to its end as the sweep's one worker: finished members are skipped, started ones resumed, failed
-    ones left failed (their status says why) while the others go on. CANCEL in the sweep directory stops it."""
+    ones left failed (their status says why) while the others go on, whatever their error. CANCEL in the sweep directory
+    stops it. Returns the sweep and its failed members (run id -> reason), a missing member folder among them."""
     sweep_dir = Path(sweep_dir)
     sweep = Sweep.read(sweep_dir)
+    errors: dict[str, str] = {}
     with claimed(sweep_dir):
         (sweep_dir / runs.CANCEL).unlink(missing_ok=True)
         for member in sweep.members:
             if (sweep_dir / runs.CANCEL).exists():
                 raise Cancelled("sweep cancelled by the user")
             run_dir = member_dir(sweep_dir, member)
-            state = runs.read_status(run_dir).get("state")
-            if state in ("finished", "failed") and (state == "failed" or (run_dir / runs.RESULTS).is_file()):
+            state = member_status(sweep_dir, member).get("state")
+            if state in ("missing", "failed") or (state == "finished" and (run_dir / runs.RESULTS).is_file()):
                 continue
             print(f"sweep {sweep.name}: {member.setting}, seed {member.seed} ({member.run_id})", file=sys.stderr)
             try:
@@ -113,9 +181,25 @@ def run_sweep(sweep_dir: Path, show_progress: bool = False) -> Sweep:
                     lifecycle.run(run_dir / runs.CONFIG, run_dir, show_progress)
             except Cancelled:
                 raise
-            except ManifoldMixError as exc:  # this member failed (status.json says so); the queue goes on
-                print(f"sweep {sweep.name}: {member.run_id} failed: {exc}", file=sys.stderr)
-    return sweep
+            except Exception as exc:  # this member failed, whatever the error (status.json says so); the queue goes on
+                errors[member.run_id] = str(exc) if isinstance(exc, ManifoldMixError) else f"{type(exc).__name__}: {exc}"
+                print(f"sweep {sweep.name}: {member.run_id} failed: {errors[member.run_id]}", file=sys.stderr)
+    return sweep, {**errors, **failures(sweep_dir, sweep)}
+
+
+def member_status(sweep_dir: Path, member: Member) -> dict:
+    """The member's status (runs.read_status), or state 'missing' when its folder was deleted."""
+    run_dir = member_dir(sweep_dir, member)
+    if not run_dir.is_dir():
+        return {"state": "missing", "message": f"its folder {run_dir} is missing"}
+    return runs.read_status(run_dir)
+
+
+def failures(sweep_dir: Path, sweep: Sweep) -> dict[str, str]:
+    """The members that failed (run id -> the reason their status gives), and those whose folder is missing."""
+    statuses = {member.run_id: member_status(sweep_dir, member) for member in sweep.members}
+    return {run_id: status.get("message") or "failed" for run_id, status in statuses.items()
+            if status.get("state") in ("failed", "missing")}
 
 
 def cancel_sweep(sweep_dir: Path) -> None:
@@ -129,15 +213,16 @@ def cancel_sweep(sweep_dir: Path) -> None:
 
 
 def sweep_state(sweep_dir: Path) -> tuple[str, dict[str, int]]:
-    """The sweep's state (running while its worker holds it, else finished, cancelled or stopped) and its members by state."""
+    """The sweep's state (running while its worker holds it, else finished, cancelled or stopped) and its members by
+    state; a member whose folder was deleted counts as 'missing', and cannot keep the sweep 'stopped'."""
     sweep_dir = Path(sweep_dir)
     counts: dict[str, int] = {}
     for member in Sweep.read(sweep_dir).members:
-        state = runs.read_status(member_dir(sweep_dir, member)).get("state", "queued")
+        state = member_status(sweep_dir, member).get("state", "queued")
         counts[state] = counts.get(state, 0) + 1
     worker = claim.holder(sweep_dir)
     if worker is not None and worker.alive():
         return "running", counts
-    if set(counts) <= {"finished", "failed"}:
+    if set(counts) <= {"finished", "failed", "missing"}:
         return "finished", counts
     return ("cancelled" if (sweep_dir / runs.CANCEL).exists() else "stopped"), counts

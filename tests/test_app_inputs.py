@@ -231,5 +231,5 @@ def test_an_unknown_workspace_is_said_and_a_new_one_started(app_env):
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.query_params["ws"] = "ws-00000000"
     at.run()
-    assert "No workspace ws-00000000" in texts(at.sidebar.error)
+    assert "No workspace 'ws-00000000' here" in texts(at.sidebar.error)  # ids are named shortened, quoted
     assert at.query_params["ws"] != "ws-00000000"

@@ -18,11 +18,12 @@ from app_lib.demo_story import ROWS, demo_story
 from app_lib.ingredient_pool import UploadTooLarge, safe_name, save_upload
 from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas, lambda_trajectory, memory_text
 from app_lib.paper import reference_board, replay_frame
-from app_lib.paths import OutsideRoots, inside_roots, list_files
+from app_lib.paths import inside_roots, list_files
 from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths, table1_rows
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.demo.run_config import demo_config
+from manifoldmix_core.errors import PathError
 from manifoldmix_core.events import read as read_events
 from manifoldmix_core.intervals import half_width
 
@@ -36,7 +37,7 @@ def test_inside_roots_refuses_traversal_and_symlink_escapes(tmp_path):
     (root / "escape").symlink_to(outside)
     assert inside_roots("sub/ok.pt", [root]) == root / "sub" / "ok.pt"
     for bad in ("../outside/secret.pt", str(outside / "secret.pt"), "escape/secret.pt", "/etc/passwd"):
-        with pytest.raises(OutsideRoots):
+        with pytest.raises(PathError):
             inside_roots(bad, [root])
     assert [p.name for p in list_files(root, (".pt",), [root])] == ["ok.pt"]
 

@@ -4,9 +4,9 @@ import streamlit as st
 
 from app_lib.datasets import ROLES, add_set, demo_datasets, make_dataset, preview, remove_set, sets_of
 from app_lib.demo import demo_status
-from app_lib.paths import OutsideRoots, data_roots
+from app_lib.paths import data_roots
 from app_lib.ui import draft
-from manifoldmix_core.errors import DatasetError
+from manifoldmix_core.errors import DatasetError, PathError
 
 st.title("Datasets")
 st.caption("ValAcc is measured on the **held-out** set (never a test set). **ID test** sets come from the finetuning "
@@ -38,7 +38,7 @@ with folder_tab:
         if st.form_submit_button("Add set"):
             try:
                 add_set(config, make_dataset(name, source, str(root / path), subset, class_map, roots), role)
-            except (ValueError, OutsideRoots, DatasetError) as exc:
+            except (ValueError, PathError, DatasetError) as exc:
                 st.error(f"Not added: {exc}")
 
 rows = sets_of(config)

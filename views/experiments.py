@@ -11,6 +11,7 @@ from app_lib.figures import sweep_figure
 from app_lib.ui import STATE_ICONS, draft, url_choice
 from app_lib.vocabulary import counted
 from manifoldmix_core import sweep
+from manifoldmix_core.errors import ManifoldMixError
 
 st.title("Experiments")
 st.caption("Compare partition granularities (or optimizers) on your setup: each setting runs ManifoldMixMS once per seed, "
@@ -41,10 +42,14 @@ with st.expander("Start a sweep", expanded=not found):
                    f"{counted(n_settings * int(n_seeds), 'run')} of ManifoldMixMS on the current workspace's setup.")
     if st.button("Run sweep", type="primary", disabled=bool(problems), key="launch_sweep"):
         base_seed = int((config.get("manifoldmix") or {}).get("seed", 0))
-        sweep_dir = sweeps.launch_sweep(config, list(partitions), list(optimizers), list(range(base_seed, base_seed + int(n_seeds))),
-                                        name=f"{config.get('name') or 'sweep'}-sweep")
-        st.query_params["sweep"] = sweep_dir.name
-        st.rerun()
+        try:
+            sweep_dir = sweeps.launch_sweep(config, list(partitions), list(optimizers),
+                                            list(range(base_seed, base_seed + int(n_seeds))), name=f"{config.get('name') or 'sweep'}-sweep")
+        except ManifoldMixError as exc:
+            st.error(f"Cannot start this sweep: {exc}")
+        else:
+            st.query_params["sweep"] = sweep_dir.name
+            st.rerun()
 
 if not found:
     st.info("No sweeps yet: start one above.")
@@ -52,7 +57,11 @@ if not found:
 ids = [d.name for d in found]
 chosen = url_choice("Sweep", ids, "sweep", unknown=lambda wanted: f"No sweep {wanted}: showing the newest one.")
 sweep_dir = found[ids.index(chosen)]
-state, _ = sweep.sweep_state(sweep_dir)
+try:
+    state, _ = sweep.sweep_state(sweep_dir)
+except ManifoldMixError as exc:  # a damaged or forged sweep.json is named; the other sweeps stay one pick away
+    st.error(f"Sweep {sweep_dir.name} is damaged and cannot be shown: {exc}")
+    st.stop()
 
 actions = st.columns(4)
 if state == "running" and actions[0].button("Cancel sweep", key="cancel_sweep"):

@@ -8,10 +8,11 @@ import streamlit as st
 from app_lib.demo import demo_config, demo_status
 from app_lib.heldout import heldout_accuracy
 from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, hparams_text, remove_upload, save_upload, unique_name
-from app_lib.paths import OutsideRoots, data_roots, inside_roots, list_files
+from app_lib.paths import data_roots, inside_roots, list_files
 from app_lib.ui import draft
 from app_lib.vocabulary import counted, to_percent
 from manifoldmix_core.anatomy import SUFFIXES
+from manifoldmix_core.errors import PathError
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
 
@@ -62,7 +63,7 @@ with server_tab:
     try:
         folder = inside_roots(root / sub, roots)
         found = list_files(folder, SUFFIXES, roots)
-    except OutsideRoots as exc:
+    except PathError as exc:
         st.error(str(exc))
         folder, found = root, []
     labels = [str(p.relative_to(folder)) for p in found]

@@ -10,10 +10,11 @@ from app_lib.device import device_options, gpu_available
 from app_lib.draft import OPTIMIZERS, blockers, degenerate, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
 from app_lib.live import LiveLog, eta_text, memory_text
-from app_lib.paths import OutsideRoots, data_roots, inside_roots
+from app_lib.paths import data_roots, inside_roots
 from app_lib.ui import STATE_ICONS, draft, pick_run
 from app_lib.vocabulary import counted, method_label, percent
 from manifoldmix_core import runs
+from manifoldmix_core.errors import PathError
 from manifoldmix_core.methods import METHODS, WISE_FT, defaults
 
 st.title("Run")
@@ -52,7 +53,7 @@ with st.expander("Start a new run", expanded=not run_store.list_runs()):
                                   (config.get(WISE_FT.settings) or {}).get("zero_shot", ""), key="run_zero_shot")
         try:
             wise_ft = {"zero_shot": str(inside_roots(zero_shot, data_roots()))} if zero_shot.strip() else None
-        except OutsideRoots as exc:
+        except PathError as exc:
             problems.append(str(exc))
         if wise_ft is None and not problems:
             problems.append("Give WiSE-FT's zero-shot checkpoint.")

@@ -64,14 +64,17 @@ with st.popover("Reset workspace", icon=":material/restart_alt:"):
     st.button("Start a new workspace", on_click=reset_workspace, key="reset_workspace")
 
 untouched = json.loads(json.dumps(initial_draft()))
-earlier = list(islice(((ws_id, saved, mtime) for ws_id, saved, mtime in workspace.recent()
-                      if ws_id != current and saved != untouched), EARLIER_SHOWN))
+earlier = list(islice((saved for saved in workspace.recent() if saved.ws_id != current and saved.draft != untouched), EARLIER_SHOWN))
 if earlier:
     st.markdown("**Earlier workspaces** (the ones you changed, most recent first): opening one here is the same as opening its link.")
-    for ws_id, saved, mtime in earlier:
-        partition = saved.get("partition") or {}
-        shape = partition.get("preset") if partition.get("preset") != "components" else counted(len(partition.get("components", [])), "component")
+    for saved in earlier:
+        when = f"saved {datetime.fromtimestamp(saved.mtime):%Y-%m-%d %H:%M}"
         text, button = st.columns([5, 1])
-        text.caption(f"`{ws_id}` · {counted(len(saved.get('ingredients') or []), 'ingredient')} · partition: {shape} · "
-                     f"saved {datetime.fromtimestamp(mtime):%Y-%m-%d %H:%M}")
-        button.button("Open", key=f"open_{ws_id}", on_click=switch_workspace, args=(ws_id,))
+        if saved.draft is None:
+            text.caption(f"`{saved.ws_id}` · damaged, cannot be opened ({saved.damage}) · {when}")
+            continue
+        partition = saved.draft.get("partition") or {}
+        components = partition.get("components") if isinstance(partition.get("components"), list) else []
+        shape = partition.get("preset") if partition.get("preset") != "components" else counted(len(components), "component")
+        text.caption(f"`{saved.ws_id}` · {counted(len(saved.draft.get('ingredients') or []), 'ingredient')} · partition: {shape} · {when}")
+        button.button("Open", key=f"open_{saved.ws_id}", on_click=switch_workspace, args=(saved.ws_id,))

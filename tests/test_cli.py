@@ -132,6 +132,13 @@ def test_optional_settings_of_the_wrong_type_are_config_errors(toy_world, change
         load_config(derived_config(toy_world, "wrong-type", **changes))
 
 
+def test_the_host_memory_budget_is_no_setting_a_resume_checks(toy_world):
+    """Where sets are staged changes no result, so a run may resume with another host_memory_mb."""
+    default, smaller = load_config(toy_world), load_config(derived_config(toy_world, "budget", host_memory_mb=64))
+    assert (default.host_memory_mb, smaller.host_memory_mb) == (1024, 64)
+    assert smaller.settings_digest() == default.settings_digest()
+
+
 def test_corrupt_checkpoint_exits_2_naming_the_file(toy_world, tmp_path, capsys):
     corrupt = tmp_path / "broken.safetensors"
     corrupt.write_bytes(random.Random(0).randbytes(2048))

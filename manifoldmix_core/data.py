@@ -53,11 +53,13 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device, staging: Staging, rows: range | None = None) -> EvalSet:
+    def to(self, device: torch.device | str, staging: Staging | None = None, rows: range | None = None) -> EvalSet:
         """Copy images `rows` (default: all; a rank's shard under torchrun) and the labels to the device once, for all
-        later evaluations; images on disk are read a batch at a time through the staging buffers."""
+        later evaluations; images on disk are read a batch at a time through the staging buffers, which they need."""
         rows = rows or range(len(self))
         if isinstance(self.images, StoredImages):
+            if staging is None:
+                raise ValueError(f"{self.name}: a set on disk reaches the device through staging buffers; pass them")
             images = torch.empty((len(rows), *self.images.shape[1:]), dtype=torch.uint8, device=device)
             for at, batch in zip(range(0, len(rows), staging.batch_size), staging.batches(self.images, rows)):
                 images[at:at + len(batch)] = batch

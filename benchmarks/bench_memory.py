@@ -3,10 +3,10 @@
 For each total size (default 4 GB and 1 GB of decoded images), a held-out set and three test sets of equal size
 (random uint8 images of 224 px, tensors sources) and two random ingredients of a small vision config at 224 px
 (patch 32, width 64, 2 blocks, 10 classes). The run measures both ingredients on the held-out set and the uniform
-soup on every set (one and a half passes over the images in all), with the default `host_memory_mb`. Each run is its
-own process, which reports its peak RSS and the bytes it read (/proc/self/io rchar: the set files' images dominate);
-with `--ranks R` the largest size runs again under torchrun with R CPU ranks, each reporting its own, and its
-results are compared with the one process's. The sets' content hashes are cached before the runs (as for any set
+soup on every set (the held-out set is read four times, each test set once), with the default `host_memory_mb`. Each
+run is its own process, which reports its peak RSS and the bytes it read (/proc/self/io rchar: the set files' images
+dominate); with `--ranks R` the largest size runs again under torchrun with R CPU ranks, each reporting its own, and
+its results are compared with the one process's. The sets' content hashes are cached before the runs (as for any set
 older than a run), so the bytes read are those evaluations read.
 
 Run:  OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_memory.py [--gb 4 1] [--ranks 2]

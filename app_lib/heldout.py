@@ -17,7 +17,7 @@ from .run_store import ENGINE
 
 def heldout_accuracy(config: dict, names: list[str]) -> dict[str, float]:
     """ValAcc of the named ingredients of a draft config (model, ingredients, val), on the draft's device."""
-    subset = {key: config[key] for key in ("model", "val", "partition", "device", "batch_size") if key in config}
+    subset = {key: config[key] for key in ("model", "val", "partition", "device", "batch_size", "host_memory_mb") if key in config}
     subset["ingredients"] = [i for i in config["ingredients"] if i["name"] in names]
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "config.json"

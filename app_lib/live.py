@@ -242,6 +242,9 @@ def memory_text(status: dict) -> str:
     for name, m in (status.get("datasets") or {}).items():
         if m.get("where") == "streamed":
             parts.append(f"{name} streamed from pinned host memory ({_size(m['host_bytes'])}, at most {_size(m['device_bytes'])} on the GPU)")
+        elif m.get("where") == "disk":
+            gpu = f", at most {_size(m['device_bytes'])} on the GPU" if m.get("device_bytes") else ""
+            parts.append(f"{name} read from disk a batch at a time (staging buffers {_size(m['host_bytes'])}{gpu})")
         elif m.get("where") == "device":
             parts.append(f"{name} on the device ({_size(m['device_bytes'])})")
         else:

@@ -24,6 +24,7 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 FILE = {"file": True}  # a field naming a file: resolved against the config's folder; only its content counts for resume
 ALL_TESTED_UP_TO = 16  # default `ingredient_tests`: every ingredient up to this many, else the top DEFAULT_TOP by ValAcc
 DEFAULT_TOP = 5
+HOST_MEMORY_MB = 1024  # default `host_memory_mb`: two CUDA batches of 224 px images (616 MB) fit, with room to spare
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class RunConfig:
     wise_ft: WiseFTConfig | None = None
     device: str = "auto"
     batch_size: int | None = None
+    host_memory_mb: int = HOST_MEMORY_MB  # bounds the staging buffers sets on disk are read through; results do not depend on it
     name: str = ""
     ingredient_tests: str | dict = "all"
 
@@ -113,6 +115,7 @@ class RunConfig:
         data = self.to_dict()
         for item in (*data["ingredients"], data["val"], *data["test"]):
             item.pop("path")
+        data.pop("host_memory_mb")  # where sets are staged changes no result, so a run may resume with another budget
         for name, cls in _sections().items():
             for f in dataclasses.fields(cls):
                 if f.metadata.get("file") and data.get(name):
@@ -330,6 +333,9 @@ def _check_values(config: RunConfig) -> None:
             raise ConfigError(f"wise_ft.alphas must be a non-empty list of at most 1,000 numbers in [0, 1], got {alphas!r}")
     if config.batch_size is not None and not 1 <= config.batch_size <= 65536:
         raise ConfigError(f"batch_size must be between 1 and 65536, got {config.batch_size}")
+    if not 1 <= config.host_memory_mb <= 1 << 24:
+        raise ConfigError(f"host_memory_mb (MB of host memory for staging evaluation sets read from disk) must be between 1 and "
+                          f"{1 << 24}, got {config.host_memory_mb}")
     names = [d.name for d in config.datasets]
     if len(set(names)) != len(names):
         raise ConfigError(f"dataset names must be unique, got {names}")

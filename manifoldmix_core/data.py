@@ -1,9 +1,11 @@
-"""Evaluation sets as tensors decoded and resized once, with class subsets and many-to-one class maps.
+"""Evaluation sets: uint8 images decoded and resized once, with class subsets and many-to-one class maps.
 
-Images are kept as uint8 [N, 3, H, W] (4x smaller than float) and moved to the device once;
-the classifier scales and normalises each batch on the device. A set is read by its source
-(sources.py: ImageFolder trees and tensor files, see images.py, or the demo world). Each set
-carries a fingerprint of its content (see fingerprint.py), which a resumed run checks.
+Images are uint8 [N, 3, H, W] (4x smaller than float); the classifier scales and normalises each batch on the
+device. A set read from a decoded file stays on disk (stored_sets.py) and is read a batch at a time through the
+run's staging buffers (staging.py), so host memory does not grow with the sets; the held-out set is copied to a
+GPU once when it fits there. A set is read by its source (sources.py: ImageFolder trees and tensor files, see
+images.py, or the demo world). Each set carries a fingerprint of its content (see fingerprint.py), which a resumed
+run checks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .errors import DatasetError
 from .files import default_cache_dir
 from .images import resize_images
 from .lazy import resolve
+from .staging import IN_FLIGHT, Staging
+from .stored_sets import StoredImages
 
 
 @dataclass
@@ -26,11 +30,12 @@ class EvalSet:
     """Images, labels and how the model's classes map onto this set's classes."""
 
     name: str
-    images: torch.Tensor
+    images: torch.Tensor | StoredImages  # a tensor in memory, or left on disk and read in batches
     labels: torch.Tensor
     class_subset: tuple[int, ...] | None = None
     class_map: Mapping[int, int] | None = None
     fingerprint: str = ""
+    first: int = 0  # the set's index of images[0]: on a device, a rank keeps only its shard
     _index: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -48,9 +53,19 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> EvalSet:
-        """Move images and labels to the device once, for all later evaluations."""
-        self.images, self.labels = self.images.to(device), self.labels.to(device)
+    def to(self, device: torch.device | str, staging: Staging | None = None, rows: range | None = None) -> EvalSet:
+        """Copy images `rows` (default: all; a rank's shard under torchrun) and the labels to the device once, for all
+        later evaluations; images on disk are read a batch at a time through the staging buffers, which they need."""
+        rows = rows or range(len(self))
+        if isinstance(self.images, StoredImages):
+            if staging is None:
+                raise ValueError(f"{self.name}: a set on disk reaches the device through staging buffers; pass them")
+            images = torch.empty((len(rows), *self.images.shape[1:]), dtype=torch.uint8, device=device)
+            for at, batch in zip(range(0, len(rows), staging.batch_size), staging.batches(self.images, rows)):
+                images[at:at + len(batch)] = batch
+        else:
+            images = self.images[rows.start:rows.stop].to(device)
+        self.images, self.labels, self.first = images, self.labels.to(device), rows.start
         return self
 
     def pinned(self) -> EvalSet:
@@ -96,15 +111,16 @@ class EvalSet:
 
 
 RESIDENT_SHARE = 0.5  # the held-out set stays on a GPU only when it takes at most this share of the free memory
-IN_FLIGHT = 2  # batches of a streamed set on the device at once: the one evaluated and the one being copied
 
 
 @dataclass(frozen=True)
 class SetMemory:
     """Where an evaluation set lives during a run and what it takes there, in bytes (status.json shows it).
 
-    `where` is "device" (copied once, sliced per batch), "host" (a CPU run: the device is the host) or "streamed"
-    (pinned host memory, batches copied to the GPU as they are evaluated: its device share is bounded by the batch).
+    `where` is "device" (copied once, sliced per batch), "disk" (left in its decoded file and read a batch at a time
+    through the staging buffers, which every set on disk shares: `host_bytes`), "host" (held in memory on a CPU run)
+    or "streamed" (held in pinned host memory, batches copied to the GPU as they are evaluated). The device share
+    of a set read batch by batch is bounded by the batch.
     """
 
     where: str
@@ -112,27 +128,36 @@ class SetMemory:
     host_bytes: int
 
 
-def placement(device_type: str, resident: bool, size: int, free_bytes: int | None) -> str:
-    """Where a set of `size` bytes goes: "host" on the CPU, "device" on other devices when `resident` (the held-out
-    set) and it fits a CUDA GPU's free memory (`free_bytes`, RESIDENT_SHARE of it), else "streamed" from pinned memory."""
+def placement(device_type: str, resident: bool, size: int, free_bytes: int | None, on_disk: bool = False) -> str:
+    """Where a set of `size` bytes goes: "device" when `resident` (the held-out set) on a device other than the CPU
+    that it fits (a CUDA GPU's free memory, `free_bytes`, RESIDENT_SHARE of it); else "disk" when it is read from a
+    file (`on_disk`); a set held in memory stays "host" on the CPU and is "streamed" from pinned memory to a CUDA GPU."""
+    if device_type != "cpu" and resident and (device_type != "cuda" or free_bytes is None or size <= RESIDENT_SHARE * free_bytes):
+        return "device"
+    if on_disk:
+        return "disk"
     if device_type == "cpu":
         return "host"
-    if device_type != "cuda" or (resident and (free_bytes is None or size <= RESIDENT_SHARE * free_bytes)):
-        return "device"
-    return "streamed"
+    return "streamed" if device_type == "cuda" else "device"
 
 
-def place(evalset: EvalSet, device: torch.device, resident: bool, batch_size: int, free_bytes: int | None = None) -> SetMemory:
-    """Put a set where evaluations read it (see `placement`) and say what it takes there."""
+def place(evalset: EvalSet, staging: Staging, resident: bool, free_bytes: int | None = None, rows: range | None = None) -> SetMemory:
+    """Put a set where evaluations read it (see `placement`; on a device, only `rows`, this rank's shard) and say what
+    it takes there."""
+    rows = rows or range(len(evalset))
     size = evalset.images.nbytes + evalset.labels.nbytes
-    where = placement(device.type, resident, size, free_bytes)
+    shard = size * len(rows) // len(evalset)
+    batches = min(shard, IN_FLIGHT * staging.batch_size * size // len(evalset))
+    where = placement(staging.device.type, resident, shard, free_bytes, isinstance(evalset.images, StoredImages))
+    if where == "device":
+        evalset.to(staging.device, staging, rows)
+        return SetMemory(where, shard, 0)
+    if where == "disk":
+        return SetMemory(where, 0 if staging.device.type == "cpu" else batches, staging.nbytes(evalset.images) + evalset.labels.nbytes)
     if where == "host":
         return SetMemory(where, 0, size)
-    if where == "device":
-        evalset.to(device)
-        return SetMemory(where, size, 0)
     evalset.pinned()
-    return SetMemory(where, min(size, IN_FLIGHT * batch_size * size // len(evalset)), size)
+    return SetMemory(where, batches, size)
 
 
 def class_map_from_json(mapping: Mapping[str, int] | None) -> dict[int, int] | None:
@@ -148,5 +173,6 @@ def load_dataset(cfg, image_size: int, cache_dir: Path | None = None) -> EvalSet
     """An EvalSet from a DatasetConfig, read by its source (sources.py: an ImageFolder tree, a tensor file, the demo world...)."""
     cache_dir = cache_dir or default_cache_dir()
     images, labels, fingerprint = resolve(sources.get(cfg.source).loader)(cfg.path, image_size, cache_dir)
-    return EvalSet(cfg.name, resize_images(images, image_size), labels, subset_from_json(cfg.class_subset),
+    images = images if isinstance(images, StoredImages) else resize_images(images, image_size)  # a stored set has the size already
+    return EvalSet(cfg.name, images, labels, subset_from_json(cfg.class_subset),
                    class_map_from_json(cfg.class_map), fingerprint)

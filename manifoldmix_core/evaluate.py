@@ -9,7 +9,8 @@ mixing itself stays float32, so accepted models are exact. Attention takes PyTor
 without autocast: `_native_multi_head_attention`, which runs scaled-dot-product attention kernels),
 and float32 matrix work that remains may use TF32. Images travel as uint8 and are scaled and
 normalised on the device by the classifier; a set resident on the device is sliced, a set kept on
-the host is streamed to the device batch by batch (pinned memory, asynchronous copies).
+the host is streamed to the device batch by batch (pinned memory, asynchronous copies), and a set left on disk
+is read a batch at a time through the staging buffers (staging.py). Only this rank's shard is ever read.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .data import EvalSet
 from .distributed import SINGLE, Group
 from .mixing import FlatLayout, Span, copy_spans
 from .models import Classifier, ModelSpec, bind, build_classifier
+from .staging import Staging
+from .stored_sets import StoredImages
 
 CUDA_BATCH = 2048  # ViT-B/32 at 224 px in bf16: ~0.6 GB of activations per batch, a fraction of any current card
 CPU_BATCH = 256
@@ -88,17 +91,23 @@ class Evaluator:
                  group: Group = SINGLE):
         self.model, self.device, self.weights, self.group = model, device, weights, group
         self.batch_size = batch_size or (CUDA_BATCH if device.type == "cuda" else CPU_BATCH)
+        self.staging = Staging(device, self.batch_size)
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
     def batches(self, evalset: EvalSet) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(images, labels) of each batch of this rank's shard on the device: slices of a resident set, asynchronous
-        copies of a host one."""
+        copies of a host one, reads through the staging buffers of one on disk."""
         shard = self.group.shard(len(evalset))
-        for start in range(shard.start, shard.stop, self.batch_size):
-            end = min(start + self.batch_size, shard.stop)  # .to() is a no-op for a set already on the device
-            yield evalset.images[start:end].to(self.device, non_blocking=True), evalset.labels[start:end].to(self.device, non_blocking=True)
+        starts = range(shard.start, shard.stop, self.batch_size)
+        if isinstance(evalset.images, StoredImages):
+            images = self.staging.batches(evalset.images, shard)
+        else:  # .to() is a no-op for a set already on the device, which holds images from evalset.first on
+            images = (evalset.images[start - evalset.first:min(start + self.batch_size, shard.stop) - evalset.first]
+                      .to(self.device, non_blocking=True) for start in starts)
+        for start, batch in zip(starts, images):
+            yield batch, evalset.labels[start:start + len(batch)].to(self.device, non_blocking=True)
 
     @torch.inference_mode()
     def logits(self, evalset: EvalSet) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """Evaluation images from disk, the built-in dataset sources: ImageFolder trees and safetensors files of tensors.
 
 ImageFolder sets are decoded once (shorter side resized, centre-cropped) and cached as safetensors
-keyed by the folder's file list, sizes and modification times; tensor files are resized to the
-model's input size. Each reader returns images, labels and a content fingerprint (what resume checks).
+keyed by the folder's file list, sizes and modification times; a tensor file not already uint8 [N, 3, S, S] at the
+model's size S is converted once into a cached copy that is. Each source reader returns the images left in that
+decoded file (stored_sets.py: evaluations read them a batch at a time), labels and a content fingerprint (what
+resume checks).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .dataset_files import check_tensor_file, image_folder_files
 from .errors import DatasetError
 from .files import write_atomic
 from .fingerprint import file_digest, files_digest
+from .stored_sets import StoredImages, stored_images, stored_labels, write_stored_set
 
 RESIZE_CHUNK_BYTES = 32 << 20  # float32 input of one resize chunk; a resize adds ~4x this (and its uint8 result) at peak
 
@@ -58,11 +61,7 @@ def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None
     """Decode an ImageFolder tree once to uint8 tensors, reusing a cache while the files are unchanged."""
     root = Path(root)
     classes, files = image_folder_files(root)
-    digest = hashlib.sha256(f"{root.resolve()}|{size}".encode())
-    for path, label in files:
-        stat = path.stat()
-        digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    cache = cache_dir / f"imagefolder-{digest.hexdigest()[:24]}.safetensors" if cache_dir else None
+    cache = image_folder_cache(root, size, files, cache_dir) if cache_dir else None
     if cache is not None and cache.is_file():
         cached = load_file(cache)
         return cached["images"], cached["labels"], classes
@@ -72,6 +71,15 @@ def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None
         cache.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cache, lambda tmp: save_file({"images": images, "labels": labels}, tmp))
     return images, labels, classes
+
+
+def image_folder_cache(root: Path, size: int, files: list[tuple[Path, int]], cache_dir: Path) -> Path:
+    """Where the decoded tensors of this version of an ImageFolder tree are cached (its files, sizes and mtimes name it)."""
+    digest = hashlib.sha256(f"{root.resolve()}|{size}".encode())
+    for path, label in files:
+        stat = path.stat()
+        digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return cache_dir / f"imagefolder-{digest.hexdigest()[:24]}.safetensors"
 
 
 def load_tensor_file(path: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,14 +96,35 @@ def load_tensor_file(path: str | Path, size: int) -> tuple[torch.Tensor, torch.T
     return resize_images(images, size), data["labels"].to(torch.int64)
 
 
-def read_image_folder(path: str, image_size: int, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The source "imagefolder": <path>/<class name>/<images>, fingerprinted by relative file names and contents."""
-    images, labels, _ = load_image_folder(path, image_size, cache_dir)
+def read_image_folder(path: str, image_size: int, cache_dir: Path) -> tuple[StoredImages, torch.Tensor, str]:
+    """The source "imagefolder": <path>/<class name>/<images>, decoded once into the cache and read from there,
+    fingerprinted by relative file names and contents."""
     root = Path(path)
-    return images, labels, files_digest(((str(p.relative_to(root)), p) for p, _ in image_folder_files(root)[1]), cache_dir)
+    files = image_folder_files(root)[1]
+    cache = image_folder_cache(root, image_size, files, cache_dir)
+    if not cache.is_file():
+        load_image_folder(root, image_size, cache_dir)
+    return stored_images(cache), stored_labels(cache), files_digest(((str(p.relative_to(root)), p) for p, _ in files), cache_dir)
 
 
-def read_tensor_file(path: str, image_size: int, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The source "tensors": a safetensors file with 'images' and 'labels', fingerprinted by its content."""
-    images, labels = load_tensor_file(path, image_size)
-    return images, labels, file_digest(path, cache_dir)
+def read_tensor_file(path: str, image_size: int, cache_dir: Path) -> tuple[StoredImages, torch.Tensor, str]:
+    """The source "tensors": a safetensors file with 'images' and 'labels', fingerprinted by its content; read where it
+    is when its images are uint8 [N, 3, S, S] at the model's size S, else from a converted copy in the cache."""
+    check_tensor_file(path)
+    fingerprint = file_digest(path, cache_dir)
+    images = stored_images(path)
+    if images.shape[1:] != (3, image_size, image_size):
+        images = stored_images(_converted_copy(Path(path), image_size, cache_dir / f"tensors-{fingerprint[:24]}-{image_size}.safetensors"))
+    return images, stored_labels(path), fingerprint
+
+
+def _converted_copy(path: Path, size: int, cache: Path) -> Path:
+    """A copy of a tensor file with its images as uint8 [N, 3, size, size], converted and written a chunk at a time, once."""
+    if not cache.is_file():
+        source = stored_images(path)
+        nhwc = source.shape[1] != 3 and source.shape[3] == 3  # check_tensor_file: one of the two axes holds the 3 channels
+        rows = max(1, RESIZE_CHUNK_BYTES // (4 * source.row_bytes))
+        chunks = (source.read(start, min(start + rows, len(source))) for start in range(0, len(source), rows))
+        chunks = (resize_images(chunk.permute(0, 3, 1, 2) if nhwc else chunk, size) for chunk in chunks)
+        write_stored_set(cache, (3, size, size), chunks, stored_labels(path))
+    return cache

@@ -38,6 +38,7 @@ from .mixing import FlatLayout
 from .models import build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
 from .soups.kitchen import Kitchen, SoupResult
+from .stored_sets import StoredImages
 
 
 @dataclass
@@ -54,7 +55,8 @@ class Setup:
 
 def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step: Callable[[str], None] = lambda _: None,
             cache_dir: Path | None = None, group: Group = SINGLE) -> Setup:
-    """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place)."""
+    """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place: sets
+    left on disk are read through staging buffers that must fit `host_memory_mb`; on a device a rank keeps its shard)."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
     signature = validate_pool(ingredients)
     key_layout = detect_key_layout(signature)
@@ -73,8 +75,10 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
         evalset.check_classes(spec.num_classes)
+        if isinstance(evalset.images, StoredImages):
+            evaluator.staging.check(evalset.images, config.host_memory_mb << 20, ds.name)
         free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
-        memory[ds.name] = place(evalset, device, ds.name == config.val.name, evaluator.batch_size, free)
+        memory[ds.name] = place(evalset, evaluator.staging, ds.name == config.val.name, free, group.shard(len(evalset)))
         datasets[ds.name] = evalset
     classes = datasets[config.val.name].labels.unique()
     if len(classes) < 2:

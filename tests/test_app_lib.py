@@ -156,9 +156,13 @@ def test_replay_frames_advance_by_the_speed_and_stop_at_the_end():
 
 def test_memory_text_names_each_sets_place_and_size():
     status = {"datasets": {"val": {"where": "device", "device_bytes": 3 << 30, "host_bytes": 0},
-                           "ImageNet-R": {"where": "streamed", "device_bytes": 600 << 20, "host_bytes": 5 << 30}}}
+                           "ImageNet-R": {"where": "streamed", "device_bytes": 600 << 20, "host_bytes": 5 << 30},
+                           "ImageNet-A": {"where": "disk", "device_bytes": 600 << 20, "host_bytes": 616 << 20},
+                           "cpu-set": {"where": "disk", "device_bytes": 0, "host_bytes": 77 << 20}}}
     assert memory_text(status) == ("Evaluation sets: val on the device (3.0 GB) · ImageNet-R streamed from pinned host memory "
-                                   "(5.0 GB, at most 600.0 MB on the GPU)")
+                                   "(5.0 GB, at most 600.0 MB on the GPU) · ImageNet-A read from disk a batch at a time (staging "
+                                   "buffers 616.0 MB, at most 600.0 MB on the GPU) · cpu-set read from disk a batch at a time "
+                                   "(staging buffers 77.0 MB)")
     assert memory_text({"state": "queued"}) == ""
 
 

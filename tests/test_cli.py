@@ -76,6 +76,7 @@ def _main(capsys, *args) -> tuple[int, str]:
     ({"manifoldmix": {"budget_per_component": 0}}, "budget"),
     ({"manifoldmix": {"budget": 0}}, "budget"),
     ({"batch_size": 0}, "batch_size"),
+    ({"host_memory_mb": 0}, "host_memory_mb"),
     ({"manifoldmix": {"semantics": "paperish"}}, "semantics"),
     ({"methods": ["greedy_soup", "best_soup"]}, "best_soup"),
     ({"ood": ["imagenet-a"]}, "imagenet-a"),
@@ -121,6 +122,7 @@ def test_bad_config_exits_2_naming_the_key(toy_world, tmp_path, capsys, changes,
 @pytest.mark.parametrize("changes, key", [
     ({"batch_size": "64"}, "batch_size"),
     ({"batch_size": 2.5}, "batch_size"),
+    ({"host_memory_mb": "1024"}, "host_memory_mb"),
     ({"manifoldmix": {"budget": "10"}}, "budget"),
     ({"manifoldmix": {"budget": 2.5}}, "budget"),
     ({"model": {"quick_gelu": "yes"}}, "quick_gelu"),
@@ -128,6 +130,13 @@ def test_bad_config_exits_2_naming_the_key(toy_world, tmp_path, capsys, changes,
 def test_optional_settings_of_the_wrong_type_are_config_errors(toy_world, changes, key):
     with pytest.raises(ConfigError, match=key):
         load_config(derived_config(toy_world, "wrong-type", **changes))
+
+
+def test_the_host_memory_budget_is_no_setting_a_resume_checks(toy_world):
+    """Where sets are staged changes no result, so a run may resume with another host_memory_mb."""
+    default, smaller = load_config(toy_world), load_config(derived_config(toy_world, "budget", host_memory_mb=64))
+    assert (default.host_memory_mb, smaller.host_memory_mb) == (1024, 64)
+    assert smaller.settings_digest() == default.settings_digest()
 
 
 def test_corrupt_checkpoint_exits_2_naming_the_file(toy_world, tmp_path, capsys):

@@ -14,8 +14,10 @@ from safetensors.torch import load_file, save_file
 
 from manifoldmix_core.config import DatasetConfig
 from manifoldmix_core.data import EvalSet, SetMemory, load_dataset, place, placement
-from manifoldmix_core.errors import DatasetError
-from manifoldmix_core.images import load_image_folder, load_tensor_file, resize_images
+from manifoldmix_core.errors import ConfigError, DatasetError
+from manifoldmix_core.images import load_image_folder, load_tensor_file, read_tensor_file, resize_images
+from manifoldmix_core.staging import IN_FLIGHT, Staging
+from manifoldmix_core.stored_sets import stored_images, write_stored_set
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -199,10 +201,36 @@ def test_only_the_held_out_set_stays_on_a_gpu_and_only_when_it_fits(device, resi
     assert placement(device, resident, size, free) == expected
 
 
-def test_a_cpu_run_reports_each_set_in_host_memory():
+def test_a_cpu_run_reports_a_set_in_memory_on_the_host_and_a_set_on_disk_by_its_staging(tmp_path):
     images, labels = torch.zeros((10, 3, 4, 4), dtype=torch.uint8), torch.zeros(10, dtype=torch.int64)
-    memory = place(EvalSet("val", images, labels), torch.device("cpu"), True, 4)
-    assert memory == SetMemory("host", 0, 10 * 3 * 4 * 4 + 10 * 8)
+    staging = Staging(torch.device("cpu"), 4)
+    assert place(EvalSet("val", images, labels), staging, True) == SetMemory("host", 0, 10 * 3 * 4 * 4 + 10 * 8)
+    stored = stored_images(write_stored_set(tmp_path / "val.safetensors", (3, 4, 4), [images], labels))
+    assert place(EvalSet("val", stored, labels), staging, True) == SetMemory("disk", 0, IN_FLIGHT * 4 * 3 * 4 * 4 + 10 * 8)
+
+
+
+def test_a_budget_that_cannot_hold_the_staging_buffers_is_refused_saying_what_they_take(tmp_path):
+    images = stored_images(write_stored_set(tmp_path / "big.safetensors", (3, 224, 224), [torch.zeros((300, 3, 224, 224), dtype=torch.uint8)],
+                                            torch.zeros(300, dtype=torch.int64)))
+    Staging(torch.device("cpu"), 256).check(images, 78 << 20, "test")  # 2 x 256 images of 224 px: 77 MB
+    with pytest.raises(ConfigError, match=r"host_memory_mb=64 cannot hold the 2 staging buffers that set test is read through "
+                                          r"\(2 x 256 images of 224 px: 74 MB\); raise host_memory_mb or lower batch_size"):
+        Staging(torch.device("cpu"), 256).check(images, 64 << 20, "test")
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_tensor_file_is_read_where_it_is_at_the_models_size_and_else_from_a_converted_copy(tmp_path, layout):
+    images = torch.randint(0, 256, (9, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    labels = torch.arange(9, dtype=torch.int32) % 3
+    saved = images if layout == "nchw" else images.permute(0, 2, 3, 1).contiguous()
+    save_file({"images": saved, "labels": labels}, tmp_path / "set.safetensors")
+    for size in (8, 5):
+        got, got_labels, _ = read_tensor_file(str(tmp_path / "set.safetensors"), size, tmp_path / "cache")
+        in_place = layout == "nchw" and size == 8
+        assert (got.path == tmp_path / "set.safetensors") == in_place and got.shape == (9, 3, size, size)
+        assert torch.equal(got.read(0, 9), resize_images(images, size)) and torch.equal(got_labels, labels.long())
+    assert len(list((tmp_path / "cache").glob("tensors-*.safetensors"))) == (1 if layout == "nchw" else 2)
 
 
 def accuracy(evalset: EvalSet, logits: torch.Tensor) -> float:

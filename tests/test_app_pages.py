@@ -72,7 +72,7 @@ def test_run_page_shows_a_finished_run_from_the_url(app_env):
     assert at.selectbox(key="lambda_candidate").value == "b"
     assert at.button(key="open_results")
     assert at.query_params["run"] == TOY_RUN
-    assert "Evaluation sets: val in host memory" in texts(at.caption)  # from status.json, written by the engine
+    assert "Evaluation sets: val read from disk a batch at a time" in texts(at.caption)  # from status.json, written by the engine
 
 
 def test_run_page_says_why_a_run_failed(app_env):

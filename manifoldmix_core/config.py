@@ -16,6 +16,7 @@ from typing import Any
 from . import methods, sources
 from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError
+from .jsontypes import fits, type_name
 from .partition import check_spec
 
 SEMANTICS = ("paper", "code-release")
@@ -85,9 +86,9 @@ class RunConfig:
     ingredients: list
     val: DatasetConfig
     test: list = field(default_factory=list)
-    ood: list = field(default_factory=list)
+    ood: list[str] = field(default_factory=list)
     partition: dict = field(default_factory=lambda: {"preset": "structural"})
-    methods: list = field(default_factory=methods.defaults)
+    methods: list[str] = field(default_factory=methods.defaults)
     manifoldmix: ManifoldMixConfig = field(default_factory=ManifoldMixConfig)
     wise_ft: WiseFTConfig | None = None
     device: str = "auto"
@@ -157,33 +158,10 @@ def _build(cls, data: Any, where: str):
         hint = hints[key]
         if key in sections and value is not None:
             value = _build(sections[key], value, f"{where}.{key}")
-        elif not _fits(value, hint):
-            raise ConfigError(f"{where}.{key} must be {_type_name(hint)}, got {value!r}")
+        elif not fits(value, hint):
+            raise ConfigError(f"{where}.{key} must be {type_name(hint)}, got {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
-
-
-def _fits(value, hint) -> bool:
-    """Whether a JSON value fits a field's type hint (None for optional fields; Any always fits)."""
-    if hint is Any:
-        return True
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(_fits(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is tuple:
-        return isinstance(value, (list, tuple))
-    return isinstance(value, typing.get_origin(hint) or hint)
-
-
-def _type_name(hint) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint))
-    return {type(None): "null", dict: "an object", list: "a list", tuple: "a list"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
@@ -207,6 +185,8 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     data["ingredients"] = [_ingredient(i, f"ingredients[{n}]", base) for n, i in enumerate(ingredients)]
     data["model"] = _build(ModelConfig, data["model"], "model")
     data["val"] = _dataset(data["val"], "val", base)
+    if not isinstance(data.get("test", []), list):
+        raise ConfigError(f"'test' must be a list of datasets, got {json.dumps(data['test'])[:120]}")
     data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
     data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
     data.setdefault("ingredient_tests", default_ingredient_tests(len(data["ingredients"])))
@@ -345,9 +325,13 @@ def _check_values(config: RunConfig) -> None:
 def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes())
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
-    except json.JSONDecodeError as exc:
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: a folder, not a config file") from exc
+    except ValueError as exc:  # not JSON, or not UTF-8
         raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a run config") from None
     return parse_config(data, path.parent.resolve())

@@ -89,9 +89,12 @@ class Partition:
     @classmethod
     def from_json(cls, text: str) -> Partition:
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PartitionError(f"partition file is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise PartitionError("partition file is nested too deeply to be a partition") from None
+        return cls.from_dict(data)
 
 
 def _some(names: Sequence[str], limit: int = 5) -> str:

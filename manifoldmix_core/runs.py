@@ -40,9 +40,10 @@ def remove_leftovers(run_dir: Path) -> None:
 
 
 def read_json(path: Path, default=None):
+    """A JSON file's content, or `default` when it is missing, not text or not JSON (nested too deeply included)."""
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return json.loads(Path(path).read_bytes())
+    except (FileNotFoundError, ValueError, RecursionError):
         return default
 
 
@@ -58,16 +59,16 @@ def read_status(run_dir: str | Path) -> dict:
 
 
 def read_events(run_dir: str | Path) -> list[dict]:
-    """All complete event lines (a line cut short by a crash is ignored)."""
+    """The event objects up to the first line that is not one (a line cut short by a crash, or damage)."""
     path = Path(run_dir) / EVENTS
     if not path.is_file():
         return []
     events = []
-    for line in path.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
+    for line in path.read_bytes().split(b"\n"):
+        event = _loads(line)
+        if not isinstance(event, dict):
             break
+        events.append(event)
     return events
 
 
@@ -111,7 +112,7 @@ class Journal:
             old = self.tape[self.position]
             changed = {k: (old.get(k), v) for k, v in event.items() if old.get(k) != v}
             if changed:
-                detail = "; ".join(f"{k} was {_short(a)}, now {_short(b)}" for k, (a, b) in changed.items())
+                detail = "; ".join(f"{k} was {short_json(a)}, now {short_json(b)}" for k, (a, b) in changed.items())
                 raise ResumeError(f"cannot resume: event {self.position + 1} of {self.path} ({_brief(old)}) differs: {detail}; "
                                   "the ingredients, datasets or settings changed since the run started")
             self.position += 1
@@ -126,12 +127,24 @@ class Journal:
         return self.share(full)
 
 
+def _loads(line: str | bytes):
+    """A line's JSON value, or None when it is not JSON (not UTF-8, cut short, nested too deeply)."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _brief(event: dict) -> str:
     return json.dumps({k: event.get(k) for k in ("type", "method", "phase", "candidate", "model") if k in event})
 
 
-def _short(value, limit: int = 120) -> str:
-    text = json.dumps(value)
+def short_json(value, limit: int = 120) -> str:
+    """A value as JSON for an error message, cut to `limit` characters."""
+    try:
+        text = json.dumps(value, default=str)
+    except (RecursionError, ValueError):
+        return "(nested too deeply to show)"
     return text if len(text) <= limit else text[:limit] + "..."
 
 

@@ -4,20 +4,20 @@ Each constructor returns the JSON object the journal (runs.Journal) appends, bef
 measures (ValAcc, accuracies) and the time `t`; a resumed run compares its new events with the tape
 field by field, so these shapes stay as they are on disk. Readers match on the classes below, never
 on strings: `read` turns a run directory's lines into them, skipping types they do not know; an event whose fields
-do not fit its class (jsontypes.fits) is refused, so a reader may use every field as its type says.
+do not fit its class (jsontypes.checker) is refused, so a reader may use every field as its type says.
 """
 
 from __future__ import annotations
 
 import functools
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from . import runs
 from .errors import EventError
-from .jsontypes import fits
+from .jsontypes import checker
 
 INGREDIENTS = "ingredients"  # the "method" an ingredient's own ValAcc is filed under on disk
 _SEARCH = "optimize_"  # phase prefix of an optimizer pass: optimize_1, optimize_2
@@ -210,7 +210,7 @@ def parse(raw: Mapping) -> Event | None:
     except KeyError as exc:
         raise EventError(f"a {runs.short_json(raw.get('type'))} event needs {exc}, got {runs.short_json(raw)}") from None
     if event is not None:
-        wrong = [f.name for f in fields(event) if not fits(getattr(event, f.name), _hints(type(event))[f.name])]
+        wrong = [name for name, fits in _checks(type(event)) if not fits(getattr(event, name))]
         if wrong:
             raise EventError(f"a {raw['type']} event's {', '.join(wrong)} has the wrong type: {runs.short_json(raw)}")
     return event
@@ -239,8 +239,10 @@ def _typed(raw: Mapping) -> Event | None:
 
 
 @functools.cache
-def _hints(cls: type) -> dict:
-    return typing.get_type_hints(cls)
+def _checks(cls: type) -> list[tuple[str, Callable]]:
+    """Each field of an event class with the test its value must pass (built once per class)."""
+    hints = typing.get_type_hints(cls)
+    return [(f.name, checker(hints[f.name])) for f in fields(cls)]
 
 
 def parse_all(raws: Iterable[Mapping]) -> list[Event]:

@@ -2,32 +2,56 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 
 def fits(value, hint) -> bool:
     """Whether a JSON value fits a type hint (None for optional fields, Any always fits); list[X] and dict[K, V] check their
     items too, so a reader can use every value without checking it again."""
+    return checker(hint)(value)
+
+
+@functools.cache
+def checker(hint) -> Callable[[Any], bool]:
+    """The test `fits` applies for a hint, built once per hint: the live view checks every event of a long log with it."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    exact = _exact_types(hint)
+    if exact is not None:  # JSON scalars have exact types: a type lookup, and for a list one set of its items' types
+        return lambda value: type(value) in exact
     if hint is Any:
-        return True
+        return lambda value: True
     if origin in (typing.Union, types.UnionType):
-        return any(fits(value, h) for h in args)
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        options = [checker(h) for h in args]
+        return lambda value: any(option(value) for option in options)
     if hint is tuple:
-        return isinstance(value, (list, tuple))
+        return lambda value: isinstance(value, (list, tuple))
     if origin is list and args:
-        return isinstance(value, list) and all(fits(v, args[0]) for v in value)
+        items = _exact_types(args[0])
+        if items is not None:
+            return lambda value: isinstance(value, list) and set(map(type, value)) <= items
+        item = checker(args[0])
+        return lambda value: isinstance(value, list) and all(map(item, value))
     if origin is dict and args:
-        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1]) for k, v in value.items())
-    return isinstance(value, origin or hint)
+        key, item = checker(args[0]), checker(args[1])
+        return lambda value: isinstance(value, dict) and all(key(k) and item(v) for k, v in value.items())
+    kind = origin or hint
+    return lambda value: isinstance(value, kind)
+
+
+_SCALARS = {float: frozenset({int, float}), int: frozenset({int}), str: frozenset({str}), bool: frozenset({bool}),
+            type(None): frozenset({type(None)})}  # a float may be written as an integer; a bool is never a number
+
+
+def _exact_types(hint) -> frozenset | None:
+    """The exact types a scalar hint (or a union of scalars) allows, else None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [_exact_types(h) for h in typing.get_args(hint)]
+        return None if None in parts else frozenset().union(*parts)
+    return _SCALARS.get(hint)
 
 
 def type_name(hint) -> str:

@@ -148,11 +148,12 @@ def test_parse_event_raises_only_event_errors(raw):
 @example(b"\xff\n")  # UnicodeDecodeError,
 @example(b"[1]\n")  # AttributeError,
 @example(b'{"type": "eval"}\n')  # KeyError
+@example(LOG[:LOG.index(b"\n", LOG.index(b"\n") + 1)])  # a complete last line without its newline: shown by events.read, not yet by LiveLog
 def test_reading_any_log_for_display_never_raises(content):
     folder = in_folder({runs.EVENTS: content})
     raws, typed = runs.read_events(folder), events.read(folder)
     live = LiveLog(folder).poll()
-    assert len(typed) <= len(raws) and live.count == len(typed)
+    assert len(typed) <= len(raws) and len(typed) - 1 <= live.count <= len(typed)  # LiveLog waits for a last line's newline
     drawn = live.evaluations(), live.candidate_timeline(), live.lambda_trajectory(), live.run_summary()  # what the Run page draws
     assert len(drawn[0]) == drawn[3]["evaluations"]
 

@@ -97,15 +97,13 @@ def preview(dataset: dict, count: int = 12) -> tuple[list[np.ndarray], list[str]
         images, names = demo_images(dataset["path"], count)
         return list(images), names
     if dataset["source"] == "imagefolder":
-        from PIL import Image
-
-        from manifoldmix_core.dataset_files import image_folder_files
+        from manifoldmix_core.dataset_files import image_folder_files, open_image
         classes, files = image_folder_files(Path(dataset["path"]))
         step = max(1, len(files) // count)
         picked = files[::step][:count]
         images = []
         for path, _ in picked:
-            with Image.open(path) as img:
+            with open_image(path) as img:
                 images.append(np.asarray(img.convert("RGB").resize((96, 96))))
         return images, [classes[label] for _, label in picked]
     from safetensors.numpy import load_file

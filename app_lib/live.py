@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from manifoldmix_core import methods, runs
+from manifoldmix_core.errors import EventError
 from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, parse
 
 STATUSES = ("skipped", "optimised", "accepted", "rejected")
@@ -28,7 +29,7 @@ class LiveLog:
     grows with the new events only.
 
     `poll()` reads events.jsonl from the byte offset it reached last time (a line still being written waits for
-    the next poll; a line that is not JSON ends the readable log, as in runs.read_events); `feed()` takes typed
+    the next poll; a line that is not an event ends the readable log, as in events.read); `feed()` takes typed
     events from elsewhere (the replay of the author's log).
     """
 
@@ -60,13 +61,14 @@ class LiveLog:
         parsed = []
         for line in complete.splitlines(keepends=True):
             try:
-                raw = json.loads(line)
-            except json.JSONDecodeError:
+                event = parse(json.loads(line))
+            except (ValueError, RecursionError, EventError):  # not JSON, not UTF-8, nested too deeply, not an event
                 self.broken = True
                 break
             self.offset += len(line)
-            parsed.append(raw)
-        return self.feed(event for event in map(parse, parsed) if event is not None)
+            if event is not None:
+                parsed.append(event)
+        return self.feed(parsed)
 
     def feed(self, events: Iterable[Event]) -> LiveLog:
         """Update every summary with these events, in order."""

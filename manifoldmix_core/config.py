@@ -15,7 +15,8 @@ from typing import Any
 
 from . import jsonfile, methods, sources
 from .anatomy import OPENAI_MEAN, OPENAI_STD
-from .errors import ConfigError
+from .errors import ConfigError, DamagedFile
+from .jsontypes import fits, type_name
 from .partition import check_spec
 
 SEMANTICS = ("paper", "code-release")
@@ -86,9 +87,9 @@ class RunConfig:
     ingredients: list
     val: DatasetConfig
     test: list = field(default_factory=list)
-    ood: list = field(default_factory=list)
+    ood: list[str] = field(default_factory=list)
     partition: dict = field(default_factory=lambda: {"preset": "structural"})
-    methods: list = field(default_factory=methods.defaults)
+    methods: list[str] = field(default_factory=methods.defaults)
     manifoldmix: ManifoldMixConfig = field(default_factory=ManifoldMixConfig)
     wise_ft: WiseFTConfig | None = None
     device: str = "auto"
@@ -160,33 +161,10 @@ def _build(cls, data: Any, where: str):
         hint = hints[key]
         if key in sections and value is not None:
             value = _build(sections[key], value, f"{where}.{key}")
-        elif not _fits(value, hint):
-            raise ConfigError(f"{where}.{key} must be {_type_name(hint)}, got {value!r}")
+        elif not fits(value, hint):
+            raise ConfigError(f"{where}.{key} must be {type_name(hint)}, got {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
-
-
-def _fits(value, hint) -> bool:
-    """Whether a JSON value fits a field's type hint (None for optional fields; Any always fits)."""
-    if hint is Any:
-        return True
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(_fits(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is tuple:
-        return isinstance(value, (list, tuple))
-    return isinstance(value, typing.get_origin(hint) or hint)
-
-
-def _type_name(hint) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint))
-    return {type(None): "null", dict: "an object", list: "a list", tuple: "a list"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
@@ -210,6 +188,8 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     data["ingredients"] = [_ingredient(i, f"ingredients[{n}]", base) for n, i in enumerate(ingredients)]
     data["model"] = _build(ModelConfig, data["model"], "model")
     data["val"] = _dataset(data["val"], "val", base)
+    if not isinstance(data.get("test", []), list):
+        raise ConfigError(f"'test' must be a list of datasets, got {json.dumps(data['test'])[:120]}")
     data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
     data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
     data.setdefault("ingredient_tests", default_ingredient_tests(len(data["ingredients"])))
@@ -354,4 +334,6 @@ def load_config(path: str | Path) -> RunConfig:
         data = jsonfile.load(path)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
+    except DamagedFile as exc:
+        raise ConfigError(str(exc)) from exc
     return parse_config(data, path.parent.resolve())

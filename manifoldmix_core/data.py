@@ -10,6 +10,7 @@ run checks.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,9 +87,16 @@ class EvalSet:
             bad = [c for c in self.class_map if not 0 <= int(c) < num_classes]
             if bad:
                 raise DatasetError(f"{self.name}: class map names model classes {bad[:5]} but the head has {num_classes}")
-            unmapped = sorted(set(range(n_dataset)) - set(self.class_map.values()))
+            targets = set(self.class_map.values())
+            beyond = sorted(c for c in targets if c >= num_classes)
+            if beyond:  # many model classes onto one dataset class: never more dataset classes than the head has
+                raise DatasetError(f"{self.name}: class map names dataset classes {beyond[:5]}, but mapping a head of {num_classes} "
+                                   f"classes leaves at most {num_classes} dataset classes")
+            # the first dataset classes without a model class; never more than len(targets) + 5 steps, whatever the labels
+            unmapped = [c for c in itertools.islice((c for c in itertools.count() if c not in targets), 5) if c < n_dataset]
             if unmapped:
-                raise DatasetError(f"{self.name}: dataset classes {unmapped[:5]} have no model class mapped to them")
+                raise DatasetError(f"{self.name}: dataset classes {unmapped} have no model class mapped to them "
+                                   f"(labels go up to {n_dataset - 1})")
         elif n_dataset > num_classes:
             raise DatasetError(f"{self.name}: labels go up to {n_dataset - 1} but the model has {num_classes} classes; "
                                "give a class subset or class map")

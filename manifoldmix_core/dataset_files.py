@@ -1,12 +1,14 @@
 """What a dataset on disk must look like, checked without torch and without reading the images: an ImageFolder
-tree's classes and files, a tensor file's header. The app checks a set when it is added; the readers in
-images.py use the same checks, so a set the app accepted loads in a run.
+tree's classes and files, a tensor file's header, an image's header (its size within MAX_PIXELS). The app checks a
+set when it is added; the readers in images.py use the same checks, so a set the app accepted loads in a run.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
 from safetensors import SafetensorError, safe_open
 
 from .errors import DatasetError
@@ -14,6 +16,24 @@ from .errors import DatasetError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TENSOR_KEYS = ("images", "labels")
 _INTEGER_DTYPES = ("U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64")
+MAX_PIXELS = 89_478_485  # per image: PIL's own DecompressionBombWarning threshold
+
+
+def open_image(path: Path) -> Image.Image:
+    """An image file opened with only its header read, refused by name when it is unreadable or has more than MAX_PIXELS
+    pixels (a header can claim 30000x30000, gigabytes once decoded)."""
+    try:
+        with warnings.catch_warnings():  # PIL warns between its two limits; the check below refuses the same images by name
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except Image.DecompressionBombError:
+        raise DatasetError(f"{path}: more than {MAX_PIXELS:,} pixels; resize the image or leave it out") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc})") from exc
+    if img.width * img.height > MAX_PIXELS:
+        img.close()
+        raise DatasetError(f"{path}: {img.width}x{img.height} is more than {MAX_PIXELS:,} pixels; resize the image or leave it out")
+    return img
 
 
 def image_folder_files(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:

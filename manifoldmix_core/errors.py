@@ -30,6 +30,10 @@ class ResumeError(ManifoldMixError):
     """A run directory cannot be resumed (missing config, or its inputs changed since)."""
 
 
+class EventError(ManifoldMixError):
+    """A line of events.jsonl is not a valid event (a known type with missing or mistyped fields)."""
+
+
 class Cancelled(ManifoldMixError):
     """The user asked the run to stop (CANCEL file); the run directory stays resumable."""
 

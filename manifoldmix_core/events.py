@@ -3,16 +3,21 @@
 Each constructor returns the JSON object the journal (runs.Journal) appends, before the fields it
 measures (ValAcc, accuracies) and the time `t`; a resumed run compares its new events with the tape
 field by field, so these shapes stay as they are on disk. Readers match on the classes below, never
-on strings: `read` turns a run directory's lines into them, skipping types they do not know.
+on strings: `read` turns a run directory's lines into them, skipping types they do not know; an event whose fields
+do not fit its class (jsontypes.checker) is refused, so a reader may use every field as its type says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import functools
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from . import runs
+from .errors import EventError
+from .jsontypes import checker
 
 INGREDIENTS = "ingredients"  # the "method" an ingredient's own ValAcc is filed under on disk
 _SEARCH = "optimize_"  # phase prefix of an optimizer pass: optimize_1, optimize_2
@@ -90,8 +95,8 @@ class Setup:
     """What a resumed run must find unchanged, and the component names λ is listed by."""
 
     settings: str
-    datasets: dict
-    components: list
+    datasets: dict[str, str]
+    components: list[str]
     t: float = 0.0
 
 
@@ -101,7 +106,7 @@ class Accuracy:
 
     model: str
     kind: str  # "ingredient" (when first read, with the file's hash), "ingredient_tests" (test/OOD sets later) or "method"
-    accuracy: dict
+    accuracy: dict[str, float]
     fingerprint: str | None = None
     t: float = 0.0
 
@@ -113,7 +118,7 @@ class Eval:
     method: str
     phase: str
     candidate: str
-    lam: list | None
+    lam: list[float] | None
     valacc: float
     t: float = 0.0
 
@@ -153,7 +158,7 @@ class Decision:
     candidate: str
     accepted: bool
     valacc: float
-    lam: list | None = None
+    lam: list[float] | None = None
     t: float = 0.0
 
 
@@ -196,7 +201,22 @@ EVALUATIONS = (Eval, IngredientEval)  # every ValAcc measured: what "evaluations
 
 
 def parse(raw: Mapping) -> Event | None:
-    """The typed event of one events.jsonl object, or None for a type this version does not know."""
+    """The typed event of one events.jsonl object, or None for a type this version does not know; EventError when a known
+    type lacks a field or has one of the wrong type."""
+    if not isinstance(raw, Mapping):
+        raise EventError(f"an event is a JSON object, got {runs.short_json(raw)}")
+    try:
+        event = _typed(raw)
+    except KeyError as exc:
+        raise EventError(f"a {runs.short_json(raw.get('type'))} event needs {exc}, got {runs.short_json(raw)}") from None
+    if event is not None:
+        wrong = [name for name, fits in _checks(type(event)) if not fits(getattr(event, name))]
+        if wrong:
+            raise EventError(f"a {raw['type']} event's {', '.join(wrong)} has the wrong type: {runs.short_json(raw)}")
+    return event
+
+
+def _typed(raw: Mapping) -> Event | None:
     t = raw.get("t", 0.0)
     kind = raw.get("type")
     if kind == "eval":
@@ -218,11 +238,27 @@ def parse(raw: Mapping) -> Event | None:
     return None
 
 
+@functools.cache
+def _checks(cls: type) -> list[tuple[str, Callable]]:
+    """Each field of an event class with the test its value must pass (built once per class)."""
+    hints = typing.get_type_hints(cls)
+    return [(f.name, checker(hints[f.name])) for f in fields(cls)]
+
+
 def parse_all(raws: Iterable[Mapping]) -> list[Event]:
     """Typed events in order, unknown types left out."""
     return [event for event in map(parse, raws) if event is not None]
 
 
 def read(run_dir: str | Path) -> list[Event]:
-    """A run directory's events, typed (a line cut short by a crash is ignored, see runs.read_events)."""
-    return parse_all(runs.read_events(run_dir))
+    """A run directory's events, typed, up to the first line that is not an event (a line cut short by a crash, see
+    runs.read_events, or a damaged one): what a reader can show of a log, whatever the file holds."""
+    typed = []
+    for raw in runs.read_events(run_dir):
+        try:
+            event = parse(raw)
+        except EventError:
+            break
+        if event is not None:
+            typed.append(event)
+    return typed

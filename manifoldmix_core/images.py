@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .dataset_files import check_tensor_file, image_folder_files
+from .dataset_files import check_tensor_file, image_folder_files, open_image
 from .errors import DatasetError
 from .files import write_atomic
 from .fingerprint import file_digest, files_digest
@@ -46,15 +46,15 @@ def resize_images(images: torch.Tensor, size: int, chunk_bytes: int = RESIZE_CHU
 
 def decode_image(path: Path, size: int) -> np.ndarray:
     """Decode one image: RGB, shorter side resized to `size` (bicubic), centre-cropped, HWC uint8."""
-    try:
-        with Image.open(path) as img:
+    with open_image(path) as img:
+        try:
             img = img.convert("RGB")
-            scale = size / min(img.size)
-            img = img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))), Image.BICUBIC)
-            left, top = (img.width - size) // 2, (img.height - size) // 2
-            return np.asarray(img.crop((left, top, left + size, top + size)))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc})") from exc
+        except OSError as exc:  # a header that reads, over data that does not
+            raise DatasetError(f"{path}: not a readable image ({exc})") from exc
+        scale = size / min(img.size)
+        img = img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))), Image.BICUBIC)
+        left, top = (img.width - size) // 2, (img.height - size) // 2
+        return np.asarray(img.crop((left, top, left + size, top + size)))
 
 
 def load_image_folder(root: str | Path, size: int, cache_dir: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

@@ -151,6 +151,7 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
         try:
             config = load_config(run_dir / runs.CONFIG)
             journal = runs.Journal(run_dir, group.share)
+            journal.listeners.append(lambda _: status.data.update(log=journal.log))  # every later status write records the head
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
             setup = prepare(config, journal, progress.step, cache_dir, group)
@@ -226,6 +227,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     if not kitchen.evaluator.group.leader:
         return results  # rank 0 alone writes the run directory
     results["evaluations"] = sum(isinstance(e, events.EVALUATIONS) for e in events.read(run_dir))
+    results["log"] = kitchen.journal.log
     if fused is not None:
         _save_fused(run_dir / runs.FUSED, setup, kept, fused, config)
         results["fused"] = {"method": kept, "file": runs.FUSED}

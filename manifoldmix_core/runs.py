@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import claim, jsonfile
+from . import chain, claim, jsonfile
 from .claim import pid_alive
 from .errors import Cancelled, DamagedFile, ResumeError
 from .files import write_atomic
@@ -59,16 +59,17 @@ def read_status(run_dir: str | Path) -> dict:
 
 
 def read_events(run_dir: str | Path) -> list[dict]:
-    """All complete event lines (a line cut short by a crash is ignored)."""
+    """The event objects up to the first line that is not one (a line cut short by a crash, or damage); the hash chain
+    is not checked here: this is what a log shows, and Journal checks it before a resume replays anything."""
     path = Path(run_dir) / EVENTS
     if not path.is_file():
         return []
     events = []
-    for line in path.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
+    for line in path.read_bytes().split(b"\n"):
+        event = _loads(line)
+        if not isinstance(event, dict):
             break
+        events.append(event)
     return events
 
 
@@ -81,22 +82,47 @@ class Journal:
     """Append-only events.jsonl that replays its own past on resume (see the module docstring)."""
 
     def __init__(self, run_dir: Path, share: Callable | None = None):
-        """`share` hands each event to torchrun's other ranks (distributed.Group.share); a single process shares nothing."""
+        """`share` hands each event to torchrun's other ranks (distributed.Group.share); a single process shares nothing.
+
+        The tape is read only if its hash chain verifies (chain.py) up to at least the head status.json recorded; a log
+        without a chain, written before the chain existed, is refused: nothing in it can be trusted to replay.
+        """
         self.share = share or (lambda value: value)
         self.path = run_dir / EVENTS
         self.cancel_path = run_dir / CANCEL
-        self.tape = read_events(run_dir)
-        self._truncate_partial_line()
+        lines, cut = self._complete_lines()
+        self.tape = [_tape_event(line, number, self.path) for number, line in enumerate(lines, start=1)]
+        if self.tape and not chain.is_chained(self.tape):
+            raise ResumeError(f"cannot resume: {self.path} has no hash chain (it was written before runs were tamper-evident, "
+                              "or the chain was stripped); its events cannot be verified, so start the run again in a new directory")
+        status = read_json(run_dir / STATUS, default={})
+        self.head = chain.verify(lines, self.path, status.get("log") if isinstance(status, dict) else None, run_dir / STATUS)
+        if cut:  # only a log that verified is repaired
+            self.path.write_text("".join(line + "\n" for line in lines))
+        self.lines = len(lines)
         self.position = 0
         self.start = time.time() - (self.tape[-1].get("t", 0.0) if self.tape else 0.0)
         self.listeners: list[Callable[[dict], None]] = []
 
-    def _truncate_partial_line(self) -> None:
-        if self.path.is_file():
-            text = self.path.read_text()
-            keep = "".join(line + "\n" for line in text.splitlines()[: len(self.tape)])
-            if keep != text:
-                self.path.write_text(keep)
+    def _complete_lines(self) -> tuple[list[str], bool]:
+        """The log's complete lines, and whether the file needs repair: a last line cut short by a crash, or a complete one
+        whose newline was not written yet."""
+        if not self.path.is_file():
+            return [], False
+        try:
+            text = self.path.read_bytes().decode()
+        except UnicodeDecodeError as exc:
+            raise ResumeError(f"cannot resume: {self.path} is not text (byte {exc.start}); the log is damaged") from None
+        lines = text.split("\n")
+        last = lines.pop()  # "" after a final newline, else a line the writer did not finish
+        if last and _loads(last) is not None:
+            lines.append(last)
+        return lines, last != ""
+
+    @property
+    def log(self) -> dict:
+        """What status.json and results.json record of the log: its number of lines and its head."""
+        return chain.record(self.lines, self.head)
 
     @property
     def replaying(self) -> bool:
@@ -112,7 +138,7 @@ class Journal:
             old = self.tape[self.position]
             changed = {k: (old.get(k), v) for k, v in event.items() if old.get(k) != v}
             if changed:
-                detail = "; ".join(f"{k} was {_short(a)}, now {_short(b)}" for k, (a, b) in changed.items())
+                detail = "; ".join(f"{k} was {short_json(a)}, now {short_json(b)}" for k, (a, b) in changed.items())
                 raise ResumeError(f"cannot resume: event {self.position + 1} of {self.path} ({_brief(old)}) differs: {detail}; "
                                   "the ingredients, datasets or settings changed since the run started")
             self.position += 1
@@ -120,19 +146,41 @@ class Journal:
         if self.share(CANCELLED if self.cancel_path.exists() else MEASURED) == CANCELLED:
             raise Cancelled("cancelled by the user")
         full = {**event, **(compute() if compute else {}), "t": round(time.time() - self.start, 3)}
+        line, head = chain.link(self.head, json.dumps(full))
         with self.path.open("a") as f:
-            f.write(json.dumps(full) + "\n")
+            f.write(line + "\n")
+        self.head, self.lines = head, self.lines + 1
         for listener in self.listeners:
             listener(full)
         return self.share(full)
+
+
+def _loads(line: str | bytes):
+    """A line's JSON value, or None when it is not JSON (not UTF-8, cut short, nested too deeply)."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _tape_event(line: str, number: int, path: Path) -> dict:
+    """One complete line of the tape as its event; anything else is damage (only a last line may be cut by a crash)."""
+    event = _loads(line)
+    if not isinstance(event, dict):
+        raise ResumeError(f"cannot resume: line {number} of {path} is not an event; the log is damaged")
+    return event
 
 
 def _brief(event: dict) -> str:
     return json.dumps({k: event.get(k) for k in ("type", "method", "phase", "candidate", "model") if k in event})
 
 
-def _short(value, limit: int = 120) -> str:
-    text = json.dumps(value)
+def short_json(value, limit: int = 120) -> str:
+    """A value as JSON for an error message, cut to `limit` characters."""
+    try:
+        text = json.dumps(value, default=str)
+    except (RecursionError, ValueError):
+        return "(nested too deeply to show)"
     return text if len(text) <= limit else text[:limit] + "..."
 
 

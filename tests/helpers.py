@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from manifoldmix_core import runs
+from manifoldmix_core import chain, runs
 from manifoldmix_core.runner import execute, start_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,7 +65,8 @@ def events_of(run_dir: Path, **match) -> list[dict]:
 
 
 def without_time(events: list[dict]) -> list[dict]:
-    return [{k: v for k, v in e.items() if k != "t"} for e in events]
+    """Events without their times, nor the hash chain that covers those times."""
+    return [{k: v for k, v in e.items() if k not in ("t", chain.FIELD)} for e in events]
 
 
 def fused_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -74,9 +75,23 @@ def fused_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
 
 
+def log_record(run_dir: Path, lines: int | None = None) -> dict:
+    """The log record (chain.record) of a run's events.jsonl, or of its first `lines` lines."""
+    kept = (run_dir / runs.EVENTS).read_text().splitlines()[:lines]
+    return chain.record(len(kept), json.loads(kept[-1])[chain.FIELD] if kept else chain.START)
+
+
+def without_log(results: dict) -> dict:
+    """Results without the record of their log's head, which covers the events' times (chain.py) and so differs per run."""
+    return {k: v for k, v in results.items() if k != "log"}
+
+
 def assert_same_run(run_dir: Path, reference: Path) -> None:
-    """Results, events (timings aside) and the fused model bit for bit equal those of the reference run."""
-    assert json.loads((run_dir / runs.RESULTS).read_text()) == json.loads((reference / runs.RESULTS).read_text())
+    """Results, events (timings aside) and the fused model bit for bit equal those of the reference run; results.json and
+    status.json record the head of the run's own log."""
+    results, reference_results = (json.loads((d / runs.RESULTS).read_text()) for d in (run_dir, reference))
+    assert results["log"] == runs.read_status(run_dir)["log"] == log_record(run_dir)
+    assert without_log(results) == without_log(reference_results)
     assert without_time(runs.read_events(run_dir)) == without_time(runs.read_events(reference))
     tensors, metadata = fused_tensors(run_dir / runs.FUSED)
     ref_tensors, ref_metadata = fused_tensors(reference / runs.FUSED)
@@ -98,7 +113,7 @@ def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: 
     (target / runs.RESULTS).unlink()
     (target / runs.FUSED).unlink()
     status = json.loads((target / runs.STATUS).read_text())
-    status.update(state="running", pid=dead_pid(), progress=0.5, message="ValAcc ...")
+    status.update(state="running", pid=dead_pid(), progress=0.5, message="ValAcc ...", log=log_record(target, keep_lines))
     (target / runs.STATUS).write_text(json.dumps(status))
     assert runs.read_status(target)["state"] == "interrupted"
     return target

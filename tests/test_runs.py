@@ -252,17 +252,21 @@ def test_read_status_reports_dead_workers(tmp_path):
 
 
 def test_read_events_ignores_a_cut_line_and_the_journal_repairs_it(tmp_path):
-    lines = [json.dumps({"type": "eval", "valacc": v / 10, "t": v}) for v in range(3)]
-    (tmp_path / runs.EVENTS).write_text("\n".join(lines) + "\n" + lines[0][:9])
+    writer = runs.Journal(tmp_path)
+    for v in range(3):
+        writer.record({"type": "eval", "valacc": v / 10})
+    complete = (tmp_path / runs.EVENTS).read_text()
+    (tmp_path / runs.EVENTS).write_text(complete + complete[:9])
     assert [e["valacc"] for e in runs.read_events(tmp_path)] == [0.0, 0.1, 0.2]
     journal = runs.Journal(tmp_path)
-    assert (tmp_path / runs.EVENTS).read_text() == "\n".join(lines) + "\n"
+    assert (tmp_path / runs.EVENTS).read_text() == complete
     for v in range(3):
         assert journal.replaying
         assert journal.record({"type": "eval"})["valacc"] == v / 10
     assert not journal.replaying
     journal.record({"type": "eval", "valacc": 0.9})
     assert [e["valacc"] for e in runs.read_events(tmp_path)] == [0.0, 0.1, 0.2, 0.9]
+    assert runs.Journal(tmp_path).log == journal.log  # the appended line continues the chain
 
 
 def test_a_run_keeps_no_logits_only_what_methods_need(finished_run):

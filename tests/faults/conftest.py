@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 from fault_worker import Fault, main
 from helpers import REPO, run_config, small_toy_config
+from hypothesis import HealthCheck, settings
 
 from manifoldmix_core import claim, runs
 
+FUZZ_EXAMPLES = {"bounded": 200, "fuzz": 5000}  # per fuzz target (test_fuzz.py): CI's default, and `pytest -m fuzz` / MANIFOLDMIX_FUZZ=1
 ENDS_WITHIN_S = 20.0  # generous for a loaded 2-core CI machine; the failures this guards against never ended at all
 PHASES = {
     "setup": {"call": "manifoldmix_core.runner:load_dataset"},
@@ -35,6 +37,17 @@ PHASES = {
     "ensembles": {"event": {"type": "eval", "method": "greedy_ensemble"}},
     "results": {"call": "manifoldmix_core.runner:_save_fused"},
 }
+
+
+def pytest_configure(config):
+    """Hypothesis profiles for test_fuzz.py: a bounded one by default, thousands of examples when asked for (no example
+    database: nothing is written into the repository)."""
+    for name, examples in FUZZ_EXAMPLES.items():
+        settings.register_profile(name, max_examples=examples, deadline=None, database=None,
+                                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    marks = config.getoption("markexpr", "") or ""
+    asked = os.environ.get("MANIFOLDMIX_FUZZ") == "1" or ("fuzz" in marks and "not fuzz" not in marks)
+    settings.load_profile("fuzz" if asked else "bounded")
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,7 @@ def test_anchor_keeps_a_finetune_closer_to_where_it_started():
     lp_init = zoo._load(zoo.DEMO_DIR / zoo.PROBE)
     start = torch.cat([p.flatten() for p in lp_init.parameters()])
     recipe = replace(random_hparams(0, 0, zoo.SEARCH), epochs=2, batch_size=16, head_refit=False, bag=1.0)
-    drift = {anchor: float((torch.cat([p.flatten() for p in finetune(lp_init, images, labels, replace(recipe, anchor=anchor)).parameters()])
+    drift = {anchor: float((torch.cat([p.detach().flatten() for p in finetune(lp_init, images, labels, replace(recipe, anchor=anchor)).parameters()])
                             - start).norm()) for anchor in (0.0, 50.0)}
     assert drift[50.0] < drift[0.0]
 

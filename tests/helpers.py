@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from manifoldmix_core import chain, runs
+from manifoldmix_core import chain, runs, sweep
 from manifoldmix_core.runner import execute, start_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,3 +117,32 @@ def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: 
     (target / runs.STATUS).write_text(json.dumps(status))
     assert runs.read_status(target)["state"] == "interrupted"
     return target
+
+
+# -- damaged files (issue 17): the fault tests and the browser walk over a damaged workspaces folder share them ------
+
+DAMAGED_SWEEPS = {  # sweep.json contents that are no sweep
+    "no members": {"name": "t"},
+    "a member with an extra key": {"name": "t", "members": [{"run_id": "t-01", "setting": "w", "seed": 0, "extra": 1}]},
+    "members as a string": {"name": "t", "members": "t-01"},
+    "a seed that is a string": {"name": "t", "members": [{"run_id": "t-01", "setting": "w", "seed": "0"}]},
+    "not UTF-8": b'{"name": "t\xff\xfe", "members": []}',
+    "nested 200,000 deep": b"[" * 200_000,
+    "truncated": b'{"name": "t", "members": [{"run_id": "t-0',
+}
+
+DAMAGED_WORKSPACES = {  # workspace file contents that are no workspace; None: a symlink to a file outside the folder
+    "not UTF-8": b'{"name": "caf\xe9"}',
+    "wrong types": b'{"partition": "abc", "ingredients": 5}',
+    "a list": b"[1, 2]",
+    "nested 200,000 deep": b"[" * 200_000,
+    "truncated": b'{"name": "my-run", "ingredients": [{"name": "a", "pa',
+    "a symlink leaving the folder": None,
+}
+
+
+def write_sweep(sweep_dir: Path, content: bytes | dict) -> Path:
+    """A sweep directory holding the given sweep.json (bytes as they are, a dict as JSON)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / sweep.SWEEP).write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    return sweep_dir

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from app_support import APP, app_env, toy_draft  # noqa: F401
 from conftest import report
-from helpers import cli, small_toy_config
+from helpers import DAMAGED_SWEEPS, DAMAGED_WORKSPACES, cli, small_toy_config, write_sweep
 from streamlit.testing.v1 import AppTest
 from test_app_pages import open_page, texts
 
@@ -24,13 +24,6 @@ from manifoldmix_core.errors import ConfigError
 from manifoldmix_core.methods import WISE_FT
 
 LONGEST_MESSAGE = 2000  # a refused 100,000-character id is named in a few dozen characters, not echoed whole
-
-
-def write_sweep(sweep_dir: Path, content: bytes | dict) -> Path:
-    """A sweep directory holding the given sweep.json (bytes as they are, a dict as JSON)."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / sweep.SWEEP).write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
-    return sweep_dir
 
 
 def listing(folder: Path) -> dict[str, bytes]:
@@ -83,17 +76,6 @@ def test_experiments_page_shows_a_sweep_with_an_outside_member_as_damaged(app_en
 
 
 # -- 3. a damaged sweep.json is named, on the CLI and on Experiments ----------------------------------------------------
-
-DAMAGED_SWEEPS = {
-    "no members": {"name": "t"},
-    "a member with an extra key": {"name": "t", "members": [{"run_id": "t-01", "setting": "w", "seed": 0, "extra": 1}]},
-    "members as a string": {"name": "t", "members": "t-01"},
-    "a seed that is a string": {"name": "t", "members": [{"run_id": "t-01", "setting": "w", "seed": "0"}]},
-    "not UTF-8": b'{"name": "t\xff\xfe", "members": []}',
-    "nested 200,000 deep": b"[" * 200_000,
-    "truncated": b'{"name": "t", "members": [{"run_id": "t-0',
-}
-
 
 @pytest.mark.parametrize("case", DAMAGED_SWEEPS)
 def test_a_damaged_sweep_json_is_a_clear_cli_error_naming_the_file(case, tmp_path):
@@ -189,14 +171,6 @@ def test_a_member_failing_with_any_error_is_marked_failed_and_the_sweep_goes_on(
 # -- 2. a damaged workspace file is named; every page goes on ------------------------------------------------------------
 
 DAMAGED = "ws-damaged1"
-DAMAGED_WORKSPACES = {
-    "not UTF-8": b'{"name": "caf\xe9"}',
-    "wrong types": b'{"partition": "abc", "ingredients": 5}',
-    "a list": b"[1, 2]",
-    "nested 200,000 deep": b"[" * 200_000,
-    "truncated": b'{"name": "my-run", "ingredients": [{"name": "a", "pa',
-    "a symlink leaving the folder": None,
-}
 
 
 def damaged_workspace(app_env: Path, case: str) -> Path:

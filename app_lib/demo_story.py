@@ -45,8 +45,8 @@ def demo_story(path: Path = ROWS) -> list[str]:
     if "top5_ensemble" in h:
         ensemble = h["top5_ensemble"]
         sentences.append(f"A logit ensemble of the top 5 finetunes scores {_pct(ensemble['val'])} on the held-out set against "
-                         f"{_pct(h['best_val'])} for the best one ({_pp(ensemble['val'] - h['best_val'])}): the finetunes make "
-                         f"{'different' if ensemble['val'] > h['best_val'] else 'largely the same'} mistakes.")
+                         f"{_pct(h['best_val'])} for the best one ({_pp(ensemble['val'] - h['best_val'])}): the finetunes "
+                         f"{'make different mistakes' if ensemble['val'] - h['best_val'] >= 0.01 else 'share most of their mistakes'}.")
     if "granularity" in h:
         sentences.append(f"Does the partition's granularity matter here? {h['granularity'][0].upper()}{h['granularity'][1:]}.")
     return sentences

@@ -51,7 +51,7 @@ def shared_errors(root: Path, val: tuple[torch.Tensor, torch.Tensor]) -> float:
     """Share of held-out images that every finetune of the zoo gets wrong."""
     wrong = torch.ones(len(val[1]), dtype=torch.bool)
     for path in sorted((root / zoo.ZOO).glob("*.safetensors")):
-        model = zoo._load(path)
+        model = zoo.load_model(path)
         with torch.inference_mode():
             predictions = torch.cat([model(val[0][i:i + 1000]).argmax(1) for i in range(0, len(val[0]), 1000)])
         wrong &= predictions != val[1]
@@ -68,7 +68,7 @@ def probe(name: str, seed: int, n: int, runs: Path, val_n: int = splits.EVAL_SPL
         x_id, y_id = to_tensors(*splits.generate_cached(replace(splits.TRAIN, n=POOLS.get(name, splits.TRAIN.n))))
         val = to_tensors(*splits.load_split("val"))
         plan = replace(zoo.FULL, n_finetunes=n, seed=seed)
-        valacc, _ = zoo.finetune_zoo(zoo._load(zoo.DEMO_DIR / zoo.PROBE), x_id, y_id, val, plan, root, PROTOCOLS[name])
+        valacc, _ = zoo.finetune_zoo(zoo.load_model(zoo.DEMO_DIR / zoo.PROBE), x_id, y_id, val, plan, root, PROTOCOLS[name])
         (root / zoo.MANIFEST).write_text(json.dumps({"protocol": name, "seed": seed, "valacc": valacc}, indent=1))
     trained = time.time() - started
     suffix = "" if val_n == splits.EVAL_SPLITS["val"].n else f"-val{val_n}"

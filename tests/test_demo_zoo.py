@@ -98,7 +98,7 @@ def test_each_finetune_trains_on_its_own_seeded_sample():
     """Bagging: one recipe's sample is the same every time; two recipes' samples differ; the head is refit on it."""
     images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8)
     labels = torch.arange(40) % 10
-    lp_init = zoo._load(zoo.DEMO_DIR / zoo.PROBE)
+    lp_init = zoo.load_model(zoo.DEMO_DIR / zoo.PROBE)
     recipe = lambda i: replace(random_hparams(i, 0, zoo.SEARCH), epochs=1, batch_size=8)  # noqa: E731
     first, again, other = (finetune(lp_init, images, labels, recipe(i)) for i in (0, 0, 1))
     state = lambda m: torch.cat([p.flatten() for p in m.state_dict().values()])  # noqa: E731
@@ -110,7 +110,7 @@ def test_each_finetune_trains_on_its_own_seeded_sample():
 def test_anchor_keeps_a_finetune_closer_to_where_it_started():
     images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
     labels = torch.arange(64) % 10
-    lp_init = zoo._load(zoo.DEMO_DIR / zoo.PROBE)
+    lp_init = zoo.load_model(zoo.DEMO_DIR / zoo.PROBE)
     start = torch.cat([p.flatten() for p in lp_init.parameters()])
     recipe = replace(random_hparams(0, 0, zoo.SEARCH), epochs=2, batch_size=16, head_refit=False, bag=1.0)
     drift = {anchor: float((torch.cat([p.detach().flatten() for p in finetune(lp_init, images, labels, replace(recipe, anchor=anchor)).parameters()])

@@ -238,8 +238,8 @@ def finetune(lp_init: Classifier, images: torch.Tensor, labels: torch.Tensor, hp
     """One zoo member: its own seeded sample of the ID pool, optionally its own head refit on it, then LP-FT training."""
     model = copy.deepcopy(lp_init)
     if hp.bag < 1.0:
-        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(hp.seed))[:round(hp.bag * len(images))]
-        images, labels = images[keep.sort().values], labels[keep.sort().values]
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(hp.seed))[:round(hp.bag * len(images))].sort().values
+        images, labels = images[keep], labels[keep]
     if hp.head_refit:
         linear_probe(model, images, labels, seed=hp.seed)
     return train(model, images, labels, hp, FINETUNE_FAMILIES[hp.family])

@@ -68,7 +68,8 @@ def _save(model: Classifier, path: Path) -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
 
 
-def _load(path: Path) -> Classifier:
+def load_model(path: Path) -> Classifier:
+    """A demo checkpoint (pretrained, LP init or finetune) as an eval-mode classifier."""
     model = Classifier(demo_spec())
     model.load_state_dict(load_file(path))
     return model.eval()

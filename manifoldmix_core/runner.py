@@ -17,6 +17,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -34,6 +35,7 @@ from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
 from .ingredients import Ingredient, read_state_dict, validate_pool
 from .lazy import resolve as resolve_ref
+from .logits_cache import LogitsCache
 from .mixing import FlatLayout
 from .models import build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
@@ -85,8 +87,16 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
         warnings.warn(RunWarning(f"the validation set {config.val.name} holds only class {int(classes[0])}: ValAcc then only counts how "
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
-    kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir)
+    logits_cache = LogitsCache(cache_dir or default_cache_dir(), _logits_context(spec, evaluator, weights.compute.dtype), spec.num_classes)
+    kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir, logits_cache)
     return Setup(kitchen, partition, signature, datasets, device, memory)
+
+
+def _logits_context(spec, evaluator: Evaluator, dtype: torch.dtype) -> str:
+    """Everything besides the ingredient's and the set's content that decides its logits bit for bit (logits_cache.py)."""
+    return json.dumps({"spec": dataclasses.asdict(spec), "device": evaluator.device.type, "dtype": str(dtype),
+                       "batch": evaluator.batch_size, "torch": torch.__version__, "open_clip": version("open_clip_torch")},
+                      sort_keys=True, default=str)
 
 
 def _steps(config: RunConfig) -> int:
@@ -334,4 +344,5 @@ def heldout_accuracy(config: RunConfig, cache_dir: Path | None = None) -> dict[s
     config = dataclasses.replace(config, test=[], ood=[])
     with tempfile.TemporaryDirectory() as scratch:
         kitchen = prepare(config, runs.Journal(Path(scratch)), cache_dir=cache_dir).kitchen
-    return {name: kitchen.unrecorded_valacc(kitchen.stored(name=name)) for name in kitchen.ingredients}
+    val = config.val.name
+    return {name: kitchen.ingredient_accuracies(name, [val])[val] for name in kitchen.ingredients}

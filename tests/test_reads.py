@@ -14,6 +14,7 @@ import pytest
 from file_opens import FileOpens
 from helpers import derived_config, run_config
 
+from manifoldmix_core import logits_cache
 from manifoldmix_core.soups import kitchen
 
 INGREDIENTS = ("a", "a_copy", "b", "noise")
@@ -35,20 +36,22 @@ def world(toy_world, tmp_path):
 def test_one_read_hashes_validates_and_measures_a_new_ingredient(world, tmp_path, monkeypatch):
     monkeypatch.setenv("MANIFOLDMIX_CACHE", str(tmp_path / "cold-cache"))  # no hash cached: the first read must hash
     config = derived_config(world, "uniform", methods=["uniform_soup"])
-    for run in ("cold", "warm"):  # the second run finds the hashes cached and still reads each file once up front
+    # the second run finds the hashes and the ingredients' logits cached: measuring an ingredient reads nothing
+    for run, measure in (("cold", 1), ("warm", 0)):
         with FileOpens(world.parent) as opens:
             run_config(config, tmp_path / run)
         assert len(list((tmp_path / "cold-cache" / "fingerprints").iterdir())) >= len(INGREDIENTS)
         uniform = 1  # the uniform soup averages every ingredient
-        assert {n: opens.counts[f"{n}.safetensors"] for n in INGREDIENTS} == dict.fromkeys(INGREDIENTS, HEADER + 1 + uniform), run
+        assert {n: opens.counts[f"{n}.safetensors"] for n in INGREDIENTS} == dict.fromkeys(INGREDIENTS, HEADER + measure + uniform), run
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("memo", ["kept", "none"])
 def test_every_method_reads_an_ingredient_only_when_it_needs_its_tensors(world, tmp_path, monkeypatch, memo):
     monkeypatch.setenv("MANIFOLDMIX_CACHE", str(tmp_path / "cache"))
-    if memo == "none":  # no room to keep the ingredients' logits: the ensembles run their members again
+    if memo == "none":  # no room to keep the ingredients' logits, in memory or on disk: the ensembles run their members again
         monkeypatch.setattr(kitchen, "LOGITS_MEMO_BYTES", 0)
+        monkeypatch.setattr(logits_cache, "TOTAL_MAX_BYTES", 0)
     with FileOpens(world.parent) as opens:
         results = run_config(world, tmp_path / "run")
     members = results["methods"]["greedy_ensemble"]["ingredients"]

@@ -15,7 +15,7 @@ from helpers import assert_same_run, derived_config, events_of, fused_tensors, r
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from manifoldmix_core import runs
+from manifoldmix_core import logits_cache, runs
 from manifoldmix_core.errors import ConfigError
 from manifoldmix_core.evaluate import CPU_BATCH
 from manifoldmix_core.ingredients import read_signature, read_state_dict
@@ -181,6 +181,7 @@ def test_streamed_ensembles_equal_the_mean_of_every_members_full_logits(finished
 
 def test_ensembles_reuse_the_ingredients_logits_and_equal_a_run_that_cannot_keep_them(toy_world, tmp_path, monkeypatch):
     """The logits measured for each ingredient's accuracy serve the ensembles; without room for them, the same run results."""
+    monkeypatch.setattr(logits_cache, "TOTAL_MAX_BYTES", 0)  # no logits kept across runs either (see test_logits_cache.py)
     config = derived_config(toy_world, "ensembles", methods=["uniform_soup", "ensemble", "greedy_ensemble"])
     forwards = []
     hook = torch.nn.modules.module.register_module_forward_hook(lambda m, _i, _o: forwards.append(m) if isinstance(m, Classifier) else None)

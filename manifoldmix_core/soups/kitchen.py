@@ -9,7 +9,8 @@ Test accuracies are counted batch by batch and ensembles are running sums of the
 logits, one member at a time, so no method holds more than one set's logits per set whatever the
 number of ingredients. The ingredients' own logits, computed anyway for their accuracies, are kept
 for the ensembles while they fit in LOGITS_MEMO_BYTES (all of a small zoo's do; 72 ViT-B/32 on
-ImageNet's sets do not, and those ensembles run their members again), so memory stays bounded.
+ImageNet's sets do not, and those ensembles run their members again), so memory stays bounded; where they are small
+enough they are also kept on disk across runs (logits_cache.py), so the next run over the same files reads them.
 The runner tells it which method is cooking (`method`), so algorithms never spell their own name into events.
 """
 
@@ -26,6 +27,7 @@ from ..data import EvalSet
 from ..evaluate import Evaluator
 from ..fingerprint import file_digest
 from ..ingredients import Ingredient, check_finite, read_fingerprinted, read_state_dict
+from ..logits_cache import LogitsCache
 from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
 
@@ -53,8 +55,9 @@ class Kitchen:
 
     def __init__(self, flat_layout: FlatLayout, ingredients: Sequence[Ingredient], evaluator: Evaluator, work: torch.Tensor,
                  datasets: Mapping[str, EvalSet], val_name: str, journal: Journal, on_step: Callable[[str], None] = lambda _: None,
-                 cache_dir: Path | None = None):
+                 cache_dir: Path | None = None, logits_cache: LogitsCache | None = None):
         self.flat_layout, self.evaluator, self.work, self.journal = flat_layout, evaluator, work, journal
+        self.logits_cache = logits_cache
         self.ingredients = {ing.name: ing for ing in ingredients}
         self.datasets, self.val = datasets, datasets[val_name]
         self.on_step, self.cache_dir = on_step, cache_dir
@@ -65,6 +68,7 @@ class Kitchen:
         self._finite: set[str] = set()  # ingredients already checked for NaN / inf in this run
         self._logits: dict[tuple[str, str], torch.Tensor] = {}  # (ingredient, set) -> logits, within LOGITS_MEMO_BYTES
         self._logits_bytes = 0
+        self._fingerprints: dict[str, str] = {}  # ingredient -> content hash, once known (the logits cache's key)
 
     @property
     def n_components(self) -> int:
@@ -83,6 +87,7 @@ class Kitchen:
         digest, state = read_fingerprinted(self.ingredients[name].path, self.cache_dir)
         if state is not None:
             self._fill_slot(name, state)
+        self._fingerprints[name] = digest
         return digest
 
     def _fill_slot(self, name: str, state: dict[str, torch.Tensor]) -> None:
@@ -157,34 +162,65 @@ class Kitchen:
         return {name: self.evaluator.accuracy(self.datasets[name]) for name in (self.datasets if sets is None else sets)}
 
     def ingredient_accuracies(self, name: str, sets: Sequence[str]) -> dict[str, float]:
-        """Accuracy of ingredient `name` on the named sets; its logits are kept for the ensembles while the memo has room."""
-        self.stored(name=name)(self.work)
+        """Accuracy of ingredient `name` on the named sets, from its logits wherever they can be kept (see `_logits_of`)."""
+        load = self._loader(name)
         accuracy = {}
         for ds in sets:
             evalset = self.datasets[ds]
-            if self._logits_bytes >= LOGITS_MEMO_BYTES:
+            logits = self._logits_of(name, ds, load)
+            if logits is None:
+                load()
                 accuracy[ds] = self.evaluator.accuracy(evalset)
-                continue
-            logits = self.evaluator.logits(evalset)
-            accuracy[ds] = self.evaluator.accuracy_of(evalset, logits)
-            self._logits[name, ds] = logits
-            self._logits_bytes += logits.numel() * logits.element_size()
+            else:
+                accuracy[ds] = self.evaluator.accuracy_of(evalset, logits)
         return accuracy
 
     def ensemble_sums(self, members: Sequence[str], sets: Sequence[str]) -> dict[str, torch.Tensor]:
         """Σ of the members' logits on each named set, one member at a time: memory O(1) in the number of members."""
         sums: dict[str, torch.Tensor] = {}
         for name in members:
-            loaded = False
+            load = self._loader(name)
             for ds in sets:
-                logits = self._logits.get((name, ds))
+                logits = self._logits_of(name, ds, load)
                 if logits is None:
-                    if not loaded:
-                        self.stored(name=name)(self.work)
-                        loaded = True
+                    load()
                     logits = self.evaluator.logits(self.datasets[ds])
                 sums[ds] = logits if ds not in sums else sums[ds] + logits
         return sums
+
+    def _loader(self, name: str) -> Callable[[], None]:
+        """Copies ingredient `name` into the work buffer on its first call only (a fresh loader per use of the buffer)."""
+        loaded = []
+
+        def load() -> None:
+            if not loaded:
+                self.stored(name=name)(self.work)
+                loaded.append(name)
+        return load
+
+    def _logits_of(self, name: str, ds: str, load: Callable[[], None]) -> torch.Tensor | None:
+        """Ingredient `name`'s logits on set `ds`: from the memo, else the logits cache, else computed (after load()) when
+        the memo or the cache can keep them; None when neither can (then callers count batch by batch)."""
+        if (name, ds) in self._logits:
+            return self._logits[name, ds]
+        evalset, cache = self.datasets[ds], self.logits_cache
+        rows = self.evaluator.group.shard(len(evalset))
+        cacheable = cache is not None and cache.holds(rows)
+        fingerprint = (self._fingerprints.get(name) or self.fingerprint(name)) if cacheable else ""
+        logits = cache.get(fingerprint, evalset.fingerprint, rows) if cacheable else None
+        if logits is not None:
+            logits = logits.to(self.evaluator.device)
+        else:
+            if not cacheable and self._logits_bytes >= LOGITS_MEMO_BYTES:
+                return None
+            load()
+            logits = self.evaluator.logits(evalset)
+            if cacheable:
+                cache.put(fingerprint, evalset.fingerprint, rows, logits)
+        if self._logits_bytes < LOGITS_MEMO_BYTES:
+            self._logits[name, ds] = logits
+            self._logits_bytes += logits.numel() * logits.element_size()
+        return logits
 
     def ensemble_accuracy(self, members: Sequence[str]) -> dict[str, float]:
         """Accuracy on every dataset of the ensemble averaging the members' logits (the argmax of the sum is the mean's)."""

@@ -10,7 +10,7 @@ from helpers import assert_same_run, derived_config, events_of, run_config, simu
 from safetensors import safe_open
 
 from app_lib.scoreboard import board_from_results, figure2_frame, held_out_only, table1
-from manifoldmix_core import runs
+from manifoldmix_core import logits_cache, runs
 from manifoldmix_core.config import parse_config
 from manifoldmix_core.models import Classifier
 from manifoldmix_core.runner import execute
@@ -58,7 +58,8 @@ def top1_run(toy_world, tmp_path_factory):
     """The toy world with only the uniform soup and ingredient_tests = top 1, and the images its forward passes saw."""
     config = derived_config(toy_world, "top1", methods=["uniform_soup"], ingredient_tests={"top": 1})
     run_dir = tmp_path_factory.mktemp("top1") / "run"
-    with ImagesSeen() as seen:
+    with pytest.MonkeyPatch.context() as patch, ImagesSeen() as seen:
+        patch.setattr(logits_cache, "TOTAL_MAX_BYTES", 0)  # every forward pass counted, none read from the logits cache
         results = run_config(config, run_dir)
     return run_dir, results, seen.count
 

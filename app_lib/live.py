@@ -8,15 +8,13 @@ event types, one evaluation per optimizer pass).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from manifoldmix_core import methods, runs
-from manifoldmix_core.errors import EventError
-from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, parse
+from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, read_from
 
 STATUSES = ("skipped", "optimised", "accepted", "rejected")
 STATUS_COLOURS = {"skipped": "#b0b0b0", "optimised": "#ff9f1c", "accepted": "#2ca02c", "rejected": "#d62728"}
@@ -54,20 +52,7 @@ class LiveLog:
             return self
         if self.path.stat().st_size < self.offset:  # the file was replaced: start again
             self.__init__(self.path.parent)
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        parsed = []
-        for line in complete.splitlines(keepends=True):
-            try:
-                event = parse(json.loads(line))
-            except (ValueError, RecursionError, EventError):  # not JSON, not UTF-8, nested too deeply, not an event
-                self.broken = True
-                break
-            self.offset += len(line)
-            if event is not None:
-                parsed.append(event)
+        parsed, self.offset, self.broken = read_from(self.path, self.offset)
         return self.feed(parsed)
 
     def feed(self, events: Iterable[Event]) -> LiveLog:

@@ -33,7 +33,7 @@ from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWa
 from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
 from .ingredients import Ingredient, read_state_dict, validate_pool
-from .lazy import resolve as resolve_ref
+from .lazy import load_ref
 from .mixing import FlatLayout
 from .models import build_classifier, check_architecture, spec_from_signature
 from .partition import Partition, resolve
@@ -42,7 +42,7 @@ from .stored_sets import StoredImages
 
 
 @dataclass
-class Setup:
+class Prepared:
     """Everything built from a config before the first evaluation."""
 
     kitchen: Kitchen
@@ -54,7 +54,7 @@ class Setup:
 
 
 def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step: Callable[[str], None] = lambda _: None,
-            cache_dir: Path | None = None, group: Group = SINGLE) -> Setup:
+            cache_dir: Path | None = None, group: Group = SINGLE) -> Prepared:
     """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place: sets
     left on disk are read through staging buffers that must fit `host_memory_mb`; on a device a rank keeps its shard)."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
@@ -86,7 +86,7 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
     kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir)
-    return Setup(kitchen, partition, signature, datasets, device, memory)
+    return Prepared(kitchen, partition, signature, datasets, device, memory)
 
 
 def _steps(config: RunConfig) -> int:
@@ -179,7 +179,7 @@ def follow(run_dir: Path, group: Group, cache_dir: Path | None = None) -> None:
     _cook(run_dir, config, prepare(config, FollowerJournal(group), cache_dir=cache_dir or default_cache_dir(), group=group))
 
 
-def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
+def _cook(run_dir: Path, config: RunConfig, setup: Prepared) -> dict:
     kitchen = setup.kitchen
     _record_setup(run_dir, kitchen.journal, config, setup)
     first_sets = _sets_at_first_read(config)
@@ -196,7 +196,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     for name in config.methods:
         method = methods.METHODS[name]
         kitchen.method = name
-        result = resolve_ref(method.function)(kitchen, config)
+        result = load_ref(method.function)(kitchen, config)
         if method.fused:
             measure = lambda r=result: kitchen.test_accuracies(kitchen.stored(r.params))
         else:
@@ -235,7 +235,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     return results
 
 
-def _record_setup(run_dir: Path, journal: runs.Journal, config: RunConfig, setup: Setup) -> None:
+def _record_setup(run_dir: Path, journal: runs.Journal, config: RunConfig, setup: Prepared) -> None:
     """The setup event: settings, dataset contents and components; on resume, refuse any that changed."""
     event = events.setup(config.settings_digest(), {name: evalset.fingerprint for name, evalset in setup.datasets.items()},
                          setup.partition.names)
@@ -284,7 +284,7 @@ def _ingredient_tests(kitchen: Kitchen, name: str) -> dict[str, float]:
     return accuracy
 
 
-def _save_fused(path: Path, setup: Setup, method: str, result: SoupResult, config: RunConfig) -> None:
+def _save_fused(path: Path, setup: Prepared, method: str, result: SoupResult, config: RunConfig) -> None:
     """The fused model in the ingredients' own names and dtypes, with its recipe in the metadata."""
     signature = setup.signature
     tensors = {name: view.to(getattr(torch, signature[name].dtype)).cpu().contiguous()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import chain, claim, jsonfile
@@ -59,18 +59,28 @@ def read_status(run_dir: str | Path) -> dict:
 
 
 def read_events(run_dir: str | Path) -> list[dict]:
-    """The event objects up to the first line that is not one (a line cut short by a crash, or damage); the hash chain
-    is not checked here: this is what a log shows, and Journal checks it before a resume replays anything."""
-    path = Path(run_dir) / EVENTS
-    if not path.is_file():
-        return []
+    """The event objects of events.jsonl's complete lines up to the first line that is not one (damage); the hash chain is
+    not checked here: this is what a log shows, and Journal checks it before a resume replays anything."""
     events = []
-    for line in path.read_bytes().split(b"\n"):
-        event = _loads(line)
+    for event, _ in event_lines(Path(run_dir) / EVENTS):
         if not isinstance(event, dict):
             break
         events.append(event)
     return events
+
+
+def event_lines(path: Path, offset: int = 0) -> Iterator[tuple[object, int]]:
+    """THE reader of events.jsonl for display: the JSON value of each complete line from byte `offset` on (None for a line
+    that is not JSON), with the offset just past its line; a last line still being written (no newline yet) waits for the
+    next read. Readers stop at the first value that is not an event; the live view reads on from where it stopped."""
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    for line in data[: data.rfind(b"\n") + 1].splitlines(keepends=True):
+        offset += len(line)
+        yield _loads(line), offset
 
 
 def request_cancel(run_dir: str | Path) -> None:

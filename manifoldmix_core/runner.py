@@ -146,12 +146,12 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
     with claimed(run_dir):
         runs.remove_leftovers(run_dir)
         status = runs.StatusWriter(run_dir)
-        status.update(state="running", progress=status.data.get("progress", 0.0), message="setting up",
-                      started_at=status.data.get("started_at", time.time()))
+        status.update(state="running", progress=status.data.progress, message="setting up",
+                      started_at=status.data.started_at or time.time())
         try:
             config = load_config(run_dir / runs.CONFIG)
             journal = runs.Journal(run_dir, group.share)
-            journal.listeners.append(lambda _: status.data.update(log=journal.log))  # every later status write records the head
+            journal.listeners.append(lambda _: status.note(log=journal.log))  # every later status write records the head
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
             setup = prepare(config, journal, progress.step, cache_dir, group)
@@ -198,7 +198,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Prepared) -> dict:
         kitchen.method = name
         result = load_ref(method.function)(kitchen, config)
         if method.fused:
-            measure = lambda r=result: kitchen.test_accuracies(kitchen.stored(r.params))
+            measure = lambda r=result: kitchen.test_accuracies(kitchen.copy_stored(r.params))
         else:
             measure = lambda r=result: kitchen.ensemble_accuracy(r.ingredients)
         accuracy = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: {"accuracy": measure()})["accuracy"]
@@ -231,7 +231,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Prepared) -> dict:
     if fused is not None:
         _save_fused(run_dir / runs.FUSED, setup, kept, fused, config)
         results["fused"] = {"method": kept, "file": runs.FUSED}
-    runs.write_json_atomic(run_dir / runs.RESULTS, results)
+    runs.write_results(run_dir, results)
     return results
 
 
@@ -334,4 +334,4 @@ def heldout_accuracy(config: RunConfig, cache_dir: Path | None = None) -> dict[s
     config = dataclasses.replace(config, test=[], ood=[])
     with tempfile.TemporaryDirectory() as scratch:
         kitchen = prepare(config, runs.Journal(Path(scratch)), cache_dir=cache_dir).kitchen
-    return {name: kitchen.unrecorded_valacc(kitchen.stored(name=name)) for name in kitchen.ingredients}
+    return {name: kitchen.unrecorded_valacc(kitchen.copy_stored(name=name)) for name in kitchen.ingredients}

@@ -111,8 +111,8 @@ class Kitchen:
         """λ·Ψ + (1−λ)·θ of two flat models already in memory, on the live spans."""
         return lambda work: mix(work, psi, theta, lam, self.flat_layout.live_spans)
 
-    def stored(self, params: torch.Tensor | None = None, name: str | None = None) -> Build:
-        """A stored model (given flat parameters, or ingredient `name`) copied into the work buffer."""
+    def copy_stored(self, params: torch.Tensor | None = None, name: str | None = None) -> Build:
+        """A Build that copies a stored model (given flat parameters, or ingredient `name`) into the work buffer."""
         return lambda work: copy_spans(work, params if params is not None else self.theta(name), self.flat_layout.live_spans)
 
     def commit(self, psi: torch.Tensor, name: str, lam: Sequence[float]) -> None:
@@ -158,7 +158,7 @@ class Kitchen:
 
     def ingredient_accuracies(self, name: str, sets: Sequence[str]) -> dict[str, float]:
         """Accuracy of ingredient `name` on the named sets; its logits are kept for the ensembles while the memo has room."""
-        self.stored(name=name)(self.work)
+        self.copy_stored(name=name)(self.work)
         accuracy = {}
         for ds in sets:
             evalset = self.datasets[ds]
@@ -180,7 +180,7 @@ class Kitchen:
                 logits = self._logits.get((name, ds))
                 if logits is None:
                     if not loaded:
-                        self.stored(name=name)(self.work)
+                        self.copy_stored(name=name)(self.work)
                         loaded = True
                     logits = self.evaluator.logits(self.datasets[ds])
                 sums[ds] = logits if ds not in sums else sums[ds] + logits

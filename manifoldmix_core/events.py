@@ -154,11 +154,29 @@ EVALUATIONS = (Eval, IngredientEval)  # every ValAcc measured: what "evaluations
 
 # -- constructors (what the engine writes) ------------------------------------------------------------------------
 
+def _fields(cls: type[_Event], **values) -> dict:
+    """Fields of an event of class `cls` as JSON keys (the model's aliases), in the order given."""
+    return {cls.model_fields[name].alias or name: value for name, value in values.items()}
+
+
 def _written(cls: type[_Event], **values) -> dict:
-    """An event of class `cls` as its JSON object, keys by the model's aliases, in the order given (measured fields and `t`
-    follow when the journal adds them)."""
-    fields = cls.model_fields
-    return {"type": fields["type"].default, **{fields[name].alias or name: value for name, value in values.items()}}
+    """An event of class `cls` as its JSON object, before the fields the journal adds once measured, and `t`."""
+    return {"type": cls.model_fields["type"].default, **_fields(cls, **values)}
+
+
+def at(t: float) -> dict:
+    """An event's time, seconds since its run started: the journal adds it; the reference replay gives the log's own."""
+    return _fields(_Event, t=t)
+
+
+def measured_valacc(valacc: float) -> dict:
+    """What the journal adds to an evaluation once it is measured (see `evaluation`)."""
+    return _fields(Eval, valacc=valacc)
+
+
+def measured_accuracy(accuracy: Mapping[str, float]) -> dict:
+    """What the journal adds to an accuracy event once it is measured: accuracy per dataset."""
+    return _fields(Accuracy, accuracy=dict(accuracy))
 
 
 def _lam(lam: Sequence[float] | None) -> list[float] | None:

@@ -201,7 +201,8 @@ def _cook(run_dir: Path, config: RunConfig, setup: Prepared) -> dict:
             measure = lambda r=result: kitchen.test_accuracies(kitchen.copy_stored(r.params))
         else:
             measure = lambda r=result: kitchen.ensemble_accuracy(r.ingredients)
-        accuracy = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: {"accuracy": measure()})["accuracy"]
+        recorded = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: events.measured_accuracy(measure()))
+        accuracy = events.parse(recorded).accuracy
         kitchen.on_step(f"{name}: test accuracy")
         valacc = accuracy[config.val.name] if result.valacc is None else result.valacc
         entries[name] = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": valacc,
@@ -268,8 +269,8 @@ def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, fingerprint
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name, sets)}
-    accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
+    measure = lambda: events.measured_accuracy(kitchen.ingredient_accuracies(name, sets))
+    accuracy = events.parse(kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)).accuracy
     kitchen.record(events.ingredient_valacc(name, accuracy[kitchen.val.name]))
     kitchen.on_step(f"ingredient {name}")
     return accuracy
@@ -278,8 +279,8 @@ def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, fingerprint
 def _ingredient_tests(kitchen: Kitchen, name: str) -> dict[str, float]:
     """An ingredient's accuracy on the test/OOD sets (asked for by `ingredient_tests`), after every ValAcc is known."""
     sets = [ds for ds in kitchen.datasets if ds != kitchen.val.name]
-    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name, sets)}
-    accuracy = kitchen.journal.record(events.ingredient_tests(name), measure)["accuracy"]
+    measure = lambda: events.measured_accuracy(kitchen.ingredient_accuracies(name, sets))
+    accuracy = events.parse(kitchen.journal.record(events.ingredient_tests(name), measure)).accuracy
     kitchen.on_step(f"ingredient {name}: test accuracy")
     return accuracy
 

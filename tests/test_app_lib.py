@@ -20,6 +20,7 @@ from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas
 from app_lib.paper import reference_board, replay_frame
 from app_lib.paths import inside_roots, list_files
 from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths, table1_rows
+from app_lib.vocabulary import size_text, unique_name
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.demo.run_config import demo_config
@@ -237,3 +238,21 @@ def test_the_default_draft_is_built_without_loading_torch():
     code = "import sys; from app_lib.draft import initial_draft; d = initial_draft(); print(len(d['ingredients']), 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
     assert out == [str(len(demo_config()["ingredients"])), "False"]
+
+
+def test_a_taken_name_gets_the_next_free_suffix_for_ingredients_uploads_and_run_ids(tmp_path, monkeypatch):
+    assert unique_name("a", set()) == "a" and unique_name("a", {"a", "a-2"}) == "a-3"
+    monkeypatch.setattr(run_store.time, "strftime", lambda fmt: "20990101-000000")
+    for expected in ("20990101-000000-my-run", "20990101-000000-my-run-2", "20990101-000000-my-run-3"):
+        run_id = run_store.new_run_id("My run!", tmp_path)
+        assert run_id == expected
+        (tmp_path / run_id).mkdir()
+    for expected in ("w.pt", "w-2.pt", "w-3.pt"):  # different bytes under a taken name never overwrite it
+        assert save_upload(io.BytesIO(expected.encode()), "w.pt", 1 << 20, tmp_path).name == expected
+
+
+def test_byte_sizes_read_the_same_on_every_page(tmp_path):
+    assert [size_text(n) for n in (512, 12 << 10, 616 << 20, 3 << 30)] == ["512.0 B", "12.0 KB", "616.0 MB", "3.0 GB"]
+    with pytest.raises(UploadTooLarge, match=r"larger than the limit of 3\.0 MB"):  # the limit is 3 << 20 bytes, not 3.1 MB
+        save_upload(io.BytesIO(b"x" * ((3 << 20) + 1)), "big.pt", 3 << 20, tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -232,7 +232,7 @@ def test_status_shows_where_each_set_lives_and_its_bytes(finished_run, toy_world
         with safe_open(toy_world.parent / f"{name}.safetensors", framework="pt") as f:
             n = f.get_slice("labels").get_shape()[0]
         staging = IN_FLIGHT * min(CPU_BATCH, n) * 3 * 16 * 16  # the set stays on disk: two batches of uint8 images, int64 labels
-        assert memory[name] == {"where": "disk", "device_bytes": 0, "host_bytes": staging + n * 8}
+        assert memory[name].model_dump() == {"where": "disk", "device_bytes": 0, "host_bytes": staging + n * 8}
 
 
 def test_results_json_layout(finished_run):

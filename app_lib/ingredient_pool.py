@@ -19,6 +19,7 @@ from manifoldmix_core.anatomy import HPARAMS_FILE, detect_key_layout
 from manifoldmix_core.errors import PathError
 
 from .paths import REPO
+from .vocabulary import size_text, unique_name
 
 UPLOADS_ENV = "MANIFOLDMIX_UPLOADS"
 CHUNK = 8 << 20
@@ -60,7 +61,7 @@ def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | 
             while chunk := source.read(CHUNK):
                 written += len(chunk)
                 if written > max_bytes:
-                    raise UploadTooLarge(f"{filename}: larger than the limit of {max_bytes / 1e6:.0f} MB; "
+                    raise UploadTooLarge(f"{filename}: larger than the limit of {size_text(max_bytes)}; "
                                          "copy it into a server folder and pick it from there")
                 out.write(chunk)
         if target.is_file() and filecmp.cmp(partial, target, shallow=False):
@@ -117,16 +118,6 @@ def hparams_beside(path: Path) -> dict | None:
 def hparams_text(hparams: dict | None) -> str:
     """Hyperparameters as one short line: floats with 4 significant digits (no 0.30000000000000004)."""
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (hparams or {}).items())
-
-
-def unique_name(name: str, taken: set[str]) -> str:
-    """name, or name-2, name-3, ... when taken: an ingredient name not yet in the pool (file stems can repeat across
-    folders), or an upload's file name not yet in the uploads folder."""
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}-{n}"
-    return candidate
 
 
 def remove_upload(path: Path) -> None:

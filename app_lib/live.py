@@ -8,15 +8,16 @@ event types, one evaluation per optimizer pass).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from manifoldmix_core import methods, runs
-from manifoldmix_core.errors import EventError
-from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, parse
+from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, read_from
+from manifoldmix_core.run_records import Results, Status
+
+from .vocabulary import size_text
 
 STATUSES = ("skipped", "optimised", "accepted", "rejected")
 STATUS_COLOURS = {"skipped": "#b0b0b0", "optimised": "#ff9f1c", "accepted": "#2ca02c", "rejected": "#d62728"}
@@ -54,20 +55,7 @@ class LiveLog:
             return self
         if self.path.stat().st_size < self.offset:  # the file was replaced: start again
             self.__init__(self.path.parent)
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        parsed = []
-        for line in complete.splitlines(keepends=True):
-            try:
-                event = parse(json.loads(line))
-            except (ValueError, RecursionError, EventError):  # not JSON, not UTF-8, nested too deeply, not an event
-                self.broken = True
-                break
-            self.offset += len(line)
-            if event is not None:
-                parsed.append(event)
+        parsed, self.offset, self.broken = read_from(self.path, self.offset)
         return self.feed(parsed)
 
     def feed(self, events: Iterable[Event]) -> LiveLog:
@@ -214,41 +202,39 @@ def run_summary(events: list[Event], method: str | None = None) -> dict:
     return LiveLog().feed(events).run_summary(method)
 
 
-def final_lambdas(results: dict) -> pd.DataFrame:
+def final_lambdas(results: Results) -> pd.DataFrame:
     """The final λ of the method that searches them per component: one row per accepted candidate (mixed in order)."""
-    entry = next((info for name, info in results.get("methods", {}).items()
+    entry = next((info for name, info in results.methods.items()
                   if name in methods.METHODS and methods.METHODS[name].per_component), None)
-    if not entry or not entry.get("lambdas"):
+    if not entry or not entry.lambdas:
         return pd.DataFrame()
-    names = results.get("partition", {}).get("components") or [f"component {j}" for j in range(len(entry["lambdas"][0]))]
-    accepted = entry["ingredients"][1:]
-    return pd.DataFrame(entry["lambdas"], index=accepted[: len(entry["lambdas"])], columns=names)
+    width = len(entry.lambdas[0])
+    names = results.partition.components if results.partition and len(results.partition.components) == width else \
+        [f"component {j}" for j in range(width)]
+    accepted = entry.ingredients[1:]
+    return pd.DataFrame(entry.lambdas, index=accepted[: len(entry.lambdas)], columns=names)
 
 
-def eta_text(status: dict) -> str:
+def eta_text(status: Status) -> str:
     """A short human ETA from status.json's eta_s."""
-    eta = status.get("eta_s")
-    if eta is None or status.get("state") != "running":
+    eta = status.eta_s
+    if eta is None or status.state != "running":
         return ""
     eta = int(eta)
     return f"about {eta // 60} min {eta % 60} s left" if eta >= 60 else f"about {eta} s left"
 
 
-def _size(n: int) -> str:
-    return next(f"{n / 2**p:.1f} {unit}" for p, unit in ((30, "GB"), (20, "MB"), (10, "KB"), (0, "B")) if n >= 2**p or p == 0)
-
-
-def memory_text(status: dict) -> str:
+def memory_text(status: Status) -> str:
     """Where the run keeps each evaluation set and what it takes there, from status.json's `datasets` (engine: data.place)."""
     parts = []
-    for name, m in (status.get("datasets") or {}).items():
-        if m.get("where") == "streamed":
-            parts.append(f"{name} streamed from pinned host memory ({_size(m['host_bytes'])}, at most {_size(m['device_bytes'])} on the GPU)")
-        elif m.get("where") == "disk":
-            gpu = f", at most {_size(m['device_bytes'])} on the GPU" if m.get("device_bytes") else ""
-            parts.append(f"{name} read from disk a batch at a time (staging buffers {_size(m['host_bytes'])}{gpu})")
-        elif m.get("where") == "device":
-            parts.append(f"{name} on the device ({_size(m['device_bytes'])})")
+    for name, m in status.datasets.items():
+        if m.where == "streamed":
+            parts.append(f"{name} streamed from pinned host memory ({size_text(m.host_bytes)}, at most {size_text(m.device_bytes)} on the GPU)")
+        elif m.where == "disk":
+            gpu = f", at most {size_text(m.device_bytes)} on the GPU" if m.device_bytes else ""
+            parts.append(f"{name} read from disk a batch at a time (staging buffers {size_text(m.host_bytes)}{gpu})")
+        elif m.where == "device":
+            parts.append(f"{name} on the device ({size_text(m.device_bytes)})")
         else:
-            parts.append(f"{name} in host memory ({_size(m.get('host_bytes', 0))})")
+            parts.append(f"{name} in host memory ({size_text(m.host_bytes)})")
     return "Evaluation sets: " + " · ".join(parts) if parts else ""

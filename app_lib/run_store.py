@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from manifoldmix_core import claim, runs, safepaths
-from manifoldmix_core.errors import PathError
+from manifoldmix_core.errors import DamagedFile, PathError
 
 from .paths import REPO, runs_root
+from .vocabulary import unique_name
 
 ENGINE = (sys.executable, "-m", "manifoldmix_core")
 LOG = "worker.log"
@@ -51,15 +52,32 @@ def run_info(run_dir: Path) -> RunInfo:
     """Status of one run directory (a dead worker reads as 'interrupted', see runs.read_status)."""
     status = read_status(run_dir)
     config = runs.read_json(run_dir / runs.CONFIG, default={}) or {}
-    created = status.get("created_at") or run_dir.stat().st_mtime
-    return RunInfo(run_dir.name, run_dir, config.get("name") or run_dir.name, status.get("state", "queued"),
-                   float(status.get("progress") or 0.0), status.get("message", ""), float(created))
+    created = status.created_at or run_dir.stat().st_mtime
+    return RunInfo(run_dir.name, run_dir, config.get("name") or run_dir.name, status.state, status.progress, status.message,
+                   float(created))
 
 
-def read_status(run_dir: Path) -> dict:
+def read_status(run_dir: Path) -> runs.Status:
     """The status a page shows, as the engine wrote it (runs.read_status): state, progress, ETA, message."""
     _reap()
     return runs.read_status(run_dir)
+
+
+def read_results(run_ids: list[str], root: Path | None = None) -> tuple[dict[str, runs.Results], dict[str, str]]:
+    """Each run's results.json through its schema (runs.read_results), and for each run whose file is damaged, forged or
+    gone the reason, so a page names it and shows the others."""
+    results, damaged = {}, {}
+    for run_id in run_ids:
+        run_dir = find_run(run_id, root)
+        try:
+            if run_dir is None:
+                raise FileNotFoundError(run_id)
+            results[run_id] = runs.read_results(run_dir)
+        except FileNotFoundError:
+            damaged[run_id] = f"{run_id} has no {runs.RESULTS} (the run was deleted or has not finished)"
+        except DamagedFile as exc:
+            damaged[run_id] = str(exc)
+    return results, damaged
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
@@ -86,11 +104,7 @@ def new_run_id(name: str, root: Path | None = None) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:40] or "run"
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
     root = root or runs_root()
-    run_id, n = base, 1
-    while (root / run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+    return unique_name(base, {p.name for p in root.iterdir()} if root.is_dir() else set())
 
 
 def _reap() -> None:
@@ -108,7 +122,7 @@ def spawn(args: list[str], run_dir: Path) -> None:
     deadline = time.monotonic() + START_WAIT_S
     while process.poll() is None and time.monotonic() < deadline:
         holder = claim.holder(run_dir)
-        if holder is not None and holder.pid == process.pid and runs.read_status(run_dir).get("state") in ACTIVE:
+        if holder is not None and holder.pid == process.pid and runs.read_status(run_dir).state in ACTIVE:
             return
         time.sleep(0.05)
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from manifoldmix_core.intervals import half_width, mean_half_width
 from manifoldmix_core.methods import METHODS
+from manifoldmix_core.run_records import Results
 
 from .vocabulary import RANK_STYLES, method_label, to_percent
 
@@ -91,15 +92,14 @@ def held_out_only(board: Board) -> list[Entry]:
     return [e for e in board.ingredients() if set(e.accuracy) <= {board.val}]
 
 
-def board_from_results(results: dict, run: str = "") -> Board:
-    """A Board from one run's results.json."""
-    board = Board(results["val_dataset"], list(results.get("ood_datasets", [])), list(results["datasets"]),
-                  sizes=dict(results.get("dataset_sizes", {})))
-    n = results.get("partition", {}).get("n")
-    for name, info in results.get("ingredients", {}).items():
-        board.entries.append(Entry(name, INGREDIENT, info["accuracy"], run, info.get("valacc")))
-    for method, info in results.get("methods", {}).items():
-        board.entries.append(Entry(method, method, info["accuracy"], run, info.get("valacc"), n if per_component(method) else None))
+def board_from_results(results: Results, run: str = "") -> Board:
+    """A Board from one run's results.json (read through its schema, runs.read_results)."""
+    board = Board(results.val_dataset, list(results.ood_datasets), list(results.datasets), sizes=dict(results.dataset_sizes))
+    n = results.partition.n if results.partition else None
+    for name, info in results.ingredients.items():
+        board.entries.append(Entry(name, INGREDIENT, info.accuracy, run, info.valacc))
+    for method, info in results.methods.items():
+        board.entries.append(Entry(method, method, info.accuracy, run, info.valacc, n if per_component(method) else None))
     return board
 
 

@@ -12,6 +12,7 @@ from statistics import fmean, stdev
 import pandas as pd
 
 from manifoldmix_core import runs, sweep
+from manifoldmix_core.errors import DamagedFile
 
 from . import run_store
 from .paths import runs_root
@@ -48,8 +49,8 @@ def members_frame(sweep_dir: Path) -> pd.DataFrame:
     rows = []
     for member in sweep.Sweep.read(sweep_dir).members:
         status = sweep.member_status(sweep_dir, member)
-        rows.append({"setting": member.setting, "seed": member.seed, "run": member.run_id, "state": status.get("state", "queued"),
-                     "progress (%)": round(100 * float(status.get("progress") or 0.0))})
+        rows.append({"setting": member.setting, "seed": member.seed, "run": member.run_id, "state": status.state,
+                     "progress (%)": round(100 * status.progress)})
     return pd.DataFrame(rows, columns=["setting", "seed", "run", "state", "progress (%)"])
 
 
@@ -64,16 +65,20 @@ def _half_width(values: list[float]) -> float | None:
 def comparison(sweep_dir: Path) -> pd.DataFrame:
     """Per setting, over its finished seeds: ID test and average OOD accuracy of the fused model (%), mean, sd, ±95 %.
 
-    Without an ID test set the "ID" columns hold the held-out set's accuracy; attrs["id_set"] says which set they are.
+    Without an ID test set the "ID" columns hold the held-out set's accuracy; attrs["id_set"] says which set they are, and
+    attrs["damaged"] names the members whose results.json is damaged (left out, with the reason).
     """
     measured: dict[str, list[tuple[float, float, float]]] = {}
-    id_set = None
+    id_set, damaged = None, {}
     the_sweep = sweep.Sweep.read(sweep_dir)
     for member in the_sweep.members:
-        path = sweep.member_dir(sweep_dir, member) / runs.RESULTS
-        if not path.is_file():
+        try:
+            board = board_from_results(runs.read_results(sweep.member_dir(sweep_dir, member)), member.run_id)
+        except FileNotFoundError:
             continue
-        board = board_from_results(runs.read_json(path), member.run_id)
+        except DamagedFile as exc:
+            damaged[member.run_id] = str(exc)
+            continue
         entry = next((e for e in board.entries if per_component(e.kind)), None)
         ood = board.avg_ood(entry) if entry else None
         if entry is None or ood is None:
@@ -92,5 +97,5 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
                      "OOD mean": fmean(oods), "OOD sd": stdev(oods) if len(oods) > 1 else None, "OOD ±95%": _half_width(oods),
                      "held-out mean": fmean(vals)})
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame.attrs["id_set"] = id_set
+    frame.attrs["id_set"], frame.attrs["damaged"] = id_set, damaged
     return frame

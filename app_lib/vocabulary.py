@@ -1,5 +1,6 @@
 """The words, numbers and colours every page uses the same way: counts with their noun, accuracies as percentages,
-method labels from the registry, one colour per component (Partition and every λ chart), the best/second marks."""
+method labels from the registry, one colour per component (Partition and every λ chart), the best/second marks, byte
+sizes, and the -2, -3 suffix that makes a name unique."""
 
 from __future__ import annotations
 
@@ -19,6 +20,21 @@ def to_percent(fraction: float | None) -> float | None:
 def percent(fraction: float | None, digits: int = 2) -> str:
     """An accuracy stored as a fraction, as text ('81.40 %'); '–' when unknown."""
     return "–" if fraction is None else f"{to_percent(fraction):.{digits}f} %"
+
+
+def size_text(n_bytes: int) -> str:
+    """A byte count as every page writes it: '3.0 GB', '616.0 MB', '12.0 KB', '512.0 B' (binary multiples)."""
+    return next(f"{n_bytes / 2**p:.1f} {unit}" for p, unit in ((30, "GB"), (20, "MB"), (10, "KB"), (0, "B")) if n_bytes >= 2**p or p == 0)
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """name, or name-2, name-3, ... when taken: an ingredient name not yet in the pool (file stems can repeat across
+    folders), an upload's file name not yet in the uploads folder, a run id not yet in the runs folder."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def method_label(name: str) -> str:

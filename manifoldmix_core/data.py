@@ -21,7 +21,7 @@ from . import sources
 from .errors import DatasetError
 from .files import default_cache_dir
 from .images import resize_images
-from .lazy import resolve
+from .lazy import load_ref
 from .staging import IN_FLIGHT, Staging
 from .stored_sets import StoredImages
 
@@ -180,7 +180,7 @@ def subset_from_json(subset: Sequence[int] | None) -> tuple[int, ...] | None:
 def load_dataset(cfg, image_size: int, cache_dir: Path | None = None) -> EvalSet:
     """An EvalSet from a DatasetConfig, read by its source (sources.py: an ImageFolder tree, a tensor file, the demo world...)."""
     cache_dir = cache_dir or default_cache_dir()
-    images, labels, fingerprint = resolve(sources.get(cfg.source).loader)(cfg.path, image_size, cache_dir)
+    images, labels, fingerprint = load_ref(sources.get(cfg.source).loader)(cfg.path, image_size, cache_dir)
     images = images if isinstance(images, StoredImages) else resize_images(images, image_size)  # a stored set has the size already
     return EvalSet(cfg.name, images, labels, subset_from_json(cfg.class_subset),
                    class_map_from_json(cfg.class_map), fingerprint)

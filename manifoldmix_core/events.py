@@ -1,126 +1,66 @@
-"""The events of events.jsonl as data: constructors for what the engine writes, a reader for what the app draws.
+"""The events of events.jsonl as one schema: a pydantic model per event type, a discriminated union on `type`, the
+constructors the engine writes with and the reader every consumer (runner, live view, Paper, reference replay) reads with.
 
-Each constructor returns the JSON object the journal (runs.Journal) appends, before the fields it
-measures (ValAcc, accuracies) and the time `t`; a resumed run compares its new events with the tape
-field by field, so these shapes stay as they are on disk. Readers match on the classes below, never
-on strings: `read` turns a run directory's lines into them, skipping types they do not know; an event whose fields
-do not fit its class (jsontypes.checker) is refused, so a reader may use every field as its type says.
+Each field is named once, in its model; the keys on disk are the models' aliases (`lambda`, `pass`, `candidate` of an
+ingredient's ValAcc), unchanged since before the schema, so the hash chain (chain.py) and old logs keep working. A
+constructor returns the JSON object the journal (runs.Journal) appends, before the fields it measures (ValAcc,
+accuracies) and the time `t`; a resumed run compares its new events with the tape field by field. Readers match on
+the classes, never on strings: `parse` turns one object into its class (None for a type this version does not know),
+and an event whose fields do not fit (strict JSON types: a float may be written as an integer, a bool is never a
+number) is an EventError, so a reader may use every field as its type says.
 """
 
 from __future__ import annotations
 
-import functools
-import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 from . import runs
 from .errors import EventError
-from .jsontypes import checker
 
 INGREDIENTS = "ingredients"  # the "method" an ingredient's own ValAcc is filed under on disk
 _SEARCH = "optimize_"  # phase prefix of an optimizer pass: optimize_1, optimize_2
 
 
-def _lam(lam: Sequence[float] | None) -> list[float] | None:
-    return None if lam is None else [float(x) for x in lam]
+class _Event(BaseModel):
+    """What every event shares: strict JSON types, read by alias, unknown keys (the hash chain's) ignored, immutable."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", populate_by_name=True)
+
+    t: float = 0.0
 
 
-# -- constructors (what the engine writes) ------------------------------------------------------------------------
-
-def setup(settings: str, datasets: Mapping[str, str], components: Sequence[str]) -> dict:
-    """The run's settings digest, each dataset's content hash and the component names (λ lists them in this order)."""
-    return {"type": "setup", "settings": settings, "datasets": dict(datasets), "components": list(components)}
-
-
-def ingredient_accuracy(name: str, fingerprint: str) -> dict:
-    """An ingredient's accuracy when first read (the journal adds "accuracy": the held-out set, and the test sets when every
-    ingredient is tested); its file's content hash rides along."""
-    return {"type": "accuracy", "model": name, "kind": "ingredient", "fingerprint": fingerprint}
-
-
-def ingredient_tests(name: str) -> dict:
-    """An ingredient's accuracy on the test/OOD sets (the journal adds "accuracy"), for those `ingredient_tests` picks."""
-    return {"type": "accuracy", "model": name, "kind": "ingredient_tests"}
-
-
-def method_accuracy(method: str) -> dict:
-    """A method's final model (or ensemble) on every dataset (the journal adds "accuracy")."""
-    return {"type": "accuracy", "model": method, "kind": "method"}
-
-
-def evaluation(method: str, phase: str, candidate: str, lam: Sequence[float] | None) -> dict:
-    """One ValAcc evaluation of a method (the journal adds "valacc"); λ has one entry per component."""
-    return {"type": "eval", "method": method, "phase": phase, "candidate": candidate, "lambda": _lam(lam)}
-
-
-def search_phase(pass_no: int) -> str:
-    """The phase of an evaluation made by the optimizer's pass `pass_no` (1, or 2 for the code release's second pass)."""
-    return f"{_SEARCH}{pass_no}"
-
-
-def ingredient_valacc(name: str, valacc: float) -> dict:
-    """An ingredient's ValAcc, as an evaluation (so every ValAcc a run measured is one "eval" line)."""
-    return {**evaluation(INGREDIENTS, "ingredient", name, None), "valacc": valacc}
-
-
-def skip_test(method: str, candidate: str, valacc: float, threshold: float, passed: bool) -> dict:
-    """Algorithm 1's skip test: the approximate average's ValAcc against τ·ValAcc(Ψ)."""
-    return {"type": "skip_test", "method": method, "candidate": candidate, "valacc": valacc, "threshold": threshold, "passed": passed}
-
-
-def decision(method: str, candidate: str, accepted: bool, valacc: float, lam: Sequence[float] | None = None) -> dict:
-    """A candidate accepted into (or rejected from) a method's model, with the ValAcc and λ that decided it."""
-    return {"type": "decision", "method": method, "candidate": candidate, "accepted": bool(accepted), "valacc": valacc,
-            "lambda": _lam(lam)}
-
-
-def search_end(method: str, candidate: str, pass_no: int, budget: int, evaluations: int) -> dict:
-    """Why a λ search stopped: its budget spent, or the optimizer converged (it asked again for points already
-    measured, which cost nothing) after `evaluations` distinct ValAcc evaluations of `budget`."""
-    return {"type": "search_end", "method": method, "candidate": candidate, "pass": pass_no, "budget": budget,
-            "evaluations": evaluations}
-
-
-def input_file(method: str, role: str, fingerprint: str) -> dict:
-    """The content hash of a file a method reads besides the ingredients (WiSE-FT's zero-shot model): resume refuses a change."""
-    return {"type": "input", "method": method, "role": role, "fingerprint": fingerprint}
-
-
-# -- reader (what the app and the progress display see) -----------------------------------------------------------
-
-@dataclass(frozen=True)
-class Setup:
+class Setup(_Event):
     """What a resumed run must find unchanged, and the component names λ is listed by."""
 
+    type: Literal["setup"] = "setup"
     settings: str
-    datasets: dict[str, str]
-    components: list[str]
-    t: float = 0.0
+    datasets: dict[str, str] = {}
+    components: list[str] = []
 
 
-@dataclass(frozen=True)
-class Accuracy:
+class Accuracy(_Event):
     """Accuracy of an ingredient (on the held-out set, or on the test/OOD sets) or of a method's model (on every dataset)."""
 
+    type: Literal["accuracy"] = "accuracy"
     model: str
     kind: str  # "ingredient" (when first read, with the file's hash), "ingredient_tests" (test/OOD sets later) or "method"
-    accuracy: dict[str, float]
     fingerprint: str | None = None
-    t: float = 0.0
+    accuracy: dict[str, float] = {}
 
 
-@dataclass(frozen=True)
-class Eval:
+class Eval(_Event):
     """A method's ValAcc evaluation of one candidate (λ per component, or None when there is no λ)."""
 
+    type: Literal["eval"] = "eval"
     method: str
     phase: str
     candidate: str
-    lam: list[float] | None
+    lam: list[float] | None = Field(None, alias="lambda")
     valacc: float
-    t: float = 0.0
 
     @property
     def search_pass(self) -> int | None:
@@ -129,49 +69,49 @@ class Eval:
         return int(rest) if rest != self.phase and rest.isdigit() else None
 
 
-@dataclass(frozen=True)
-class IngredientEval:
-    """An ingredient's own ValAcc, measured before any method runs."""
+class IngredientEval(_Event):
+    """An ingredient's own ValAcc, measured before any method runs: on disk an "eval" filed under the method INGREDIENTS."""
 
-    name: str
+    type: Literal["eval"] = "eval"
+    method: Literal["ingredients"] = INGREDIENTS
+    phase: str = "ingredient"
+    name: str = Field(alias="candidate")
+    lam: None = Field(None, alias="lambda")
     valacc: float
-    t: float = 0.0
 
 
-@dataclass(frozen=True)
-class SkipTest:
-    """Whether a candidate's approximate average was promising enough to search its λ."""
+class SkipTest(_Event):
+    """Algorithm 1's skip test: whether a candidate's approximate average (ValAcc against τ·ValAcc(Ψ)) earns a λ search."""
 
+    type: Literal["skip_test"] = "skip_test"
     method: str
     candidate: str
     valacc: float
     threshold: float
     passed: bool
-    t: float = 0.0
 
 
-@dataclass(frozen=True)
-class Decision:
-    """A candidate accepted or rejected, with the ValAcc (and λ) that decided it."""
+class Decision(_Event):
+    """A candidate accepted into (or rejected from) a method's model, with the ValAcc (and λ) that decided it."""
 
+    type: Literal["decision"] = "decision"
     method: str
     candidate: str
     accepted: bool
     valacc: float
-    lam: list[float] | None = None
-    t: float = 0.0
+    lam: list[float] | None = Field(None, alias="lambda")
 
 
-@dataclass(frozen=True)
-class SearchEnd:
-    """A λ search's end: how many distinct evaluations of its budget it used."""
+class SearchEnd(_Event):
+    """Why a λ search stopped: its budget spent, or the optimizer converged (it asked again for points already measured,
+    which cost nothing) after `evaluations` distinct ValAcc evaluations of `budget`."""
 
+    type: Literal["search_end"] = "search_end"
     method: str
     candidate: str
-    search_pass: int
+    search_pass: int = Field(alias="pass")
     budget: int
     evaluations: int
-    t: float = 0.0
 
     @property
     def converged(self) -> bool:
@@ -186,63 +126,137 @@ class SearchEnd:
         return f"budget of {self.budget} evaluations spent"
 
 
-@dataclass(frozen=True)
-class Input:
-    """The content hash of a file a method read besides the ingredients."""
+class Input(_Event):
+    """The content hash of a file a method reads besides the ingredients (WiSE-FT's zero-shot model): resume refuses a change."""
 
+    type: Literal["input"] = "input"
     method: str
     role: str
     fingerprint: str
-    t: float = 0.0
 
 
-Event = Setup | Accuracy | Eval | IngredientEval | SkipTest | Decision | SearchEnd | Input
+_CLASSES = {"setup": Setup, "accuracy": Accuracy, "eval": Eval, "ingredient_eval": IngredientEval, "skip_test": SkipTest,
+            "decision": Decision, "search_end": SearchEnd, "input": Input}
+
+
+def _tag(raw) -> str | None:
+    """The union member of an event object: its `type`, and an "eval" filed under INGREDIENTS is an ingredient's ValAcc."""
+    kind, method = (raw.get("type"), raw.get("method")) if isinstance(raw, Mapping) else (getattr(raw, "type", None), None)
+    if isinstance(raw, IngredientEval) or (kind == "eval" and method == INGREDIENTS):
+        return "ingredient_eval"
+    return kind if isinstance(kind, str) else None
+
+
+Event = Annotated[Union[tuple(Annotated[cls, Tag(tag)] for tag, cls in _CLASSES.items())], Discriminator(_tag)]  # noqa: UP007
+_EVENT = TypeAdapter(Event)
 EVALUATIONS = (Eval, IngredientEval)  # every ValAcc measured: what "evaluations" counts
 
+
+# -- constructors (what the engine writes) ------------------------------------------------------------------------
+
+def _fields(cls: type[_Event], **values) -> dict:
+    """Fields of an event of class `cls` as JSON keys (the model's aliases), in the order given."""
+    return {cls.model_fields[name].alias or name: value for name, value in values.items()}
+
+
+def _written(cls: type[_Event], **values) -> dict:
+    """An event of class `cls` as its JSON object, before the fields the journal adds once measured, and `t`."""
+    return {"type": cls.model_fields["type"].default, **_fields(cls, **values)}
+
+
+def at(t: float) -> dict:
+    """An event's time, seconds since its run started: the journal adds it; the reference replay gives the log's own."""
+    return _fields(_Event, t=t)
+
+
+def measured_valacc(valacc: float) -> dict:
+    """What the journal adds to an evaluation once it is measured (see `evaluation`)."""
+    return _fields(Eval, valacc=valacc)
+
+
+def measured_accuracy(accuracy: Mapping[str, float]) -> dict:
+    """What the journal adds to an accuracy event once it is measured: accuracy per dataset."""
+    return _fields(Accuracy, accuracy=dict(accuracy))
+
+
+def _lam(lam: Sequence[float] | None) -> list[float] | None:
+    return None if lam is None else [float(x) for x in lam]
+
+
+def setup(settings: str, datasets: Mapping[str, str], components: Sequence[str]) -> dict:
+    """The run's settings digest, each dataset's content hash and the component names (λ lists them in this order)."""
+    return _written(Setup, settings=settings, datasets=dict(datasets), components=list(components))
+
+
+def ingredient_accuracy(name: str, fingerprint: str) -> dict:
+    """An ingredient's accuracy when first read (the journal adds "accuracy": the held-out set, and the test sets when every
+    ingredient is tested); its file's content hash rides along."""
+    return _written(Accuracy, model=name, kind="ingredient", fingerprint=fingerprint)
+
+
+def ingredient_tests(name: str) -> dict:
+    """An ingredient's accuracy on the test/OOD sets (the journal adds "accuracy"), for those `ingredient_tests` picks."""
+    return _written(Accuracy, model=name, kind="ingredient_tests")
+
+
+def method_accuracy(method: str) -> dict:
+    """A method's final model (or ensemble) on every dataset (the journal adds "accuracy")."""
+    return _written(Accuracy, model=method, kind="method")
+
+
+def evaluation(method: str, phase: str, candidate: str, lam: Sequence[float] | None) -> dict:
+    """One ValAcc evaluation of a method (the journal adds "valacc"); λ has one entry per component."""
+    return _written(Eval, method=method, phase=phase, candidate=candidate, lam=_lam(lam))
+
+
+def search_phase(pass_no: int) -> str:
+    """The phase of an evaluation made by the optimizer's pass `pass_no` (1, or 2 for the code release's second pass)."""
+    return f"{_SEARCH}{pass_no}"
+
+
+def ingredient_valacc(name: str, valacc: float) -> dict:
+    """An ingredient's ValAcc, as an evaluation (so every ValAcc a run measured is one "eval" line)."""
+    return _written(IngredientEval, method=INGREDIENTS, phase="ingredient", name=name, lam=None, valacc=valacc)
+
+
+def skip_test(method: str, candidate: str, valacc: float, threshold: float, passed: bool) -> dict:
+    """Algorithm 1's skip test: the approximate average's ValAcc against τ·ValAcc(Ψ)."""
+    return _written(SkipTest, method=method, candidate=candidate, valacc=valacc, threshold=threshold, passed=passed)
+
+
+def decision(method: str, candidate: str, accepted: bool, valacc: float, lam: Sequence[float] | None = None) -> dict:
+    """A candidate accepted into (or rejected from) a method's model, with the ValAcc and λ that decided it."""
+    return _written(Decision, method=method, candidate=candidate, accepted=bool(accepted), valacc=valacc, lam=_lam(lam))
+
+
+def search_end(method: str, candidate: str, pass_no: int, budget: int, evaluations: int) -> dict:
+    """Why a λ search stopped (SearchEnd): after `evaluations` distinct ValAcc evaluations of `budget`."""
+    return _written(SearchEnd, method=method, candidate=candidate, search_pass=pass_no, budget=budget, evaluations=evaluations)
+
+
+def input_file(method: str, role: str, fingerprint: str) -> dict:
+    """The content hash of a file a method reads besides the ingredients: resume refuses a change."""
+    return _written(Input, method=method, role=role, fingerprint=fingerprint)
+
+
+# -- reader (what the app and the progress display see) -----------------------------------------------------------
 
 def parse(raw: Mapping) -> Event | None:
     """The typed event of one events.jsonl object, or None for a type this version does not know; EventError when a known
     type lacks a field or has one of the wrong type."""
     if not isinstance(raw, Mapping):
         raise EventError(f"an event is a JSON object, got {runs.short_json(raw)}")
+    if _tag(raw) not in _CLASSES:
+        return None
     try:
-        event = _typed(raw)
-    except KeyError as exc:
-        raise EventError(f"a {runs.short_json(raw.get('type'))} event needs {exc}, got {runs.short_json(raw)}") from None
-    if event is not None:
-        wrong = [name for name, fits in _checks(type(event)) if not fits(getattr(event, name))]
-        if wrong:
-            raise EventError(f"a {raw['type']} event's {', '.join(wrong)} has the wrong type: {runs.short_json(raw)}")
-    return event
-
-
-def _typed(raw: Mapping) -> Event | None:
-    t = raw.get("t", 0.0)
-    kind = raw.get("type")
-    if kind == "eval":
-        if raw.get("method") == INGREDIENTS:
-            return IngredientEval(raw["candidate"], raw["valacc"], t)
-        return Eval(raw["method"], raw["phase"], raw["candidate"], raw.get("lambda"), raw["valacc"], t)
-    if kind == "decision":
-        return Decision(raw["method"], raw["candidate"], raw["accepted"], raw["valacc"], raw.get("lambda"), t)
-    if kind == "skip_test":
-        return SkipTest(raw["method"], raw["candidate"], raw["valacc"], raw["threshold"], raw["passed"], t)
-    if kind == "accuracy":
-        return Accuracy(raw["model"], raw["kind"], raw.get("accuracy", {}), raw.get("fingerprint"), t)
-    if kind == "setup":
-        return Setup(raw["settings"], raw.get("datasets", {}), raw.get("components", []), t)
-    if kind == "search_end":
-        return SearchEnd(raw["method"], raw["candidate"], raw["pass"], raw["budget"], raw["evaluations"], t)
-    if kind == "input":
-        return Input(raw["method"], raw["role"], raw["fingerprint"], t)
-    return None
-
-
-@functools.cache
-def _checks(cls: type) -> list[tuple[str, Callable]]:
-    """Each field of an event class with the test its value must pass (built once per class)."""
-    hints = typing.get_type_hints(cls)
-    return [(f.name, checker(hints[f.name])) for f in fields(cls)]
+        return _EVENT.validate_python(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        missing = [repr(e["loc"][-1]) for e in errors if e["type"] == "missing"]
+        if missing:
+            raise EventError(f"a {runs.short_json(raw['type'])} event needs {', '.join(missing)}, got {runs.short_json(raw)}") from None
+        wrong = ", ".join(dict.fromkeys(str(e["loc"][1]) if len(e["loc"]) > 1 else "type" for e in errors))
+        raise EventError(f"a {raw['type']} event's {wrong} has the wrong type: {runs.short_json(raw)}") from None
 
 
 def parse_all(raws: Iterable[Mapping]) -> list[Event]:
@@ -251,14 +265,21 @@ def parse_all(raws: Iterable[Mapping]) -> list[Event]:
 
 
 def read(run_dir: str | Path) -> list[Event]:
-    """A run directory's events, typed, up to the first line that is not an event (a line cut short by a crash, see
-    runs.read_events, or a damaged one): what a reader can show of a log, whatever the file holds."""
+    """A run directory's events, typed, up to the first line that is not an event (damage, see runs.event_lines): what a
+    reader can show of a log, whatever the file holds."""
+    return read_from(Path(run_dir) / runs.EVENTS)[0]
+
+
+def read_from(path: Path, offset: int = 0) -> tuple[list[Event], int, bool]:
+    """The typed events of events.jsonl's complete lines from byte `offset` (runs.event_lines), the offset reached, and
+    whether reading stopped at a line that is no event (damage: the rest of the log cannot be shown)."""
     typed = []
-    for raw in runs.read_events(run_dir):
+    for raw, end in runs.event_lines(path, offset):
         try:
             event = parse(raw)
         except EventError:
-            break
+            return typed, offset, True
+        offset = end
         if event is not None:
             typed.append(event)
-    return typed
+    return typed, offset, False

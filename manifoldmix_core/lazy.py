@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 
-def resolve(ref: str):
+def load_ref(ref: str):
     """The object an import path names."""
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name)

@@ -55,7 +55,7 @@ def resume(run_dir: Path, show_progress: bool = True) -> dict | None:
         raise ConfigError(f"{run_dir} has no {runs.CONFIG}; it is not a run directory")
     with claimed(run_dir):
         (run_dir / runs.CANCEL).unlink(missing_ok=True)
-        if runs.read_status(run_dir).get("state") == "finished" and (run_dir / runs.RESULTS).is_file():
+        if runs.read_status(run_dir).state == "finished" and (run_dir / runs.RESULTS).is_file():
             _lead(False).close()
             return None
         runs.StatusWriter(run_dir).update(state="queued", message="resuming")

@@ -34,7 +34,7 @@ from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWa
 from .evaluate import Evaluator, bound_classifier, pick_device
 from .files import default_cache_dir, write_atomic
 from .ingredients import Ingredient, read_state_dict, validate_pool
-from .lazy import resolve as resolve_ref
+from .lazy import load_ref
 from .logits_cache import LogitsCache
 from .mixing import FlatLayout
 from .models import build_classifier, check_architecture, spec_from_signature
@@ -44,7 +44,7 @@ from .stored_sets import StoredImages
 
 
 @dataclass
-class Setup:
+class Prepared:
     """Everything built from a config before the first evaluation."""
 
     kitchen: Kitchen
@@ -56,7 +56,7 @@ class Setup:
 
 
 def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step: Callable[[str], None] = lambda _: None,
-            cache_dir: Path | None = None, group: Group = SINGLE) -> Setup:
+            cache_dir: Path | None = None, group: Group = SINGLE) -> Prepared:
     """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place: sets
     left on disk are read through staging buffers that must fit `host_memory_mb`; on a device a rank keeps its shard)."""
     ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
@@ -89,7 +89,7 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
                       stacklevel=2)
     logits_cache = LogitsCache(cache_dir or default_cache_dir(), _logits_context(spec, evaluator, weights.compute.dtype), spec.num_classes)
     kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir, logits_cache)
-    return Setup(kitchen, partition, signature, datasets, device, memory)
+    return Prepared(kitchen, partition, signature, datasets, device, memory)
 
 
 def _logits_context(spec, evaluator: Evaluator, dtype: torch.dtype) -> str:
@@ -156,12 +156,12 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
     with claimed(run_dir):
         runs.remove_leftovers(run_dir)
         status = runs.StatusWriter(run_dir)
-        status.update(state="running", progress=status.data.get("progress", 0.0), message="setting up",
-                      started_at=status.data.get("started_at", time.time()))
+        status.update(state="running", progress=status.data.progress, message="setting up",
+                      started_at=status.data.started_at or time.time())
         try:
             config = load_config(run_dir / runs.CONFIG)
             journal = runs.Journal(run_dir, group.share)
-            journal.listeners.append(lambda _: status.data.update(log=journal.log))  # every later status write records the head
+            journal.listeners.append(lambda _: status.note(log=journal.log))  # every later status write records the head
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
             setup = prepare(config, journal, progress.step, cache_dir, group)
@@ -189,7 +189,7 @@ def follow(run_dir: Path, group: Group, cache_dir: Path | None = None) -> None:
     _cook(run_dir, config, prepare(config, FollowerJournal(group), cache_dir=cache_dir or default_cache_dir(), group=group))
 
 
-def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
+def _cook(run_dir: Path, config: RunConfig, setup: Prepared) -> dict:
     kitchen = setup.kitchen
     _record_setup(run_dir, kitchen.journal, config, setup)
     first_sets = _sets_at_first_read(config)
@@ -206,12 +206,13 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     for name in config.methods:
         method = methods.METHODS[name]
         kitchen.method = name
-        result = resolve_ref(method.function)(kitchen, config)
+        result = load_ref(method.function)(kitchen, config)
         if method.fused:
-            measure = lambda r=result: kitchen.test_accuracies(kitchen.stored(r.params))
+            measure = lambda r=result: kitchen.test_accuracies(kitchen.copy_stored(r.params))
         else:
             measure = lambda r=result: kitchen.ensemble_accuracy(r.ingredients)
-        accuracy = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: {"accuracy": measure()})["accuracy"]
+        recorded = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: events.measured_accuracy(measure()))
+        accuracy = events.parse(recorded).accuracy
         kitchen.on_step(f"{name}: test accuracy")
         valacc = accuracy[config.val.name] if result.valacc is None else result.valacc
         entries[name] = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": valacc,
@@ -241,11 +242,11 @@ def _cook(run_dir: Path, config: RunConfig, setup: Setup) -> dict:
     if fused is not None:
         _save_fused(run_dir / runs.FUSED, setup, kept, fused, config)
         results["fused"] = {"method": kept, "file": runs.FUSED}
-    runs.write_json_atomic(run_dir / runs.RESULTS, results)
+    runs.write_results(run_dir, results)
     return results
 
 
-def _record_setup(run_dir: Path, journal: runs.Journal, config: RunConfig, setup: Setup) -> None:
+def _record_setup(run_dir: Path, journal: runs.Journal, config: RunConfig, setup: Prepared) -> None:
     """The setup event: settings, dataset contents and components; on resume, refuse any that changed."""
     event = events.setup(config.settings_digest(), {name: evalset.fingerprint for name, evalset in setup.datasets.items()},
                          setup.partition.names)
@@ -278,8 +279,8 @@ def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, fingerprint
     old = events.parse(kitchen.journal.upcoming() or {})
     if isinstance(old, events.Accuracy) and old.model == name:
         _refuse_change(f"ingredient {name} ({kitchen.ingredients[name].path})", old.fingerprint, fingerprint)
-    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name, sets)}
-    accuracy = kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)["accuracy"]
+    measure = lambda: events.measured_accuracy(kitchen.ingredient_accuracies(name, sets))
+    accuracy = events.parse(kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)).accuracy
     kitchen.record(events.ingredient_valacc(name, accuracy[kitchen.val.name]))
     kitchen.on_step(f"ingredient {name}")
     return accuracy
@@ -288,13 +289,13 @@ def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, fingerprint
 def _ingredient_tests(kitchen: Kitchen, name: str) -> dict[str, float]:
     """An ingredient's accuracy on the test/OOD sets (asked for by `ingredient_tests`), after every ValAcc is known."""
     sets = [ds for ds in kitchen.datasets if ds != kitchen.val.name]
-    measure = lambda: {"accuracy": kitchen.ingredient_accuracies(name, sets)}
-    accuracy = kitchen.journal.record(events.ingredient_tests(name), measure)["accuracy"]
+    measure = lambda: events.measured_accuracy(kitchen.ingredient_accuracies(name, sets))
+    accuracy = events.parse(kitchen.journal.record(events.ingredient_tests(name), measure)).accuracy
     kitchen.on_step(f"ingredient {name}: test accuracy")
     return accuracy
 
 
-def _save_fused(path: Path, setup: Setup, method: str, result: SoupResult, config: RunConfig) -> None:
+def _save_fused(path: Path, setup: Prepared, method: str, result: SoupResult, config: RunConfig) -> None:
     """The fused model in the ingredients' own names and dtypes, with its recipe in the metadata."""
     signature = setup.signature
     tensors = {name: view.to(getattr(torch, signature[name].dtype)).cpu().contiguous()

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import chain, claim, jsonfile
 from .claim import pid_alive
 from .errors import Cancelled, DamagedFile, ResumeError
 from .files import write_atomic
+from .run_records import Results, Status
 
 CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
     "config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors", "CANCEL")
@@ -47,30 +48,57 @@ def read_json(path: Path, default=None):
         return default
 
 
-def read_status(run_dir: str | Path) -> dict:
-    """status.json; its state is queued, running, finished, failed or cancelled, and a 'running' run whose
-    process has died (its claim is stale, or without a claim its pid is gone) is reported as 'interrupted'."""
-    status = read_json(Path(run_dir) / STATUS, default={"state": "queued", "progress": 0.0, "message": "waiting to start"})
-    if status.get("state") == "running":
+def read_status(run_dir: str | Path) -> Status:
+    """status.json through its schema; its state is queued, running, finished, failed or cancelled, a 'running' run whose
+    process has died (its claim is stale, or without a claim its pid is gone) is reported as 'interrupted', and a damaged
+    or schema-violating file as 'damaged' with a message naming the file and the key, for the pages to show."""
+    try:
+        status = jsonfile.load(Path(run_dir) / STATUS, Status)
+    except FileNotFoundError:
+        return Status(state="queued", message="waiting to start")
+    except DamagedFile as exc:
+        return Status(state="damaged", message=f"{exc}; the engine rewrites it when the run is resumed")
+    if status.state == "running":
         holder = claim.holder(run_dir)
-        if not (holder.alive() if holder else pid_alive(status.get("pid"))):
-            status = {**status, "state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"}
+        if not (holder.alive() if holder else pid_alive(status.pid)):
+            status = status.model_copy(update={"state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"})
     return status
 
 
+def read_results(run_dir: str | Path) -> Results:
+    """results.json through its schema: FileNotFoundError when the run has none, DamagedFile naming the file and the key
+    when it is damaged or forged."""
+    return jsonfile.load(Path(run_dir) / RESULTS, Results)
+
+
+def write_results(run_dir: Path, results: dict) -> None:
+    """results.json, checked against its schema before it is written (the readers refuse anything else)."""
+    write_json_atomic(run_dir / RESULTS, Results.model_validate(results).model_dump(mode="json", exclude_unset=True))
+
+
 def read_events(run_dir: str | Path) -> list[dict]:
-    """The event objects up to the first line that is not one (a line cut short by a crash, or damage); the hash chain
-    is not checked here: this is what a log shows, and Journal checks it before a resume replays anything."""
-    path = Path(run_dir) / EVENTS
-    if not path.is_file():
-        return []
+    """The event objects of events.jsonl's complete lines up to the first line that is not one (damage); the hash chain is
+    not checked here: this is what a log shows, and Journal checks it before a resume replays anything."""
     events = []
-    for line in path.read_bytes().split(b"\n"):
-        event = _loads(line)
+    for event, _ in event_lines(Path(run_dir) / EVENTS):
         if not isinstance(event, dict):
             break
         events.append(event)
     return events
+
+
+def event_lines(path: Path, offset: int = 0) -> Iterator[tuple[object, int]]:
+    """THE reader of events.jsonl for display: the JSON value of each complete line from byte `offset` on (None for a line
+    that is not JSON), with the offset just past its line; a last line still being written (no newline yet) waits for the
+    next read. Readers stop at the first value that is not an event; the live view reads on from where it stopped."""
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    for line in data[: data.rfind(b"\n") + 1].splitlines(keepends=True):
+        offset += len(line)
+        yield _loads(line), offset
 
 
 def request_cancel(run_dir: str | Path) -> None:
@@ -185,19 +213,27 @@ def short_json(value, limit: int = 120) -> str:
 
 
 class StatusWriter:
-    """Keeps status.json current: state, progress in [0, 1], ETA, message, pid."""
+    """Keeps status.json current (its schema: run_records.Status): state, progress in [0, 1], ETA, message, pid."""
 
     def __init__(self, run_dir: Path):
         self.run_dir, self.path = run_dir, run_dir / STATUS
-        self.data = read_json(self.path, default={}) or {}
+        try:
+            self.data = jsonfile.load(self.path, Status)
+        except (FileNotFoundError, DamagedFile):  # a damaged status is replaced by the next write
+            self.data = Status()
+
+    def note(self, **fields) -> None:
+        """Take fields into the status without writing it: the next `update` writes them."""
+        self.data = Status.model_validate({**self.data.model_dump(exclude_unset=True), **fields})
 
     def update(self, **fields) -> None:
         """Write the new status; on a full disk, once, with the room our claim reserved for it."""
-        self.data.update(fields, pid=os.getpid(), updated_at=time.time())
+        self.note(**fields, pid=os.getpid(), updated_at=time.time())
+        data = self.data.model_dump(mode="json", exclude_unset=True)
         try:
-            write_json_atomic(self.path, self.data)
+            write_json_atomic(self.path, data)
         except OSError:
             held = claim.held(self.run_dir)
             if held is None or not held.make_room():
                 raise
-            write_json_atomic(self.path, self.data)
+            write_json_atomic(self.path, data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .lazy import resolve
+from .lazy import load_ref
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def check(name: str, path: str) -> None:
     what is wrong when the set is added, not when a run reads it."""
     source = get(name)
     if source.checker:
-        resolve(source.checker)(path)
+        load_ref(source.checker)(path)
 
 
 register(Source("imagefolder", "manifoldmix_core.images:read_image_folder", checker="manifoldmix_core.dataset_files:check_image_folder"))

@@ -169,7 +169,7 @@ def run_sweep(sweep_dir: Path, show_progress: bool = False) -> tuple[Sweep, dict
             if (sweep_dir / runs.CANCEL).exists():
                 raise Cancelled("sweep cancelled by the user")
             run_dir = member_dir(sweep_dir, member)
-            state = member_status(sweep_dir, member).get("state")
+            state = member_status(sweep_dir, member).state
             if state in ("missing", "failed") or (state == "finished" and (run_dir / runs.RESULTS).is_file()):
                 continue
             print(f"sweep {sweep.name}: {member.setting}, seed {member.seed} ({member.run_id})", file=sys.stderr)
@@ -187,19 +187,18 @@ def run_sweep(sweep_dir: Path, show_progress: bool = False) -> tuple[Sweep, dict
     return sweep, {**errors, **failures(sweep_dir, sweep)}
 
 
-def member_status(sweep_dir: Path, member: Member) -> dict:
+def member_status(sweep_dir: Path, member: Member) -> runs.Status:
     """The member's status (runs.read_status), or state 'missing' when its folder was deleted."""
     run_dir = member_dir(sweep_dir, member)
     if not run_dir.is_dir():
-        return {"state": "missing", "message": f"its folder {run_dir} is missing"}
+        return runs.Status(state="missing", message=f"its folder {run_dir} is missing")
     return runs.read_status(run_dir)
 
 
 def failures(sweep_dir: Path, sweep: Sweep) -> dict[str, str]:
     """The members that failed (run id -> the reason their status gives), and those whose folder is missing."""
     statuses = {member.run_id: member_status(sweep_dir, member) for member in sweep.members}
-    return {run_id: status.get("message") or "failed" for run_id, status in statuses.items()
-            if status.get("state") in ("failed", "missing")}
+    return {run_id: status.message or "failed" for run_id, status in statuses.items() if status.state in ("failed", "missing")}
 
 
 def cancel_sweep(sweep_dir: Path) -> None:
@@ -218,7 +217,7 @@ def sweep_state(sweep_dir: Path) -> tuple[str, dict[str, int]]:
     sweep_dir = Path(sweep_dir)
     counts: dict[str, int] = {}
     for member in Sweep.read(sweep_dir).members:
-        state = member_status(sweep_dir, member).get("state", "queued")
+        state = member_status(sweep_dir, member).state
         counts[state] = counts.get(state, 0) + 1
     worker = claim.holder(sweep_dir)
     if worker is not None and worker.alive():

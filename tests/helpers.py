@@ -90,7 +90,7 @@ def assert_same_run(run_dir: Path, reference: Path) -> None:
     """Results, events (timings aside) and the fused model bit for bit equal those of the reference run; results.json and
     status.json record the head of the run's own log."""
     results, reference_results = (json.loads((d / runs.RESULTS).read_text()) for d in (run_dir, reference))
-    assert results["log"] == runs.read_status(run_dir)["log"] == log_record(run_dir)
+    assert results["log"] == runs.read_status(run_dir).log.model_dump() == log_record(run_dir)
     assert without_log(results) == without_log(reference_results)
     assert without_time(runs.read_events(run_dir)) == without_time(runs.read_events(reference))
     tensors, metadata = fused_tensors(run_dir / runs.FUSED)
@@ -99,7 +99,7 @@ def assert_same_run(run_dir: Path, reference: Path) -> None:
     for name, tensor in ref_tensors.items():
         assert tensors[name].dtype == tensor.dtype and torch.equal(tensors[name], tensor), name
     assert json.loads(metadata["manifoldmix_recipe"]) == json.loads(ref_metadata["manifoldmix_recipe"])
-    assert runs.read_status(run_dir)["state"] == "finished"
+    assert runs.read_status(run_dir).state == "finished"
 
 
 def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: bool = False) -> Path:
@@ -115,7 +115,7 @@ def simulate_kill(reference: Path, target: Path, keep_lines: int, partial_line: 
     status = json.loads((target / runs.STATUS).read_text())
     status.update(state="running", pid=dead_pid(), progress=0.5, message="ValAcc ...", log=log_record(target, keep_lines))
     (target / runs.STATUS).write_text(json.dumps(status))
-    assert runs.read_status(target)["state"] == "interrupted"
+    assert runs.read_status(target).state == "interrupted"
     return target
 
 

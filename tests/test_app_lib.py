@@ -20,12 +20,14 @@ from app_lib.live import LiveLog, candidate_timeline, evaluations, final_lambdas
 from app_lib.paper import reference_board, replay_frame
 from app_lib.paths import inside_roots, list_files
 from app_lib.scoreboard import board_from_results, figure2_frame, merge_boards, rank_marks, table1, table1_download, table1_half_widths, table1_rows
+from app_lib.vocabulary import size_text, unique_name
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config
 from manifoldmix_core.demo.run_config import demo_config
 from manifoldmix_core.errors import PathError
 from manifoldmix_core.events import read as read_events
 from manifoldmix_core.intervals import half_width
+from manifoldmix_core.run_records import Results, Status
 
 
 def test_inside_roots_refuses_traversal_and_symlink_escapes(tmp_path):
@@ -68,7 +70,7 @@ def test_find_run_rejects_ids_that_climb_out(tmp_path):
 def wait_until_settled(run_dir):
     """The engine's last status of a run the app launched (it finishes or fails on its own)."""
     deadline = time.monotonic() + 300
-    while run_store.read_status(run_dir)["state"] in run_store.ACTIVE and time.monotonic() < deadline:
+    while run_store.read_status(run_dir).state in run_store.ACTIVE and time.monotonic() < deadline:
         time.sleep(0.1)
     return run_store.read_status(run_dir)
 
@@ -77,7 +79,7 @@ def test_the_app_launches_and_reads_the_engine_writes_status(toy_world, tmp_path
     config = json.loads(json.dumps(load_config(toy_world).to_dict() | {"methods": ["uniform_soup"]}))
     run_dir = run_store.launch(config, root=tmp_path)
     status = wait_until_settled(run_dir)
-    assert status["state"] == "finished" and status["pid"] != os.getpid()
+    assert status.state == "finished" and status.pid != os.getpid()
     assert runs.read_json(run_dir / runs.RESULTS)["methods"]["uniform_soup"]["valacc"] > 0
     assert runs.read_json(run_dir / runs.CONFIG) == config
 
@@ -87,7 +89,7 @@ def test_a_launched_run_whose_config_is_invalid_reads_as_failed(toy_world, tmp_p
     config["manifoldmix"]["tau"] = 0
     run_dir = run_store.launch(config, root=tmp_path)
     status = wait_until_settled(run_dir)
-    assert status["state"] == "failed" and "manifoldmix.tau" in status["message"] and status["pid"] != os.getpid()
+    assert status.state == "failed" and "manifoldmix.tau" in status.message and status.pid != os.getpid()
     assert "manifoldmix.tau" in run_store.worker_log(run_dir)
 
 
@@ -118,7 +120,7 @@ def test_paper_table1_marks_best_and_second_best():
 
 def test_table1_download_keeps_numbers_and_puts_each_half_width_beside_its_column(finished_run):
     results = json.loads((finished_run / runs.RESULTS).read_text())
-    board = board_from_results(results, "toy")
+    board = board_from_results(Results.model_validate(results), "toy")
     csv = table1_download(table1(board), table1_half_widths(board))
     assert list(csv.columns) == ["val", "val ±95%", "test", "test ±95%", "Avg OOD", "Avg OOD ±95%"]
     p, n = results["methods"]["greedy_soup"]["accuracy"]["test"], results["dataset_sizes"]["test"]
@@ -129,7 +131,7 @@ def test_table1_download_keeps_numbers_and_puts_each_half_width_beside_its_colum
 def test_merged_runs_keep_a_dataset_size_only_where_all_runs_agree(finished_run):
     results = json.loads((finished_run / runs.RESULTS).read_text())
     other = {**results, "dataset_sizes": {**results["dataset_sizes"], "test": results["dataset_sizes"]["test"] + 1}}
-    merged = merge_boards({"a": board_from_results(results, "a"), "b": board_from_results(other, "b")})
+    merged = merge_boards({run: board_from_results(Results.model_validate(r), run) for run, r in (("a", results), ("b", other))})
     assert merged.sizes == {"val": results["dataset_sizes"]["val"]}
     halves = table1_half_widths(merged)
     assert halves["val"].notna().all() and halves["test"].isna().all()
@@ -141,7 +143,8 @@ def test_an_ingredient_one_run_tested_and_another_only_held_out_is_one_row(finis
     held_out_only = {**results, "ingredients": {name: {**info, "accuracy": {results["val_dataset"]: info["accuracy"][results["val_dataset"]]}}
                                                 for name, info in results["ingredients"].items()}}
     for order in (("tested", "member"), ("member", "tested")):
-        boards = {"tested": board_from_results(results, "tested"), "member": board_from_results(held_out_only, "member")}
+        boards = {"tested": board_from_results(Results.model_validate(results), "tested"),
+                  "member": board_from_results(Results.model_validate(held_out_only), "member")}
         merged = merge_boards({run: boards[run] for run in order})
         assert sorted(e.name for e in merged.ingredients()) == sorted(results["ingredients"])
         best, second = [entry for _, entry in table1_rows(merged)[:2]]
@@ -159,11 +162,11 @@ def test_memory_text_names_each_sets_place_and_size():
                            "ImageNet-R": {"where": "streamed", "device_bytes": 600 << 20, "host_bytes": 5 << 30},
                            "ImageNet-A": {"where": "disk", "device_bytes": 600 << 20, "host_bytes": 616 << 20},
                            "cpu-set": {"where": "disk", "device_bytes": 0, "host_bytes": 77 << 20}}}
-    assert memory_text(status) == ("Evaluation sets: val on the device (3.0 GB) · ImageNet-R streamed from pinned host memory "
+    assert memory_text(Status.model_validate(status)) == ("Evaluation sets: val on the device (3.0 GB) · ImageNet-R streamed from pinned host memory "
                                    "(5.0 GB, at most 600.0 MB on the GPU) · ImageNet-A read from disk a batch at a time (staging "
                                    "buffers 616.0 MB, at most 600.0 MB on the GPU) · cpu-set read from disk a batch at a time "
                                    "(staging buffers 77.0 MB)")
-    assert memory_text({"state": "queued"}) == ""
+    assert memory_text(Status(state="queued")) == ""
 
 
 def test_live_frames_from_a_finished_run(finished_run):
@@ -172,7 +175,7 @@ def test_live_frames_from_a_finished_run(finished_run):
     assert timeline.loc["noise", "status"] == "skipped" and timeline.loc["b", "status"] == "accepted"
     trajectory = lambda_trajectory(events, "b")
     assert set(trajectory["component"]) == set(runs.read_json(finished_run / runs.RESULTS)["partition"]["components"])
-    matrix = final_lambdas(runs.read_json(finished_run / runs.RESULTS))
+    matrix = final_lambdas(runs.read_results(finished_run))
     assert list(matrix.index) == ["b"] and ((matrix >= 0) & (matrix <= 1)).all().all()
 
 
@@ -235,3 +238,21 @@ def test_the_default_draft_is_built_without_loading_torch():
     code = "import sys; from app_lib.draft import initial_draft; d = initial_draft(); print(len(d['ingredients']), 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
     assert out == [str(len(demo_config()["ingredients"])), "False"]
+
+
+def test_a_taken_name_gets_the_next_free_suffix_for_ingredients_uploads_and_run_ids(tmp_path, monkeypatch):
+    assert unique_name("a", set()) == "a" and unique_name("a", {"a", "a-2"}) == "a-3"
+    monkeypatch.setattr(run_store.time, "strftime", lambda fmt: "20990101-000000")
+    for expected in ("20990101-000000-my-run", "20990101-000000-my-run-2", "20990101-000000-my-run-3"):
+        run_id = run_store.new_run_id("My run!", tmp_path)
+        assert run_id == expected
+        (tmp_path / run_id).mkdir()
+    for expected in ("w.pt", "w-2.pt", "w-3.pt"):  # different bytes under a taken name never overwrite it
+        assert save_upload(io.BytesIO(expected.encode()), "w.pt", 1 << 20, tmp_path).name == expected
+
+
+def test_byte_sizes_read_the_same_on_every_page(tmp_path):
+    assert [size_text(n) for n in (512, 12 << 10, 616 << 20, 3 << 30)] == ["512.0 B", "12.0 KB", "616.0 MB", "3.0 GB"]
+    with pytest.raises(UploadTooLarge, match=r"larger than the limit of 3\.0 MB"):  # the limit is 3 << 20 bytes, not 3.1 MB
+        save_upload(io.BytesIO(b"x" * ((3 << 20) + 1)), "big.pt", 3 << 20, tmp_path)
+    assert not list(tmp_path.iterdir())

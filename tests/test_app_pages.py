@@ -349,6 +349,7 @@ def test_a_loaded_partition_is_listed_in_network_order(app_env, toy_world):
 
 def test_table1_marks_best_and_second_by_shape_not_red(app_env):
     from app_lib.scoreboard import board_from_results, styled_table1, table1
+    from manifoldmix_core.run_records import Results
     results = json.loads((app_env / TOY_RUN / runs.RESULTS).read_text())
-    html = styled_table1(table1(board_from_results(results, TOY_RUN))).to_html()
+    html = styled_table1(table1(board_from_results(Results.model_validate(results), TOY_RUN))).to_html()
     assert "font-weight: bold" in html and "font-style: italic" in html and "#d62728" not in html

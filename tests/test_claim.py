@@ -103,6 +103,6 @@ def test_make_room_gives_back_the_reserve_but_keeps_the_claim(tmp_path):
 
 def test_read_status_trusts_the_claim_over_a_reused_pid(tmp_path):
     runs.write_json_atomic(tmp_path / runs.STATUS, {"state": "running", "pid": os.getpid(), "progress": 0.3})
-    assert runs.read_status(tmp_path)["state"] == "running"
+    assert runs.read_status(tmp_path).state == "running"
     write_claim(tmp_path, start_ticks=-1)  # the worker died and its pid now belongs to another process
-    assert runs.read_status(tmp_path)["state"] == "interrupted"
+    assert runs.read_status(tmp_path).state == "interrupted"

@@ -148,7 +148,7 @@ def test_corrupt_checkpoint_exits_2_naming_the_file(toy_world, tmp_path, capsys)
     assert code == 2
     assert err.count("error:") == 1 and str(corrupt) in err
     status = runs.read_status(tmp_path / "run")
-    assert status["state"] == "failed" and str(corrupt) in status["message"]
+    assert status.state == "failed" and str(corrupt) in status.message
 
 
 def test_missing_config_file_exits_2(tmp_path, capsys):
@@ -184,7 +184,7 @@ def test_a_bad_config_aimed_at_a_queued_run_leaves_that_run_alone(toy_world, tmp
     code, err = _main(capsys, "run", derived_config(toy_world, "bad", manifoldmix={"tau": 0}), "--run-dir", run_dir, "--quiet")
     assert code == 2 and "manifoldmix.tau" in err
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
-    assert runs.read_status(run_dir)["state"] == "queued"
+    assert runs.read_status(run_dir).state == "queued"
     code, err = _main(capsys, "run", derived_config(toy_world, "other", methods=["uniform_soup"]), "--run-dir", run_dir, "--quiet")
     assert code == 2 and "queued run with another config" in err
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
@@ -202,7 +202,7 @@ def test_a_queued_run_whose_own_config_is_bad_is_marked_failed(toy_world, tmp_pa
     code, err = _main(capsys, *args, "--quiet")
     assert code == 2 and "manifoldmix.tau" in err
     status = runs.read_status(run_dir)
-    assert status["state"] == "failed" and "manifoldmix.tau" in status["message"]
+    assert status.state == "failed" and "manifoldmix.tau" in status.message
 
 
 def test_run_of_a_folder_without_config_says_how_to_start(tmp_path, capsys):
@@ -235,7 +235,7 @@ def test_negative_labels_are_refused_and_a_single_class_validation_set_warns(toy
     config = derived_config(toy_world, "negative", val={"path": str(tmp_path / "negative.safetensors")})
     code, err = _main(capsys, "run", config, "--run-dir", tmp_path / "negative", "--quiet")
     assert code == 2 and "\nerror: val: labels must be class indices (0 or more), found -1" in err
-    assert runs.read_status(tmp_path / "negative")["state"] == "failed"
+    assert runs.read_status(tmp_path / "negative").state == "failed"
 
     one = data["labels"] == data["labels"][0]
     save_file({"images": data["images"][one].contiguous(), "labels": data["labels"][one].contiguous()}, tmp_path / "one.safetensors")

@@ -169,7 +169,7 @@ def test_demo_run_on_reduced_zoo_writes_complete_run_directory(reduced_zoo, tmp_
     assert [d.name for d in config.test] == ["test", "v2", "sketch", "rendition", "objectnet", "a"]
     run_dir = start_run(config, tmp_path / "run")
     results = execute(run_dir)
-    assert read_status(run_dir)["state"] == "finished"
+    assert read_status(run_dir).state == "finished"
     for name in ("config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors"):
         assert (run_dir / name).is_file()
     assert set(results["methods"]) == {"uniform_soup", "greedy_soup", "manifoldmixms", "ensemble", "greedy_ensemble"}

@@ -62,7 +62,7 @@ def test_a_cancel_stops_every_rank_and_a_two_rank_resume_finishes(toy_world, fin
     finally:
         proc.kill()
     assert proc.returncode != 0 and "cancelled" in stderr  # every rank stopped (none waits for the others forever)
-    assert runs.read_status(run_dir)["state"] == "cancelled" and not (run_dir / runs.RESULTS).exists()
+    assert runs.read_status(run_dir).state == "cancelled" and not (run_dir / runs.RESULTS).exists()
     done = torchrun("resume", run_dir, "--quiet")
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_run(run_dir, finished_run)

@@ -13,6 +13,7 @@ from app_lib.scoreboard import board_from_results, figure2_frame, held_out_only,
 from manifoldmix_core import logits_cache, runs
 from manifoldmix_core.config import parse_config
 from manifoldmix_core.models import Classifier
+from manifoldmix_core.run_records import Results
 from manifoldmix_core.runner import execute
 
 BASE = {"model": {"architecture": "ViT-B-32"}, "val": {"name": "val", "source": "tensors", "path": "val.safetensors"}}
@@ -89,7 +90,7 @@ def test_only_the_best_ingredient_has_test_accuracies_and_results_say_so(top1_ru
 
 def test_figure2_and_table1_show_only_what_was_measured(top1_run):
     _, results, _ = top1_run
-    board = board_from_results(results, "top1")
+    board = board_from_results(Results.model_validate(results), "top1")
     frame = figure2_frame(board, "test")
     assert list(frame.loc[frame["ingredient"], "model"]) == [results["order"][0]]
     assert len(frame) == 2  # the tested ingredient and the uniform soup

@@ -350,7 +350,7 @@ def test_run_with_nan_ingredient_fails_naming_file_and_parameter(toy_world, tmp_
     status = json.loads((run_dir / runs.STATUS).read_text())
     assert status["state"] == "failed"
     assert str(bad) in status["message"] and "visual.ln_post.weight" in status["message"]
-    assert runs.read_status(run_dir)["state"] == "failed"
+    assert runs.read_status(run_dir).state == "failed"
     assert not (run_dir / runs.RESULTS).exists()
     # Nothing measured came from the broken file, so once it is fixed the run resumes to what a fresh run gives.
     shutil.copy(toy_world.parent / "b.safetensors", bad)

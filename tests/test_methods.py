@@ -117,7 +117,7 @@ def test_a_method_registered_alone_is_validated_run_shown_and_followed(toy_metho
     assert entry["ingredients"] == ["a", "a_copy"] and entry["valacc"] == results["ingredients"]["a"]["valacc"]
     assert entry["accuracy"] == results["ingredients"]["a"]["accuracy"]
     assert results["fused"]["method"] == toy_method.name  # listed after the built-in methods
-    assert runs.read_status(run_dir)["progress"] == 1.0
+    assert runs.read_status(run_dir).progress == 1.0
 
     seen = read_events(run_dir)  # live view
     assert mixing_method(seen) == toy_method.name

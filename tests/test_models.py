@@ -204,7 +204,7 @@ def test_run_with_wrong_architecture_fails_naming_the_parameter(toy_world, tmp_p
         run_config(config, tmp_path / "run")
     assert exc.value.param is not None
     status = runs.read_status(tmp_path / "run")
-    assert status["state"] == "failed" and exc.value.param in status["message"]
+    assert status.state == "failed" and exc.value.param in status.message
 
 
 # -- a model-soups-layout run with normalised features ----------------------------------------------------
@@ -235,7 +235,7 @@ def model_soups_run(toy_world, tmp_path_factory):
 @pytest.mark.slow
 def test_model_soups_run_with_normalized_features(model_soups_run, toy_world):
     root, run_dir, results = model_soups_run
-    assert runs.read_status(run_dir)["state"] == "finished"
+    assert runs.read_status(run_dir).state == "finished"
     spec = ModelSpec(toy.VISION, embed_dim=toy.EMBED, num_classes=toy.CLASSES, normalize_features=True)
     images, labels = load_tensor_file(toy_world.parent / "val.safetensors", 16)
     for name in ("a", "b"):

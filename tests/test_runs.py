@@ -103,7 +103,7 @@ def test_real_kill_then_cli_resume_equals_uninterrupted_run(killed_run, referenc
     assert proc.returncode == -signal.SIGKILL
     assert not (run_dir / runs.RESULTS).exists()
     status = runs.read_status(run_dir)
-    assert status["state"] == "interrupted" and "resume" in status["message"]
+    assert status.state == "interrupted" and "resume" in status.message
     assert events_of(run_dir, type="eval", method=MM)
     done = cli("resume", run_dir, "--quiet")
     assert done.returncode == 0, done.stderr
@@ -136,7 +136,7 @@ def test_cancel_stops_with_code_130_and_resume_finishes(small_config, reference_
     assert code == 130
     assert "cancelled" in capsys.readouterr().err
     status = runs.read_status(run_dir)
-    assert status["state"] == "cancelled" and "resume" in status["message"]
+    assert status.state == "cancelled" and "resume" in status.message
     assert not (run_dir / runs.RESULTS).exists()
     events = runs.read_events(run_dir)
     assert events[-1].get("method") == MM and len(events) < len(runs.read_events(reference_run))
@@ -160,7 +160,7 @@ def test_cancel_requested_before_the_worker_starts_is_honoured(toy_world, tmp_pa
     runs.request_cancel(run_dir)
     with pytest.raises(runs.Cancelled):
         execute(run_dir)
-    assert runs.read_status(run_dir)["state"] == "cancelled"
+    assert runs.read_status(run_dir).state == "cancelled"
 
 
 # -- refusing to resume or overwrite ------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_resume_after_a_measured_ingredient_changed_raises_naming_it(finished_ru
     assert f"ingredient a_copy ({pool / 'a_copy.safetensors'}) changed since the run started: content hash" in message
     assert (run_dir / runs.EVENTS).read_text() == before
     status = runs.read_status(run_dir)
-    assert status["state"] == "failed" and "a_copy" in status["message"]
+    assert status.state == "failed" and "a_copy" in status.message
     assert not (run_dir / runs.RESULTS).exists()
     shutil.copy(toy_world.parent / "a_copy.safetensors", pool / "a_copy.safetensors")
     execute(run_dir)
@@ -241,13 +241,13 @@ def test_resume_check_refuses_a_non_run_directory(tmp_path):
 
 
 def test_read_status_reports_dead_workers(tmp_path):
-    assert runs.read_status(tmp_path)["state"] == "queued"
+    assert runs.read_status(tmp_path).state == "queued"
     runs.write_json_atomic(tmp_path / runs.STATUS, {"state": "running", "pid": os.getpid(), "progress": 0.2})
-    assert runs.read_status(tmp_path)["state"] == "running"
+    assert runs.read_status(tmp_path).state == "running"
     runs.write_json_atomic(tmp_path / runs.STATUS, {"state": "running", "pid": dead_pid(), "progress": 0.2})
-    assert runs.read_status(tmp_path)["state"] == "interrupted"
+    assert runs.read_status(tmp_path).state == "interrupted"
     runs.write_json_atomic(tmp_path / runs.STATUS, {"state": "finished", "pid": dead_pid(), "progress": 1.0})
-    assert runs.read_status(tmp_path)["state"] == "finished"
+    assert runs.read_status(tmp_path).state == "finished"
     assert sorted(p.name for p in tmp_path.iterdir()) == [runs.STATUS]  # no temporary files left behind
 
 

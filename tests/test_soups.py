@@ -135,7 +135,7 @@ def test_code_release_semantics_accept_ties(code_release_run):
 def test_ngopt_works_on_the_toy(ngopt_run):
     results = results_of(ngopt_run)
     entry = results["methods"][MM]
-    assert runs.read_status(ngopt_run)["state"] == "finished"
+    assert runs.read_status(ngopt_run).state == "finished"
     assert entry["ingredients"][0] == "a"
     assert entry["valacc"] >= results["ingredients"]["a"]["valacc"]
     evals = events_of(ngopt_run, type="eval", method=MM, phase="optimize_1")
@@ -228,12 +228,12 @@ def test_every_valacc_event_is_complete(finished_run):
 
 
 def test_status_shows_where_each_set_lives_and_its_bytes(finished_run, toy_world):
-    memory = runs.read_status(finished_run)["datasets"]
+    memory = runs.read_status(finished_run).datasets
     for name in ("val", "test"):
         with safe_open(toy_world.parent / f"{name}.safetensors", framework="pt") as f:
             n = f.get_slice("labels").get_shape()[0]
         staging = IN_FLIGHT * min(CPU_BATCH, n) * 3 * 16 * 16  # the set stays on disk: two batches of uint8 images, int64 labels
-        assert memory[name] == {"where": "disk", "device_bytes": 0, "host_bytes": staging + n * 8}
+        assert memory[name].model_dump() == {"where": "disk", "device_bytes": 0, "host_bytes": staging + n * 8}
 
 
 def test_results_json_layout(finished_run):

@@ -44,9 +44,9 @@ def test_a_cancelled_sweep_resumes_and_keeps_what_finished(planned):
     worker = cli_popen("sweep", sweep_dir, "--quiet")
     first = sweep.member_dir(sweep_dir, plan.members[0])
     deadline = time.monotonic() + 300
-    while runs.read_status(first).get("state") != "finished" and worker.poll() is None and time.monotonic() < deadline:
+    while runs.read_status(first).state != "finished" and worker.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert runs.read_status(first).get("state") == "finished", worker.communicate()
+    assert runs.read_status(first).state == "finished", worker.communicate()
     sweep.cancel_sweep(sweep_dir)
     assert worker.wait(timeout=300) in (0, 130)  # 0 when the queue happened to end before the cancel was seen
     finished_at = (first / runs.RESULTS).stat().st_mtime_ns

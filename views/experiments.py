@@ -82,6 +82,8 @@ def sweep_view() -> None:
     with st.expander("Runs of this sweep", expanded=now == "running"):
         st.dataframe(sweeps.members_frame(sweep_dir), hide_index=True, key="sweep_members")
     frame = sweeps.comparison(sweep_dir)
+    for run_id, reason in frame.attrs["damaged"].items():
+        st.warning(f"Run {run_id} is left out of the comparison: {reason}")
     if frame.empty:
         st.caption("The comparison appears as soon as a run of the sweep has finished.")
         return

@@ -7,10 +7,10 @@ import streamlit as st
 
 from app_lib.demo import demo_config, demo_status
 from app_lib.heldout import heldout_accuracy
-from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, hparams_text, remove_upload, save_upload, unique_name
+from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, hparams_text, remove_upload, save_upload
 from app_lib.paths import data_roots, inside_roots, list_files
 from app_lib.ui import draft
-from app_lib.vocabulary import counted, to_percent
+from app_lib.vocabulary import counted, to_percent, unique_name
 from manifoldmix_core.anatomy import SUFFIXES
 from manifoldmix_core.errors import PathError
 

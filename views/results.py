@@ -7,7 +7,7 @@ import streamlit as st
 from app_lib.figures import DOWNLOAD_FORMATS, chart_config, figure2, lambda_heatmap
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
-from app_lib.run_store import find_run, list_runs
+from app_lib.run_store import find_run, list_runs, read_results
 from app_lib.scoreboard import (
     board_from_results,
     figure2_frame,
@@ -19,7 +19,7 @@ from app_lib.scoreboard import (
     table1_half_widths,
 )
 from app_lib.ui import run_label
-from app_lib.vocabulary import RANK_CAPTION, counted
+from app_lib.vocabulary import RANK_CAPTION, counted, size_text
 from manifoldmix_core import runs
 
 st.title("Results")
@@ -41,7 +41,11 @@ st.query_params["runs"] = ",".join(chosen)
 if not chosen:
     st.stop()
 
-results = {run_id: runs.read_json(find_run(run_id) / runs.RESULTS) for run_id in chosen}
+results, damaged = read_results(chosen)
+for run_id, reason in damaged.items():
+    st.error(f"Run {run_id} cannot be shown: {reason}")
+if not results:
+    st.stop()
 board = merge_boards({run_id: board_from_results(r, run_id) for run_id, r in results.items()})
 if not board.ood:
     st.warning("These runs have no OOD sets in common, so there is no average OOD accuracy to plot.")
@@ -66,22 +70,21 @@ st.dataframe(styled_table1(table, halves), key="table1")
 st.download_button("Download Table 1 (CSV)", table1_download(table, halves).to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
 
 st.subheader("Final λ per accepted candidate and component")
-columns = st.columns(len(chosen))
-for column, run_id in zip(columns, chosen, strict=True):
+columns = st.columns(len(results))
+for column, (run_id, run_results) in zip(columns, results.items(), strict=True):
     with column:
-        partition = results[run_id].get("partition", {})
-        n = partition.get("n")
-        st.markdown(f"**{run_id}** · " + (counted(n, "component") if isinstance(n, int) else "? components"))
-        matrix = final_lambdas(results[run_id])
+        partition = run_results.partition
+        st.markdown(f"**{run_id}** · " + (counted(partition.n, "component") if partition else "? components"))
+        matrix = final_lambdas(run_results)
         if matrix.empty:
             st.caption("No ManifoldMixMS candidate was accepted (or the method did not run).")
         else:
             st.plotly_chart(lambda_heatmap(matrix), key=f"heatmap_{run_id}", config=chart_config(f"{run_id}-lambdas", fmt))
-        fused = results[run_id].get("fused")
+        fused = run_results.fused
         path = find_run(run_id) / runs.FUSED
         if fused and path.is_file():
-            recipe = read_recipe(path) or {"method": fused["method"]}
-            st.download_button(f"Download fused model ({fused['method']}, {path.stat().st_size / 1e6:.1f} MB)",
+            recipe = read_recipe(path) or {"method": fused.method}
+            st.download_button(f"Download fused model ({fused.method}, {size_text(path.stat().st_size)})",
                                lambda path=path: path.read_bytes(), f"{run_id}-fused.safetensors",
                                "application/octet-stream", on_click="ignore", key=f"fused_{run_id}")
             st.download_button("Download recipe (JSON)", json.dumps(recipe, indent=1), f"{run_id}-recipe.json",

@@ -77,14 +77,14 @@ if run_dir is None:
     st.stop()
 
 status = run_store.read_status(run_dir)
-state_at_start = status.get("state", "queued")
+state_at_start = status.state
 active = state_at_start in run_store.ACTIVE
 
 actions = st.columns(4)  # above the charts: Cancel must not hide below them
 if active and actions[0].button("Cancel run", key="cancel"):
     run_store.cancel(run_dir)
     st.toast("Cancel requested: the worker stops after the current evaluation.")
-if state_at_start in ("cancelled", "interrupted") and actions[0].button("Resume run", key="resume"):
+if state_at_start in ("cancelled", "interrupted", "damaged") and actions[0].button("Resume run", key="resume"):
     run_store.resume(run_dir)
     st.rerun()
 if state_at_start == "finished" and actions[1].button("Open results", key="open_results"):
@@ -96,7 +96,7 @@ def live_view() -> None:
     """Redrawn every 1.5 s while the run is active; any state change reruns the page, so the run selector's label,
     the buttons and polling follow it (queued -> running -> finished)."""
     status = run_store.read_status(run_dir)
-    state = status.get("state", "queued")
+    state = status.state
     if state != state_at_start:
         st.rerun()
     live = st.session_state.setdefault(f"live_log:{run_dir}", LiveLog(run_dir)).poll()  # reads only the lines added since
@@ -107,18 +107,20 @@ def live_view() -> None:
     head[1].metric("Evaluations", len(evals))
     head[2].metric("Best ValAcc", percent(evals["valacc"].max()) if len(evals) else "–")
     head[3].metric("Candidate", live.current_candidate() or "–")
-    st.progress(float(status.get("progress") or 0.0), text=f"{status.get('message', '')}  {eta_text(status)}")
+    st.progress(status.progress, text=f"{status.message}  {eta_text(status)}")
     if memory := memory_text(status):
         st.caption(memory)
     if state == "failed":
-        st.error(f"The run failed: {status.get('message')}")
-        if status.get("traceback"):
+        st.error(f"The run failed: {status.message}")
+        if status.traceback:
             with st.expander("Traceback"):
-                st.code(status["traceback"])
+                st.code(status.traceback)
     elif state == "cancelled":
-        st.warning(f"Cancelled: {status.get('message')}")
+        st.warning(f"Cancelled: {status.message}")
     elif state == "interrupted":
-        st.warning(f"Interrupted: {status.get('message')}")
+        st.warning(f"Interrupted: {status.message}")
+    elif state == "damaged":
+        st.error(f"This run's status cannot be shown: {status.message}")
     elif state == "finished":
         st.success("Finished. Compare it with other runs on Results.")
     if len(evals):

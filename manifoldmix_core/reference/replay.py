@@ -17,16 +17,16 @@ METHOD = MANIFOLDMIXMS.name  # the engine's name for the method, so the app draw
 
 
 def _at(t: datetime, since: datetime) -> dict:
-    return {"t": (t - since).total_seconds()}
+    return events.at((t - since).total_seconds())
 
 
 def _step_events(step: CandidateStep, since: datetime) -> list[dict]:
     """One candidate: the skip-test evaluation and verdict, one evaluation per optimizer pass, the decision."""
     approx = _at(step.approx_at, since)
     threshold = TAU * step.soup_valacc_before
-    out = [{**events.evaluation(METHOD, "skip_test", step.name, None), "valacc": step.approx_valacc, **approx},
+    out = [{**events.evaluation(METHOD, "skip_test", step.name, None), **events.measured_valacc(step.approx_valacc), **approx},
            {**events.skip_test(METHOD, step.name, step.approx_valacc, threshold, step.approx_valacc > threshold), **approx}]
-    out += [{**events.evaluation(METHOD, events.search_phase(n), step.name, None), "valacc": p.valacc, **_at(p.end, since)}
+    out += [{**events.evaluation(METHOD, events.search_phase(n), step.name, None), **events.measured_valacc(p.valacc), **_at(p.end, since)}
             for n, p in enumerate(step.passes, start=1)]
     out.append({**events.decision(METHOD, step.name, step.decision == "accepted", step.decision_valacc), **_at(step.decided_at, since)})
     return out

@@ -116,8 +116,8 @@ class Kitchen:
         """λ·Ψ + (1−λ)·θ of two flat models already in memory, on the live spans."""
         return lambda work: mix(work, psi, theta, lam, self.flat_layout.live_spans)
 
-    def stored(self, params: torch.Tensor | None = None, name: str | None = None) -> Build:
-        """A stored model (given flat parameters, or ingredient `name`) copied into the work buffer."""
+    def copy_stored(self, params: torch.Tensor | None = None, name: str | None = None) -> Build:
+        """A Build that copies a stored model (given flat parameters, or ingredient `name`) into the work buffer."""
         return lambda work: copy_spans(work, params if params is not None else self.theta(name), self.flat_layout.live_spans)
 
     def commit(self, psi: torch.Tensor, name: str, lam: Sequence[float]) -> None:
@@ -194,7 +194,7 @@ class Kitchen:
 
         def load() -> None:
             if not loaded:
-                self.stored(name=name)(self.work)
+                self.copy_stored(name=name)(self.work)
                 loaded.append(name)
         return load
 

@@ -38,9 +38,9 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
             kitchen.on_step(f"{kitchen.method}: {name} skipped")
             continue
         delta = 1.0 if paper else 0.5 * (1 - init)
-        lam, acc = _search(kitchen, psi, name, init, np.clip(init - delta, 0, 1), np.clip(init + delta, 0, 1), free, cfg, 1)
+        lam, acc = _search_lambda(kitchen, psi, name, init, np.clip(init - delta, 0, 1), np.clip(init + delta, 0, 1), free, cfg, 1)
         if not paper and cfg.second_pass and acc >= psi_acc:
-            lam2, acc2 = _search(kitchen, psi, name, lam, np.full(m, 0.3), np.ones(m), free, cfg, 2)
+            lam2, acc2 = _search_lambda(kitchen, psi, name, lam, np.full(m, 0.3), np.ones(m), free, cfg, 2)
             lam, acc = (lam2, acc2) if acc2 > acc else (lam, acc)
         accepted = acc > psi_acc if paper else acc >= psi_acc
         kitchen.decide(name, accepted, acc, lam)
@@ -51,7 +51,7 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
     return SoupResult(chosen, psi_acc, params=psi, lambdas=lambdas, extra={"beta": beta(lambdas, m)})
 
 
-def _search(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+def _search_lambda(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
             free: list[int], cfg: ManifoldMixConfig, pass_no: int) -> tuple[np.ndarray, float]:
     """argmax_λ ValAcc(Ψ'(λ)) over the free components; repeated λ are answered from a cache, so a converged optimizer
     costs nothing more, and the search_end event says how many distinct evaluations the budget bought."""

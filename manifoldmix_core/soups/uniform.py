@@ -16,6 +16,6 @@ def uniform_soup(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
     psi = kitchen.theta(order[0]).clone()
     for k, name in enumerate(order[1:], start=1):
         kitchen.commit(psi, name, [k / (k + 1)] * kitchen.n_components)
-    valacc = kitchen.valacc("soup", kitchen.method, None, kitchen.stored(psi))
+    valacc = kitchen.valacc("soup", kitchen.method, None, kitchen.copy_stored(psi))
     kitchen.on_step(kitchen.method)
     return SoupResult(list(order), valacc, params=psi)

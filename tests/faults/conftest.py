@@ -174,7 +174,7 @@ def assert_left_clean(run_dir: Path) -> None:
     assert not (run_dir / claim.LOCK).exists()
 
 
-def status_of(run_dir: Path) -> dict:
+def status_of(run_dir: Path) -> runs.Status:
     return runs.read_status(run_dir)
 
 

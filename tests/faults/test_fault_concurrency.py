@@ -36,7 +36,7 @@ def test_a_second_run_or_resume_is_refused_while_a_worker_writes(start_worker, f
         assert other.wait() == 2, other.output
         assert f"is being written by pid {first.pid} on host {socket.gethostname()}" in other.output
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == frozen
-    assert status_of(run_dir)["state"] == "running"
+    assert status_of(run_dir).state == "running"
     Path(fault.go).touch()
     assert first.wait() == 0, first.output
     assert_same_run(run_dir, reference)
@@ -47,12 +47,12 @@ def test_a_second_run_or_resume_is_refused_while_a_worker_writes(start_worker, f
 
 def test_a_killed_worker_s_claim_is_taken_over_by_resume(start_worker, fault_config, reference, tmp_path):
     run_dir = killed_at("greedy", start_worker, fault_config, tmp_path)
-    assert status_of(run_dir)["state"] == "interrupted"
+    assert status_of(run_dir).state == "interrupted"
     started = time.monotonic()
     resumed = start_worker("resume", run_dir, "--quiet")
     assert resumed.wait() == 0, resumed.output
     assert_same_run(run_dir, reference)
     assert_left_clean(run_dir)
-    assert runs.read_status(run_dir)["pid"] == resumed.pid
+    assert runs.read_status(run_dir).pid == resumed.pid
     report(fault="stale claim of a SIGKILLed worker", phase="greedy", ended_in_s=round(time.monotonic() - started, 2),
            status="interrupted -> taken over", resume="bit-identical")

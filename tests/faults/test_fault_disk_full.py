@@ -28,8 +28,8 @@ def test_disk_full_then_resume(phase, small_disk, start_worker, fault_config, re
     status = status_of(run_dir)
     assert code == 1 and ended_in < ENDS_WITHIN_S, worker.output
     assert "No space left on device" in worker.output
-    assert status["state"] == "failed" and "No space left on device" in status["message"], status
-    assert "No space left on device" in status["traceback"]
+    assert status.state == "failed" and "No space left on device" in status.message, status
+    assert "No space left on device" in status.traceback
     assert_left_clean(run_dir)
     assert not (run_dir / runs.RESULTS).exists()
     assert outside_state(run_dir, fault_config.parent, skip=(filler,)) == before

@@ -160,10 +160,10 @@ def test_a_member_failing_with_any_error_is_marked_failed_and_the_sweep_goes_on(
     done = cli("sweep", root / "s", "--quiet", timeout=900)  # two runs on a loaded 2-core machine
     assert done.returncode == 1, done.stderr[-3000:]
     assert "error: sweep s: 1 of 2 members failed" in done.stderr and "Traceback" not in done.stderr
-    reason = runs.read_status(first)["message"]  # Pillow's own error today; a DatasetError naming the file once images are capped
-    assert runs.read_status(first)["state"] == "failed" and ("DecompressionBombError" in reason or "huge.png" in reason)
+    reason = runs.read_status(first).message  # Pillow's own error today; a DatasetError naming the file once images are capped
+    assert runs.read_status(first).state == "failed" and ("DecompressionBombError" in reason or "huge.png" in reason)
     assert f"member s-01 failed: {reason}" in done.stderr
-    assert runs.read_status(second)["state"] == "finished" and (second / runs.RESULTS).is_file()
+    assert runs.read_status(second).state == "finished" and (second / runs.RESULTS).is_file()
     report(fault="sweep member: 30000x30000 px image", phase="sweep", ended_in_s=None,
            status="member failed with its reason, next member finished, exit 1", resume="n/a")
 

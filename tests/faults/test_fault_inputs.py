@@ -56,7 +56,7 @@ def test_resume_refuses_changed_inputs_naming_them(change, world_copy, start_wor
     what = f"ingredient b ({target})" if change.startswith("ingredient") else f"dataset val ({target})"
     assert f"error: cannot resume: {what} changed since the run started: content hash" in refused.output
     status = status_of(run_dir)
-    assert status["state"] == "failed" and what in status["message"]
+    assert status.state == "failed" and what in status.message
     assert (run_dir / runs.EVENTS).read_text() == events and not (run_dir / runs.RESULTS).exists()
     assert_left_clean(run_dir)
     resumed = start_worker("resume", run_dir, "--quiet")  # the file is back: the run goes on

@@ -28,7 +28,7 @@ def test_signal_in_each_phase_then_resume(phase, sig, start_worker, fault_config
     before = outside_state(run_dir, fault_config.parent)
     worker = start_worker("run", fault_config, "--run-dir", run_dir, "--quiet", fault=fault)
     wait_until_paused(worker, fault)
-    assert status_of(run_dir)["state"] == "running"
+    assert status_of(run_dir).state == "running"
 
     sent = time.monotonic()
     os.kill(worker.pid, sig)
@@ -37,10 +37,10 @@ def test_signal_in_each_phase_then_resume(phase, sig, start_worker, fault_config
     state, expected_code = EXPECTED[sig]
     status = status_of(run_dir)
     assert code == expected_code, worker.output
-    assert status["state"] == state, status
-    assert "resume" in status["message"]
+    assert status.state == state, status
+    assert "resume" in status.message
     if sig != signal.SIGKILL:
-        assert status["message"].startswith(f"stopped by {sig.name}")
+        assert status.message.startswith(f"stopped by {sig.name}")
         assert f"cancelled: stopped by {sig.name}" in worker.output
         assert_left_clean(run_dir)
     else:
@@ -75,7 +75,7 @@ def test_ctrl_c_during_the_lambda_search_of_a_real_python_m_worker(fault_config,
             proc.wait()
     status = status_of(run_dir)
     assert proc.returncode == 130 and "cancelled: stopped by SIGINT" in err, err
-    assert status["state"] == "cancelled" and status["message"].startswith("stopped by SIGINT"), status
+    assert status.state == "cancelled" and status.message.startswith("stopped by SIGINT"), status
     events = runs.read_events(run_dir)
     assert len(events) < len(runs.read_events(reference))
     assert_left_clean(run_dir)

@@ -28,7 +28,7 @@ def refused(run_dir: Path, capsys) -> str:
     assert (run_dir / runs.EVENTS).read_bytes() == before
     assert not (run_dir / runs.RESULTS).exists() and not (run_dir / runs.FUSED).exists()
     status = status_of(run_dir)
-    assert status["state"] == "failed" and status["message"] in err
+    assert status.state == "failed" and status.message in err
     return err
 
 
@@ -105,4 +105,4 @@ def test_results_and_status_record_the_head_of_the_log(reference):
     lines = lines_of(reference)
     head = json.loads(lines[-1])[chain.FIELD]
     assert json.loads((reference / runs.RESULTS).read_text())["log"] == chain.record(len(lines), head)
-    assert status_of(reference)["log"] == chain.record(len(lines), head)
+    assert status_of(reference).log.model_dump() == chain.record(len(lines), head)

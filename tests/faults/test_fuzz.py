@@ -148,7 +148,7 @@ def test_parse_event_raises_only_event_errors(raw):
 @example(b"\xff\n")  # UnicodeDecodeError,
 @example(b"[1]\n")  # AttributeError,
 @example(b'{"type": "eval"}\n')  # KeyError
-@example(LOG[:LOG.index(b"\n", LOG.index(b"\n") + 1)])  # a complete last line without its newline: shown by events.read, not yet by LiveLog
+@example(LOG[:LOG.index(b"\n", LOG.index(b"\n") + 1)])  # a complete last line without its newline: neither reader shows it before its newline
 def test_reading_any_log_for_display_never_raises(content):
     folder = in_folder({runs.EVENTS: content})
     raws, typed = runs.read_events(folder), events.read(folder)

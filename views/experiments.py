@@ -6,12 +6,13 @@ from datetime import timedelta
 import streamlit as st
 
 from app_lib import sweeps
-from app_lib.draft import OPTIMIZERS, blockers, seed_notes
+from app_lib.draft import blockers, seed_notes
 from app_lib.figures import sweep_figure
 from app_lib.ui import STATE_ICONS, draft, url_choice
 from app_lib.vocabulary import counted
 from manifoldmix_core import sweep
 from manifoldmix_core.errors import ManifoldMixError
+from manifoldmix_core.optim import OPTIMIZERS
 
 st.title("Experiments")
 st.caption("Compare partition granularities (or optimizers) on your setup: each setting runs ManifoldMixMS once per seed, "
@@ -24,8 +25,8 @@ with st.expander("Start a sweep", expanded=not found):
                           key="sweep_partitions", help="whole: one λ; coarse: two halves of the blocks; medium: one component "
                           "per block; fine: attention and MLP of each block apart (the engine's presets)")
     current = (config.get("manifoldmix") or {}).get("optimizer", "Cobyla")
-    optimizers = st.pills("Optimizers", OPTIMIZERS, selection_mode="multi", default=[current if current in OPTIMIZERS else "Cobyla"],
-                          key="sweep_optimizers")
+    offered = list(OPTIMIZERS) + ([current] if current not in OPTIMIZERS else [])  # the workspace's own optimizer is kept
+    optimizers = st.pills("Optimizers", offered, selection_mode="multi", default=[current], key="sweep_optimizers")
     n_seeds = st.number_input("Seeds per setting", value=3, step=1, key="sweep_seeds")
     problems = blockers(config)
     if not partitions or not optimizers:

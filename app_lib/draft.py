@@ -44,7 +44,9 @@ def blockers(config: dict) -> list[str]:
     try:
         parse_config(config)
     except ConfigError as exc:
-        return [str(exc)[:1].upper() + str(exc)[1:] + "."]
+        said = str(exc)
+        first = said.split(" ", 1)[0]
+        return [(said if "." in first or "_" in first else said[:1].upper() + said[1:]) + "."]  # a config key keeps its case
     return []
 
 

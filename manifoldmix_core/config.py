@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from . import jsonfile, methods, sources
 from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError, DamagedFile
+from .jsontypes import type_name
 from .lazy import resolve
 from .partition import check_spec
 from .settings import Settings, build, extra
@@ -146,6 +147,17 @@ def schema() -> type[RunConfig]:
 def _schema(found: tuple[tuple[str, type[BaseModel]], ...]) -> type[RunConfig]:
     fields = {name: (model, Field(default_factory=model)) if _all_default(model) else (model | None, None) for name, model in found}
     return create_model("RunConfig", __base__=RunConfig, **fields)
+
+
+def settings_table() -> str:
+    """The README's table of every method's settings, written from the settings models (a test keeps the README equal)."""
+    rows = ["| section | key | type | default | meaning |", "|---|---|---|---|---|"]
+    for section, model in sections().items():
+        for key, field in model.model_fields.items():
+            default = "required" if field.is_required() else f"`{json.dumps(field.get_default(call_default_factory=True))}`"
+            meaning = (field.description or field.title or "").replace("|", "\\|")
+            rows.append(f"| `{section}` | `{key}` | {type_name(field.annotation)} | {default} | {meaning} |")
+    return "\n".join(rows)
 
 
 def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:

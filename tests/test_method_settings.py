@@ -5,6 +5,7 @@ control of the Run page (issue 18, item 1), and optimizers the app lists without
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from app_support import APP, app_env, toy_draft  # noqa: F401
@@ -15,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from app_lib.components import partition_size
 from app_lib.live import evaluations, mixing_method
 from manifoldmix_core import methods, runs
-from manifoldmix_core.config import load_config
+from manifoldmix_core.config import load_config, settings_table
 from manifoldmix_core.errors import ConfigError
 from manifoldmix_core.events import read as read_events
 from manifoldmix_core.methods import Marker, Method, SettingsRef, one_step
@@ -166,3 +167,10 @@ def test_an_optimizer_name_off_the_list_is_checked_against_nevergrad(app_env, to
     assert at.button(key="launch").disabled and "did you mean" in texts(at.error) and "Cobyla" in texts(at.error)
     at.selectbox(key="run_manifoldmix.optimizer").set_value("CMA").run()
     assert launched_config(at, launched)["manifoldmix"]["optimizer"] == "CMA"
+
+
+def test_the_readmes_settings_table_is_the_settings_models():
+    """The README's table is written from the settings models; a setting added or changed without it fails here."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = readme.split("<!-- settings table: start -->\n")[1].split("\n<!-- settings table: end -->")[0]
+    assert shown == settings_table(), "regenerate it: python -c 'from manifoldmix_core.config import settings_table; print(settings_table())'"

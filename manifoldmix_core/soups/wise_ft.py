@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # the kitchen holds torch and the config sits above this modu
 class WiseFTSettings(Settings):
     """WiSE-FT's zero-shot (pretrained) checkpoint, interpolated with the best ingredient, and the α grid searched on ValAcc."""
 
-    zero_shot: str = setting(..., "WiSE-FT: zero-shot (pretrained) checkpoint", "a path inside an allowed folder", file=True)
+    zero_shot: str = setting(..., "WiSE-FT: zero-shot (pretrained) checkpoint", "the pretrained model interpolated "
+                             "with the best ingredient: a path (relative to the config's folder; in the app, inside an "
+                             "allowed folder)", file=True)
     alphas: list[float] = setting([round(0.1 * i, 1) for i in range(11)], "WiSE-FT: α grid",
                                   "the weights of the finetuned model tried, each one ValAcc evaluation", app="hidden")
 

@@ -18,8 +18,9 @@ _FLOATS = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float
 
 def _float_names(config: Mapping) -> list[str] | None:
     """The first ingredient's floating-point parameter names from its safetensors header; None when unreadable."""
-    ingredients = config.get("ingredients") or []
-    path = Path(str((ingredients[0] if ingredients else {}).get("path", "")))
+    ingredients = config.get("ingredients")
+    first = ingredients[0] if isinstance(ingredients, list) and ingredients and isinstance(ingredients[0], Mapping) else {}
+    path = Path(str(first.get("path", "")))
     if path.suffix != ".safetensors" or not path.is_file():
         return None
     try:
@@ -46,8 +47,9 @@ def partition_size(config: Mapping) -> tuple[int | None, int | None]:
         return None, None
     layout = detect_key_layout(names)
     try:
-        partition = resolve(config.get("partition") or {"preset": "structural"}, names, layout)
-    except (ManifoldMixError, ValueError):  # a partition that does not fit this model: the line says less
+        spec = config.get("partition") or {"preset": "structural"}
+        partition = resolve(spec if isinstance(spec, Mapping) else {"preset": None}, names, layout)
+    except (ManifoldMixError, ValueError, TypeError, KeyError):  # a partition that does not fit this model (or is damaged): the line says less
         return None, None
     live = sum(any(layout.classifier_name(n) is not None for n in c.params) for c in partition.components)
     return len(partition.components), live

@@ -49,7 +49,7 @@ def controls(selected: list[str], draft: Mapping, components: int | None = None,
     "replaced", and fields of a type no control shows (lists), are left to config.json."""
     found = []
     for section, model in models(selected).items():
-        given = model.shown(draft.get(section) or {}, components, live)
+        given = model.shown(_section(draft, section), components, live)
         for name, field in model.model_fields.items():
             marks = extra(model, name)
             kind, options = _kind(field.annotation, marks)
@@ -63,6 +63,12 @@ def controls(selected: list[str], draft: Mapping, components: int | None = None,
                 options = (*options, value)  # a valid value the list lacks is shown as it is, never replaced
             found.append(Control(section, name, field.title or name, field.description or "", kind, options, value))
     return found
+
+
+def _section(draft: Mapping, section: str) -> dict:
+    """A section of the draft as a dict; anything else (a damaged workspace) counts as not given."""
+    value = draft.get(section)
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _kind(hint, marks: Mapping) -> tuple[str | None, tuple]:
@@ -81,7 +87,7 @@ def saved(draft: Mapping, selected: list[str], values: Mapping[tuple[str, str], 
     page shows and the user edits); a required field left empty stays out, so validation names it."""
     sections = {}
     for section, model in models(selected).items():
-        kept = {k: v for k, v in (draft.get(section) or {}).items()
+        kept = {k: v for k, v in _section(draft, section).items()
                 if not (k in model.model_fields and extra(model, k).get("app") == "replaced")}
         shown = {name: value for (where, name), value in values.items() if where == section and value is not None}
         sections[section] = {**kept, **shown}
@@ -90,5 +96,5 @@ def saved(draft: Mapping, selected: list[str], values: Mapping[tuple[str, str], 
 
 def summaries(selected: list[str], sections: Mapping[str, Mapping], components: int | None, live: int | None) -> list[str]:
     """Each selected section's own words on what its values mean for a run (the search budget per candidate, say)."""
-    said = [model.describe(sections.get(section) or {}, components, live) for section, model in models(selected).items()]
+    said = [model.describe(_section(sections, section), components, live) for section, model in models(selected).items()]
     return [text for text in said if text]

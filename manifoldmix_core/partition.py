@@ -269,7 +269,7 @@ def _kind(spec: Mapping):
 def check_spec(spec: Mapping) -> None:
     """Reject a malformed partition spec of a run config before any work, naming the key (resolve() relies on it)."""
     kind = _kind(spec)
-    if kind not in PRESET_KINDS:
+    if not isinstance(kind, str) or kind not in PRESET_KINDS:
         raise PartitionError(f"unknown partition preset {kind!r}; use one of {', '.join(PRESET_KINDS)}")
     keys = PRESET_KINDS[kind].keys
     unknown = sorted(set(spec) - {"preset", *keys})

@@ -210,12 +210,14 @@ class PresetKind:
     name: str
     keys: tuple[str, ...]
     build: Callable[[Sequence[str], KeyLayout, Mapping], Partition]
+    label: str = ""  # set for a kind offered by name as it is (whole, coarse, medium, fine): its words in the app
 
 
 PRESET_KINDS: dict[str, PresetKind] = {k.name: k for k in (
-    PresetKind("whole", (), lambda names, layout, spec: whole_model(names)),
-    *(PresetKind(level, (), lambda names, layout, spec, level=level: granularity(names, layout, level))
-      for level in ("coarse", "medium", "fine")),
+    PresetKind("whole", (), lambda names, layout, spec: whole_model(names), "whole model"),
+    *(PresetKind(level, (), lambda names, layout, spec, level=level: granularity(names, layout, level), label)
+      for level, label in (("coarse", "coarse (two halves of the blocks)"), ("medium", "medium (one component per block)"),
+                           ("fine", "fine (attention / MLP per block)"))),
     PresetKind("author", ("granularity",), lambda names, layout, spec: author_preset(names, spec.get("granularity", 1))),
     PresetKind("structural", ("blocks_per_component", "split_attn_mlp"),
                lambda names, layout, spec: structural(names, layout, spec.get("blocks_per_component", 1), spec.get("split_attn_mlp", False))),
@@ -236,10 +238,7 @@ class NamedPreset:
 
 
 NAMED_PRESETS = (
-    NamedPreset("whole", "whole model", {"preset": "whole"}),
-    NamedPreset("coarse", "coarse (two halves of the blocks)", {"preset": "coarse"}),
-    NamedPreset("medium", "medium (one component per block)", {"preset": "medium"}),
-    NamedPreset("fine", "fine (attention / MLP per block)", {"preset": "fine"}),
+    *(NamedPreset(k.name, k.label, {"preset": k.name}) for k in PRESET_KINDS.values() if k.label),
     *(NamedPreset(f"C{n}", f"C{n} (paper: author granularity {g})", {"preset": "author", "granularity": g}, model_soups_only=True)
       for n, g in ((8, 1), (15, 2), (26, 3))),
 )

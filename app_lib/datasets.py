@@ -9,7 +9,6 @@ import numpy as np
 from manifoldmix_core import jsonfile, sources
 from manifoldmix_core.errors import DamagedFile
 
-from .demo import demo_images
 from .paths import inside_roots
 
 ROLES = ("held-out", "ID test", "OOD")
@@ -54,12 +53,10 @@ def make_dataset(name: str, source: str, path: str, subset: str = "", class_map:
     subset_list, map_dict = parse_subset(subset), parse_map(class_map)
     if subset_list and map_dict:
         raise ValueError("give either a class subset or a class map, not both")
+    if source not in offered_sources():
+        raise ValueError(f"source must be one of {', '.join(offered_sources())}, got {source!r}")
     resolved = inside_roots(path, roots)
-    if source == "imagefolder" and not resolved.is_dir():
-        raise ValueError(f"{resolved}: not a folder; an ImageFolder set is <folder>/<class name>/<images>")
-    if source == "tensors" and not resolved.is_file():
-        raise ValueError(f"{resolved}: not a file; a tensor set is a .safetensors file with 'images' and 'labels'")
-    sources.check(source, str(resolved))  # the engine's own check (DatasetError): what the app accepts, a run can read
+    sources.check(source, str(resolved))  # the source's own check (DatasetError): what the app accepts, a run can read
     return {"name": name, "source": source, "path": str(resolved), "class_subset": subset_list, "class_map": map_dict}
 
 
@@ -91,24 +88,11 @@ def remove_set(draft: dict, name: str) -> None:
     draft["ood"] = [n for n in draft.get("ood", []) if n != name]
 
 
+def offered_sources() -> dict[str, str]:
+    """The sources a set may be added from by hand, with what their path is (the engine's source registry)."""
+    return {s.name: s.help for s in sources.SOURCES.values() if s.offered}
+
+
 def preview(dataset: dict, count: int = 12) -> tuple[list[np.ndarray], list[str]]:
-    """The first images of a set (HWC uint8) with their class names, for a picture grid."""
-    if dataset["source"] == "demo":
-        images, names = demo_images(dataset["path"], count)
-        return list(images), names
-    if dataset["source"] == "imagefolder":
-        from manifoldmix_core.dataset_files import image_folder_files, open_image
-        classes, files = image_folder_files(Path(dataset["path"]))
-        step = max(1, len(files) // count)
-        picked = files[::step][:count]
-        images = []
-        for path, _ in picked:
-            with open_image(path) as img:
-                images.append(np.asarray(img.convert("RGB").resize((96, 96))))
-        return images, [classes[label] for _, label in picked]
-    from safetensors.numpy import load_file
-    data = load_file(dataset["path"])
-    images = data["images"][:count]
-    if images.ndim == 4 and images.shape[1] == 3:
-        images = images.transpose(0, 2, 3, 1)
-    return list(images), [f"class {int(label)}" for label in data["labels"][:count]]
+    """The first images of a set (HWC uint8) with their captions, for a picture grid: its source's own preview."""
+    return sources.preview(dataset["source"], dataset["path"], count)

@@ -33,11 +33,3 @@ def demo_config() -> dict:
         return parse_config(config, path.parent.resolve()).to_dict()
     from manifoldmix_core.demo.run_config import demo_config as zoo_config
     return zoo_config()
-
-
-def demo_images(split: str, count: int):
-    """The first `count` images (uint8 HWC) and labels of a demo split, with class names."""
-    from manifoldmix_core.demo.splits import load_split
-    from manifoldmix_core.demo.world import CLASS_NAMES
-    images, labels = load_split(split)
-    return images[:count], [CLASS_NAMES[int(label)] for label in labels[:count]]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import copy
 
-from manifoldmix_core.methods import WISE_FT, defaults
+from manifoldmix_core.methods import defaults
 
 from .demo import demo_config, demo_status
 
-OPTIMIZERS = ("Cobyla", "NGOpt", "CMA", "OnePlusOne", "DE", "PSO", "TwoPointsDE", "RandomSearch")
 EMPTY = {"name": "my-run", "model": {"architecture": "ViT-B-32"}, "ingredients": [], "val": None, "test": [], "ood": [],
          "partition": {"preset": "structural"}, "methods": defaults(), "manifoldmix": {}, "device": "auto"}
 
@@ -45,7 +44,9 @@ def blockers(config: dict) -> list[str]:
     try:
         parse_config(config)
     except ConfigError as exc:
-        return [str(exc)[:1].upper() + str(exc)[1:] + "."]
+        said = str(exc)
+        first = said.split(" ", 1)[0]
+        return [(said if "." in first or "_" in first else said[:1].upper() + said[1:]) + "."]  # a config key keeps its case
     return []
 
 
@@ -75,11 +76,8 @@ def seed_notes(optimizers: list[str], n_seeds: int) -> list[str]:
             "(OnePlusOne, CMA, DE, ...); to compare settings alone, 1 seed is enough."]
 
 
-def with_settings(draft: dict, methods: list[str], manifoldmix: dict, device: str, name: str, wise_ft: dict | None = None) -> dict:
-    """The draft with the Run page's settings, as a config for config.json."""
+def with_settings(draft: dict, methods: list[str], sections: dict[str, dict], device: str, name: str) -> dict:
+    """The draft with the Run page's settings (the methods' sections from method_settings.saved), as a config for config.json."""
     config = copy.deepcopy(draft)
-    config.update(methods=list(methods), device=device, name=name)
-    config["manifoldmix"] = {**config.get("manifoldmix", {}), **manifoldmix}
-    if wise_ft:
-        config[WISE_FT.settings] = {**(config.get(WISE_FT.settings) or {}), **wise_ft}
+    config.update(methods=list(methods), device=device, name=name, **copy.deepcopy(sections))
     return config

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from manifoldmix_core.errors import ManifoldMixError
+from manifoldmix_core.errors import ManifoldMixError, PathError
 from manifoldmix_core.safepaths import shown
 
 from . import workspace
 from .draft import initial_draft
+from .method_settings import Control
+from .paths import data_roots, inside_roots
 from .run_store import RunInfo, find_run, list_runs
 
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:", "finished": ":material/check_circle:",
@@ -121,3 +124,31 @@ def url_choice(label: str, ids: list[str], key: str, format_func=str, unknown=No
     chosen = st.selectbox(label, ids, format_func=format_func, key=widget, on_change=remember)
     st.session_state[watched] = st.query_params[key] = chosen
     return chosen
+
+
+def setting_widget(where, control: Control) -> tuple[Any, str | None]:
+    """The widget of one method setting (a field of its settings model) in `where`, and its value with a problem to
+    report, if any. Number inputs have no min/max: a browser keeps the last valid value of a bounded input while showing
+    the typed one, so the run would silently use another number; the engine's validation says what is wrong instead."""
+    key, label, help = control.key, control.label, control.help or None
+    if control.kind == "bool":
+        return where.checkbox(label, value=bool(control.value), help=help, key=key), None
+    if control.kind == "int":
+        return int(where.number_input(label, value=int(control.value), step=1, help=help, key=key)), None
+    if control.kind == "float":
+        return float(where.number_input(label, value=float(control.value), step=0.001, format="%.3f", help=help, key=key)), None
+    if control.kind == "pick":
+        return where.segmented_control(label, control.options, default=control.value, required=True, help=help, key=key), None
+    if control.kind == "open":
+        options = list(control.options)
+        return where.selectbox(label, options, index=options.index(control.value) if control.value in options else 0, help=help,
+                               accept_new_options=True, key=key), None
+    text = where.text_input(label, "" if control.value is None else str(control.value), help=help, key=key).strip()
+    if not text:
+        return None, f"Give {label}." if control.value is None or control.kind == "file" else None
+    if control.kind != "file":
+        return text, None
+    try:
+        return str(inside_roots(text, data_roots())), None
+    except PathError as exc:
+        return None, str(exc)

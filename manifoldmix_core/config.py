@@ -1,35 +1,39 @@
-"""Run configuration: typed dataclasses read from JSON, with errors that name the offending key."""
+"""Run configuration: pydantic models read from JSON, with errors that name the offending key and the allowed values.
+
+The run config's schema is built from the method registry: each method with settings names its settings model
+(declared in its own module under soups/), and that model is the config section `Method.settings.section`. A model
+whose fields all have defaults is always present (so `manifoldmix` is written into every canonical config.json);
+one with a required field (WiSE-FT's zero-shot checkpoint) is absent until given, and its method cannot run without it.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import hashlib
 import json
 import re
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from . import jsonfile, methods, sources
 from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError, DamagedFile
-from .jsontypes import fits, type_name
+from .jsontypes import type_name
+from .lazy import load_ref
 from .partition import check_spec
+from .settings import Settings, build, extra
 
-SEMANTICS = ("paper", "code-release")
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-FILE = {"file": True}  # a field naming a file: resolved against the config's folder; only its content counts for resume
 ALL_TESTED_UP_TO = 16  # default `ingredient_tests`: every ingredient up to this many, else the top DEFAULT_TOP by ValAcc
 DEFAULT_TOP = 5
 HOST_MEMORY_MB = 1024  # default `host_memory_mb`: two CUDA batches of 224 px images (616 MB) fit, with room to spare
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     """The architecture (open_clip config name or vision-config dict) and how features meet the head."""
 
     architecture: Any = "ViT-B-32"
@@ -38,16 +42,29 @@ class ModelConfig:
     image_mean: tuple = OPENAI_MEAN
     image_std: tuple = OPENAI_STD
 
+    @field_validator("architecture")
+    @classmethod
+    def _architecture(cls, value):
+        if not isinstance(value, (str, Mapping)) or not value:
+            raise ValueError("must be an open_clip config name or a vision-config object")
+        return value
 
-@dataclass(frozen=True)
-class IngredientConfig:
+    @field_validator("image_mean", "image_std")
+    @classmethod
+    def _rgb(cls, value: tuple, info) -> tuple:
+        positive = info.field_name == "image_std"
+        if len(value) != 3 or not all(_number(v) for v in value) or (positive and not all(v > 0 for v in value)):
+            raise ValueError(f"must be three numbers (R, G, B){', all positive' if positive else ''}")
+        return tuple(value)
+
+
+class IngredientConfig(Settings):
     name: str
     path: str
     hparams: dict | None = None
 
 
-@dataclass(frozen=True)
-class DatasetConfig:
+class DatasetConfig(Settings):
     """One evaluation set: where it comes from and how model classes map onto its classes."""
 
     name: str
@@ -57,41 +74,20 @@ class DatasetConfig:
     class_map: dict | None = None
 
 
-@dataclass(frozen=True)
-class ManifoldMixConfig:
-    """Algorithm 1's settings; `semantics` picks the paper's text or the author's code release."""
+class RunConfig(BaseModel):
+    """Everything needed to rerun: ingredients, datasets, partition, methods and their settings.
 
-    optimizer: str = "Cobyla"
-    budget_per_component: int = 30
-    budget: int | None = None
-    tau: float = 0.998
-    semantics: str = "paper"
-    second_pass: bool = False
-    seed: int = 0
-    optimize_inert: bool = False
+    This is the part every run has; `schema()` adds one field per method settings section of the registry."""
 
-
-@dataclass(frozen=True)
-class WiseFTConfig:
-    """WiSE-FT's zero-shot (pretrained) checkpoint, interpolated with the best ingredient, and the α grid searched on ValAcc."""
-
-    zero_shot: str = field(metadata=FILE)
-    alphas: list = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything needed to rerun: ingredients, datasets, partition, methods and their settings."""
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     model: ModelConfig
     ingredients: list
     val: DatasetConfig
-    test: list = field(default_factory=list)
-    ood: list[str] = field(default_factory=list)
-    partition: dict = field(default_factory=lambda: {"preset": "structural"})
-    methods: list[str] = field(default_factory=methods.defaults)
-    manifoldmix: ManifoldMixConfig = field(default_factory=ManifoldMixConfig)
-    wise_ft: WiseFTConfig | None = None
+    test: list = Field(default_factory=list)
+    ood: list[str] = Field(default_factory=list)
+    partition: dict = Field(default_factory=lambda: {"preset": "structural"})
+    methods: list[str] = Field(default_factory=methods.defaults)
     device: str = "auto"
     batch_size: int | None = None
     host_memory_mb: int = HOST_MEMORY_MB  # bounds the staging buffers sets on disk are read through; results do not depend on it
@@ -108,8 +104,8 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """The config as JSON data; an unset optional section is left out, so configs written before it existed read the same."""
-        data = dataclasses.asdict(self)
-        return {key: value for key, value in data.items() if value is not None or key not in _sections(optional=True)}
+        data = self.model_dump(mode="json")
+        return {key: value for key, value in data.items() if value is not None or key not in optional_sections()}
 
     def settings_digest(self) -> str:
         """A hash of everything that decides the results except where files live (their content is hashed on its own)."""
@@ -117,10 +113,10 @@ class RunConfig:
         for item in (*data["ingredients"], data["val"], *data["test"]):
             item.pop("path")
         data.pop("host_memory_mb")  # where sets are staged changes no result, so a run may resume with another budget
-        for name, cls in _sections().items():
-            for f in dataclasses.fields(cls):
-                if f.metadata.get("file") and data.get(name):
-                    data[name].pop(f.name)
+        for name, model in sections().items():
+            for key in model.model_fields:
+                if extra(model, key).get("file") and data.get(name):
+                    data[name].pop(key)
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     @property
@@ -128,43 +124,40 @@ class RunConfig:
         return [self.val, *self.test]
 
 
-def _sections(optional: bool = False) -> dict[str, type]:
-    """RunConfig's fields that hold a settings dataclass (model, manifoldmix, wise_ft), by name; `optional`: those that may be unset."""
-    found = {}
-    for name, hint in typing.get_type_hints(RunConfig).items():
-        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-        cls = next((a for a in args if dataclasses.is_dataclass(a)), None)
-        if cls is not None and (type(None) in args or not optional):
-            found[name] = cls
-    return found
+def sections() -> dict[str, type[BaseModel]]:
+    """Each method's settings model by its config section, in registry order (imports the methods' modules, torch-free)."""
+    return {m.settings.section: load_ref(m.settings.model) for m in methods.METHODS.values() if m.settings}
 
 
-def _build(cls, data: Any, where: str):
-    """Instantiate a config dataclass from JSON data, rejecting unknown keys and wrong types."""
-    if dataclasses.is_dataclass(data):
-        return data
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a JSON object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(names)}")
-    required = [f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    missing = [name for name in required if name not in data]
-    if missing:
-        raise ConfigError(f"{where} is missing required key(s) {missing}")
-    kwargs = {}
-    sections = _sections() if cls is RunConfig else {}
-    for key, value in data.items():
-        hint = hints[key]
-        if key in sections and value is not None:
-            value = _build(sections[key], value, f"{where}.{key}")
-        elif not fits(value, hint):
-            raise ConfigError(f"{where}.{key} must be {type_name(hint)}, got {value!r}")
-        kwargs[key] = value
-    return cls(**kwargs)
+def optional_sections() -> set[str]:
+    """The sections absent until given: their model has a required field."""
+    return {name for name, model in sections().items() if not _all_default(model)}
+
+
+def _all_default(model: type[BaseModel]) -> bool:
+    return not any(f.is_required() for f in model.model_fields.values())
+
+
+def schema() -> type[RunConfig]:
+    """The run config's pydantic model for the methods registered now (built once per registry state)."""
+    return _schema(tuple(sections().items()))
+
+
+@functools.cache
+def _schema(found: tuple[tuple[str, type[BaseModel]], ...]) -> type[RunConfig]:
+    fields = {name: (model, Field(default_factory=model)) if _all_default(model) else (model | None, None) for name, model in found}
+    return create_model("RunConfig", __base__=RunConfig, **fields)
+
+
+def settings_table() -> str:
+    """The README's table of every method's settings, written from the settings models (a test keeps the README equal)."""
+    rows = ["| section | key | type | default | meaning |", "|---|---|---|---|---|"]
+    for section, model in sections().items():
+        for key, field in model.model_fields.items():
+            default = "required" if field.is_required() else f"`{json.dumps(field.get_default(call_default_factory=True))}`"
+            meaning = (field.description or field.title or "").replace("|", "\\|")
+            rows.append(f"| `{section}` | `{key}` | {type_name(field.annotation)} | {default} | {meaning} |")
+    return "\n".join(rows)
 
 
 def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
@@ -186,15 +179,15 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     if not isinstance(ingredients, list) or not ingredients:
         raise ConfigError("'ingredients' must be a non-empty list of {name, path} or {\"folder\": path}")
     data["ingredients"] = [_ingredient(i, f"ingredients[{n}]", base) for n, i in enumerate(ingredients)]
-    data["model"] = _build(ModelConfig, data["model"], "model")
+    data["model"] = build(ModelConfig, data["model"], "model")
     data["val"] = _dataset(data["val"], "val", base)
     if not isinstance(data.get("test", []), list):
         raise ConfigError(f"'test' must be a list of datasets, got {json.dumps(data['test'])[:120]}")
     data["test"] = [_dataset(d, f"test[{n}]", base) for n, d in enumerate(data.get("test", []))]
-    data["manifoldmix"] = _build(ManifoldMixConfig, data.get("manifoldmix", {}), "manifoldmix")
     data.setdefault("ingredient_tests", default_ingredient_tests(len(data["ingredients"])))
-    config = _build(RunConfig, data, "config")
-    config = dataclasses.replace(config, **{name: _files_resolved(getattr(config, name), base) for name in _sections()})
+    found = sections()
+    nested = {name: functools.partial(_section, model, name, base) for name, model in found.items()}
+    config = build(schema(), data, "config", nested)
     _check_values(config)
     return config
 
@@ -217,12 +210,11 @@ def _check_ingredient_tests(value) -> None:
                           f"by ValAcc get test/OOD accuracies), got {json.dumps(value)}")
 
 
-def _files_resolved(section, base: Path):
-    """A settings section with its file fields resolved against the config's folder."""
-    if section is None:
-        return None
-    files = {f.name: _resolve(base, getattr(section, f.name)) for f in dataclasses.fields(section) if f.metadata.get("file")}
-    return dataclasses.replace(section, **files)
+def _section(model: type[BaseModel], name: str, base: Path, data) -> BaseModel:
+    """A method's settings section, its file fields resolved against the config's folder."""
+    section = build(model, data, name)
+    files = {key: _resolve(base, getattr(section, key)) for key in model.model_fields if extra(model, key).get("file")}
+    return section.model_copy(update=files) if files else section
 
 
 def _resolve(base: Path, path: str) -> str:
@@ -239,13 +231,13 @@ def _check_name(name: str, where: str) -> None:
 
 
 def _ingredient(data, where: str, base: Path) -> IngredientConfig:
-    cfg = _build(IngredientConfig, data, where)
+    cfg = build(IngredientConfig, data, where)
     _check_name(cfg.name, f"{where}.name")
-    return dataclasses.replace(cfg, path=_resolve(base, cfg.path))
+    return cfg.model_copy(update={"path": _resolve(base, cfg.path)})
 
 
 def _dataset(data, where: str, base: Path) -> DatasetConfig:
-    cfg = _build(DatasetConfig, data, where)
+    cfg = build(DatasetConfig, data, where)
     _check_name(cfg.name, f"{where}.name")
     source = sources.get(cfg.source, f"{where}.source")
     if cfg.class_subset is not None and cfg.class_map is not None:
@@ -258,7 +250,7 @@ def _dataset(data, where: str, base: Path) -> DatasetConfig:
             raise ConfigError(f'{where}.class_map maps model classes to dataset classes, {{"409": 0, ...}} (integers >= 0); '
                               f"bad entries: {json.dumps(bad) if bad else 'it is empty'}")
     if source.path_is_file:
-        cfg = dataclasses.replace(cfg, path=_resolve(base, cfg.path))
+        cfg = cfg.model_copy(update={"path": _resolve(base, cfg.path)})
     return cfg
 
 
@@ -271,46 +263,21 @@ def _number(value) -> bool:
 
 
 def _check_values(config: RunConfig) -> None:
-    """Reject absurd or malformed settings before any work starts."""
-    mm, model = config.manifoldmix, config.model
+    """Reject absurd or malformed settings of the whole run before any work starts (a section's own checks are its model's)."""
     _check_ingredient_tests(config.ingredient_tests)
     unknown = [m for m in config.methods if m not in methods.METHODS]
     if unknown or not config.methods:
         raise ConfigError(f"methods must be a non-empty subset of {tuple(methods.METHODS)}; unknown: {unknown}")
     if len(set(config.methods)) != len(config.methods):
         raise ConfigError(f"methods lists a method twice: {config.methods}")
-    sections = {methods.METHODS[m].settings for m in config.methods}
     for name in config.methods:
         section = methods.METHODS[name].settings
-        if section and getattr(config, section) is None:
-            raise ConfigError(f"method {name} reads the '{section}' settings, which the config lacks; add \"{section}\": {{...}} "
-                              "(the README's run config lists its keys)")
-    if not isinstance(model.architecture, (str, Mapping)) or not model.architecture:
-        raise ConfigError(f"model.architecture must be an open_clip config name or a vision-config object, got {model.architecture!r}")
-    for key in ("image_mean", "image_std"):
-        value = getattr(model, key)
-        if len(value) != 3 or not all(_number(v) for v in value) or (key == "image_std" and not all(v > 0 for v in value)):
-            raise ConfigError(f"model.{key} must be three numbers (R, G, B){', all positive' if key == 'image_std' else ''}, got {list(value)!r}")
+        if section and getattr(config, section.section) is None:
+            raise ConfigError(f"method {name} reads the '{section.section}' settings, which the config lacks; add "
+                              f"\"{section.section}\": {{...}} (the README's run config lists its keys)")
     if not DEVICE.fullmatch(config.device):
         raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}")
-    if not 0 <= mm.seed < 2**32:
-        raise ConfigError(f"manifoldmix.seed must be between 0 and 2**32 - 1, got {mm.seed}")
     check_spec(config.partition)
-    if "manifoldmix" in sections:
-        from .optim import check_optimizer
-        check_optimizer(mm.optimizer)
-    if mm.semantics not in SEMANTICS:
-        raise ConfigError(f"manifoldmix.semantics must be one of {SEMANTICS}, got {mm.semantics!r}")
-    if not 0.0 < mm.tau <= 1.0:
-        raise ConfigError(f"manifoldmix.tau must be in (0, 1], got {mm.tau}")
-    if mm.budget_per_component < 1 or (mm.budget is not None and mm.budget < 1):
-        raise ConfigError("manifoldmix budget must be at least 1 evaluation")
-    if (mm.budget or 0) > 100_000 or mm.budget_per_component > 10_000:
-        raise ConfigError("manifoldmix budget is absurdly large (over 100,000 evaluations per candidate)")
-    if config.wise_ft is not None:
-        alphas = config.wise_ft.alphas
-        if not alphas or len(alphas) > 1000 or not all(_number(a) and 0.0 <= a <= 1.0 for a in alphas):
-            raise ConfigError(f"wise_ft.alphas must be a non-empty list of at most 1,000 numbers in [0, 1], got {alphas!r}")
     if config.batch_size is not None and not 1 <= config.batch_size <= 65536:
         raise ConfigError(f"batch_size must be between 1 and 65536, got {config.batch_size}")
     if not 1 <= config.host_memory_mb <= 1 << 24:

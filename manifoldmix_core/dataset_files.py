@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from safetensors import SafetensorError, safe_open
 
@@ -82,3 +83,24 @@ def check_tensor_file(path: str | Path) -> int:
     if dtypes["labels"] not in _INTEGER_DTYPES or labels != images[:1]:
         raise DatasetError(f"{path}: 'labels' must be {images[0]} integers (one per image), got {dtypes['labels']} {labels}")
     return images[0]
+
+
+def preview_image_folder(path: str | Path, count: int) -> tuple[list[np.ndarray], list[str]]:
+    """`count` images spread over an ImageFolder set (HWC uint8, 96 px) with their class names; only those are opened."""
+    classes, files = image_folder_files(Path(path))
+    picked = files[:: max(1, len(files) // count)][:count]
+    images = []
+    for file, _ in picked:
+        with open_image(file) as img:
+            images.append(np.asarray(img.convert("RGB").resize((96, 96))))
+    return images, [classes[label] for _, label in picked]
+
+
+def preview_tensor_file(path: str | Path, count: int) -> tuple[list[np.ndarray], list[str]]:
+    """A tensor set's first `count` images (HWC uint8) and labels, checked by its header first; only those rows are read."""
+    n = min(count, check_tensor_file(path))
+    with safe_open(str(path), framework="numpy") as f:
+        images, labels = f.get_slice("images")[:n], f.get_slice("labels")[:n]
+    if images.shape[1] == 3:
+        images = images.transpose(0, 2, 3, 1)
+    return list(images), [f"class {int(label)}" for label in labels]

@@ -24,6 +24,9 @@ def checker(hint) -> Callable[[Any], bool]:
         return lambda value: type(value) in exact
     if hint is Any:
         return lambda value: True
+    if origin is typing.Literal:  # a closed set of JSON scalars: the value and its exact type (True is not 1)
+        allowed = {(type(a), a) for a in args}
+        return lambda value: isinstance(value, (str, int, float, bool)) and (type(value), value) in allowed
     if origin in (typing.Union, types.UnionType):
         options = [checker(h) for h in args]
         return lambda value: any(option(value) for option in options)
@@ -58,6 +61,8 @@ def type_name(hint) -> str:
     """A hint as a config error says it: "an object", "a list of str", "int or null"."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(type_name(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
     if typing.get_origin(hint) is list:
         return f"a list of {type_name(typing.get_args(hint)[0])}"
     return {type(None): "null", dict: "an object", list: "a list", tuple: "a list"}.get(hint, getattr(hint, "__name__", str(hint)))

@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # config validation imports this module; torch stays out of i
     from .distributed import Group
 
 
+OPTIMIZERS = ("Cobyla", "NGOpt", "CMA", "OnePlusOne", "DE", "PSO", "TwoPointsDE", "RandomSearch")
+"""The curated optimizers the app lists (the paper's Cobyla first); any other name in nevergrad's registry runs too."""
+
+
 @dataclass(frozen=True)
 class Search:
     """One optimizer run: nevergrad optimizer name, number of evaluations and seed."""

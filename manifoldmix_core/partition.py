@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import jsonfile
@@ -194,9 +194,6 @@ def from_assignment(param_names: Iterable[str], assignment: Mapping[str, str], d
     return _grouped(param_names, key)
 
 
-PRESETS = ("whole", "coarse", "medium", "fine", "author", "structural", "assign", "components")
-
-
 def granularity(param_names: Sequence[str], layout: KeyLayout, level: str) -> Partition:
     """Named structural presets for any ViT depth: coarse (two halves of the blocks), medium (per block),
     fine (per block, attention and MLP apart)."""
@@ -207,8 +204,32 @@ def granularity(param_names: Sequence[str], layout: KeyLayout, level: str) -> Pa
 
 
 @dataclass(frozen=True)
+class PresetKind:
+    """A kind of partition spec (its `preset`): the other keys it takes and how it is built from parameter names."""
+
+    name: str
+    keys: tuple[str, ...]
+    build: Callable[[Sequence[str], KeyLayout, Mapping], Partition]
+    label: str = ""  # set for a kind offered by name as it is (whole, coarse, medium, fine): its words in the app
+
+
+PRESET_KINDS: dict[str, PresetKind] = {k.name: k for k in (
+    PresetKind("whole", (), lambda names, layout, spec: whole_model(names), "whole model"),
+    *(PresetKind(level, (), lambda names, layout, spec, level=level: granularity(names, layout, level), label)
+      for level, label in (("coarse", "coarse (two halves of the blocks)"), ("medium", "medium (one component per block)"),
+                           ("fine", "fine (attention / MLP per block)"))),
+    PresetKind("author", ("granularity",), lambda names, layout, spec: author_preset(names, spec.get("granularity", 1))),
+    PresetKind("structural", ("blocks_per_component", "split_attn_mlp"),
+               lambda names, layout, spec: structural(names, layout, spec.get("blocks_per_component", 1), spec.get("split_attn_mlp", False))),
+    PresetKind("assign", ("assign", "default"), lambda names, layout, spec: from_assignment(names, spec["assign"], spec.get("default"))),
+    PresetKind("components", ("components",), lambda names, layout, spec: Partition.from_dict(spec)),
+)}
+"""THE partition kinds a run config's `partition.preset` may name (validation, resolve and the app read this)."""
+
+
+@dataclass(frozen=True)
 class NamedPreset:
-    """A preset offered by name (the app's preset list): the very spec a run config would give."""
+    """A preset offered by name (the app's preset list, the sweep's partitions): the very spec a run config would give."""
 
     key: str
     label: str
@@ -217,23 +238,27 @@ class NamedPreset:
 
 
 NAMED_PRESETS = (
-    NamedPreset("whole", "whole model", {"preset": "whole"}),
-    NamedPreset("coarse", "coarse (two halves of the blocks)", {"preset": "coarse"}),
-    NamedPreset("medium", "medium (one component per block)", {"preset": "medium"}),
-    NamedPreset("fine", "fine (attention / MLP per block)", {"preset": "fine"}),
-    *(NamedPreset(f"C{n}", f"C{n} (paper)", {"preset": "author", "granularity": g}, model_soups_only=True)
+    *(NamedPreset(k.name, k.label, {"preset": k.name}) for k in PRESET_KINDS.values() if k.label),
+    *(NamedPreset(f"C{n}", f"C{n} (paper: author granularity {g})", {"preset": "author", "granularity": g}, model_soups_only=True)
       for n, g in ((8, 1), (15, 2), (26, 3))),
 )
+"""THE presets offered by name: the Partition page's list and the sweeps' partitions (Experiments, `sweep`)."""
+
+
+def named_spec(key: str) -> dict:
+    """The spec of a named preset ("C8" -> the author's granularity 1), or {"preset": key} for a kind that needs no other key."""
+    found = next((p for p in NAMED_PRESETS if p.key == key), None)
+    return dict(found.spec) if found else {"preset": key}
+
+
+def fits_layout(preset: NamedPreset, layout: KeyLayout) -> bool:
+    """Whether a named preset means what its label says on a model of this key layout."""
+    return not preset.model_soups_only or layout.visual_prefix == "model.visual."
 
 
 def named_presets(param_names: Sequence[str], layout: KeyLayout) -> dict[str, Partition]:
     """The named presets that fit this model, by key, resolved exactly as a run naming them resolves them."""
-    return {p.key: resolve(p.spec, param_names, layout) for p in NAMED_PRESETS
-            if not p.model_soups_only or layout.visual_prefix == "model.visual."}
-
-
-SPEC_KEYS = {"whole": (), "coarse": (), "medium": (), "fine": (), "author": ("granularity",),
-             "structural": ("blocks_per_component", "split_attn_mlp"), "assign": ("assign", "default"), "components": ("components",)}
+    return {p.key: resolve(p.spec, param_names, layout) for p in NAMED_PRESETS if fits_layout(p, layout)}
 
 
 def _kind(spec: Mapping):
@@ -243,11 +268,12 @@ def _kind(spec: Mapping):
 def check_spec(spec: Mapping) -> None:
     """Reject a malformed partition spec of a run config before any work, naming the key (resolve() relies on it)."""
     kind = _kind(spec)
-    if kind not in PRESETS:
-        raise PartitionError(f"unknown partition preset {kind!r}; use one of {', '.join(PRESETS)}")
-    unknown = sorted(set(spec) - {"preset", *SPEC_KEYS[kind]})
+    if not isinstance(kind, str) or kind not in PRESET_KINDS:
+        raise PartitionError(f"unknown partition preset {kind!r}; use one of {', '.join(PRESET_KINDS)}")
+    keys = PRESET_KINDS[kind].keys
+    unknown = sorted(set(spec) - {"preset", *keys})
     if unknown:
-        raise PartitionError(f"partition preset {kind!r} takes {list(SPEC_KEYS[kind]) or 'no other keys'}; unknown: {unknown}")
+        raise PartitionError(f"partition preset {kind!r} takes {list(keys) or 'no other keys'}; unknown: {unknown}")
 
     def is_int(value) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -273,17 +299,4 @@ def check_spec(spec: Mapping) -> None:
 def resolve(spec: Mapping, param_names: Sequence[str], layout: KeyLayout) -> Partition:
     """Turn a partition spec from a run config into a validated Partition."""
     check_spec(spec)
-    kind = _kind(spec)
-    if kind == "whole":
-        partition = whole_model(param_names)
-    elif kind in ("coarse", "medium", "fine"):
-        partition = granularity(param_names, layout, kind)
-    elif kind == "author":
-        partition = author_preset(param_names, spec.get("granularity", 1))
-    elif kind == "structural":
-        partition = structural(param_names, layout, spec.get("blocks_per_component", 1), spec.get("split_attn_mlp", False))
-    elif kind == "assign":
-        partition = from_assignment(param_names, spec["assign"], spec.get("default"))
-    else:
-        partition = Partition.from_dict(spec)
-    return partition.validate(param_names)
+    return PRESET_KINDS[_kind(spec)].build(param_names, layout, spec).validate(param_names)

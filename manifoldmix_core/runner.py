@@ -342,7 +342,7 @@ def _same_config(path: Path, config: RunConfig) -> bool:
 
 def heldout_accuracy(config: RunConfig, cache_dir: Path | None = None) -> dict[str, float]:
     """ValAcc of each ingredient on its own (the app's Ingredients table): a throwaway setup, no run directory, no test sets."""
-    config = dataclasses.replace(config, test=[], ood=[])
+    config = config.model_copy(update={"test": [], "ood": []})
     with tempfile.TemporaryDirectory() as scratch:
         kitchen = prepare(config, runs.Journal(Path(scratch)), cache_dir=cache_dir).kitchen
     val = config.val.name

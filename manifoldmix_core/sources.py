@@ -14,12 +14,18 @@ from .lazy import load_ref
 
 @dataclass(frozen=True)
 class Source:
-    """One kind of evaluation set; `loader(path, image_size, cache_dir)` returns (images, labels, fingerprint)."""
+    """One kind of evaluation set; `loader(path, image_size, cache_dir)` returns (images, labels, fingerprint).
+
+    The Datasets page lists the sources it may add by hand (`offered`) with their `help`, checks a set with `checker`
+    and previews it with `previewer`; it never branches on a source's name."""
 
     name: str
     loader: str
     path_is_file: bool = True  # False: `path` is a name the source knows (a demo split), not a file beside the config
     checker: str | None = None  # "module:function"(path), torch-free: refuses a wrong set in a moment, without reading it
+    previewer: str | None = None  # "module:function"(path, count) -> (HWC uint8 images, captions), torch-free, reading only those
+    help: str = ""  # what `path` is, in the Datasets page's words
+    offered: bool = True  # added by hand on the Datasets page (the demo's splits come with its own button)
 
 
 SOURCES: dict[str, Source] = {}
@@ -46,5 +52,15 @@ def check(name: str, path: str) -> None:
         load_ref(source.checker)(path)
 
 
-register(Source("imagefolder", "manifoldmix_core.images:read_image_folder", checker="manifoldmix_core.dataset_files:check_image_folder"))
-register(Source("tensors", "manifoldmix_core.images:read_tensor_file", checker="manifoldmix_core.dataset_files:check_tensor_file"))
+def preview(name: str, path: str, count: int) -> tuple[list, list[str]]:
+    """The source's first `count` images of a set (HWC uint8) with their captions; ConfigError when it has no preview."""
+    source = get(name)
+    if not source.previewer:
+        raise ConfigError(f"source {name!r} has no preview")
+    return load_ref(source.previewer)(path, count)
+
+
+register(Source("imagefolder", "manifoldmix_core.images:read_image_folder", checker="manifoldmix_core.dataset_files:check_image_folder",
+                previewer="manifoldmix_core.dataset_files:preview_image_folder", help="<folder>/<class>/<images>"))
+register(Source("tensors", "manifoldmix_core.images:read_tensor_file", checker="manifoldmix_core.dataset_files:check_tensor_file",
+                previewer="manifoldmix_core.dataset_files:preview_tensor_file", help="a .safetensors file with images and labels"))

@@ -22,10 +22,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 from . import claim, jsonfile, lifecycle, methods, runs, safepaths
 from .claim import claimed
 from .errors import Cancelled, ConfigError, ManifoldMixError, PartitionError, PathError
-from .partition import check_spec
+from .partition import NAMED_PRESETS, check_spec, named_spec
 
 SWEEP = "sweep.json"
-GRANULARITIES = ("whole", "coarse", "medium", "fine")
+GRANULARITIES = tuple(p.key for p in NAMED_PRESETS if not p.model_soups_only)  # the default sweep: the presets any ViT has
 MAX_MEMBERS = 1000  # settings × seeds; more is a typo (a string of seeds, a range too long), not an experiment
 
 
@@ -84,7 +84,8 @@ def setting_label(partition: str, optimizer: str, vary_partition: bool, vary_opt
 def check_plan(partitions, optimizers, seeds) -> None:
     """Refuse a sweep the engine could not run, naming the value: a list given as a single string, more than MAX_MEMBERS
     members, a value listed twice, partitions that are not presets of the engine's registry, optimizers nevergrad does
-    not know, seeds that are not whole numbers of at least 0."""
+    not know, seeds that are not whole numbers of at least 0. A partition is a named preset (partition.NAMED_PRESETS:
+    whole ... fine, C8/C15/C26) or a preset kind that needs no other key."""
     from .optim import check_optimizer
     lists = {"partitions": partitions, "optimizers": optimizers, "seeds": seeds}
     for what, values in lists.items():
@@ -103,7 +104,7 @@ def check_plan(partitions, optimizers, seeds) -> None:
             raise ConfigError(f"a sweep's partitions and optimizers are names, got {safepaths.shown(name)}")
     for partition in partitions:
         try:
-            check_spec({"preset": partition})
+            check_spec(named_spec(partition))
         except PartitionError as exc:
             raise ConfigError(f"a sweep's partitions: {exc}") from exc
     for optimizer in optimizers:
@@ -126,7 +127,7 @@ def plan_sweep(sweep_dir: Path, base: dict, partitions: list[str], optimizers: l
             for optimizer in optimizers:
                 setting = setting_label(partition, optimizer, len(partitions) > 1, len(optimizers) > 1)
                 config = copy.deepcopy(base)
-                config.update(name=f"{sweep_dir.name} {setting} seed {seed}", methods=mixing, partition={"preset": partition},
+                config.update(name=f"{sweep_dir.name} {setting} seed {seed}", methods=mixing, partition=named_spec(partition),
                               ingredient_tests="none")
                 config["manifoldmix"] = {**config.get("manifoldmix", {}), "optimizer": optimizer, "seed": seed}
                 planned.append((Member(run_id=f"{sweep_dir.name}-{len(planned) + 1:02d}", setting=setting, seed=seed), config))

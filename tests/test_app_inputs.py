@@ -192,7 +192,7 @@ def test_a_reload_restores_the_setup_from_the_workspace_in_the_url(app_env, toy_
     at.run()
     at.button(key="remove").click().run()
     at.switch_page("views/run.py").run()
-    at.number_input(key="run_budget").set_value(7).run()
+    at.number_input(key="run_manifoldmix.budget_per_component").set_value(7).run()
     at.run()  # app.py saves after each page; a page AppTest runs without app.py is saved when the next run starts
 
     reloaded = open_page("views/partition.py", query={"ws": ws})  # a new browser session: nothing in its session state

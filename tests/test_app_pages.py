@@ -105,8 +105,8 @@ def test_run_page_launches_the_draft_with_its_settings(app_env, toy_world, monke
     launched = []
     monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: launched.append(run_dir))
     at = open_page("views/run.py", draft=toy_draft(toy_world))
-    at.number_input(key="run_budget").set_value(2)
-    at.segmented_control(key="run_semantics").set_value("code-release")
+    at.number_input(key="run_manifoldmix.budget_per_component").set_value(2)
+    at.segmented_control(key="run_manifoldmix.semantics").set_value("code-release")
     at.text_input(key="run_name").set_value("budget two")
     at.button(key="launch").click().run()
     assert not at.exception
@@ -126,8 +126,8 @@ def test_run_page_without_ingredients_cannot_launch(app_env):
 def test_run_page_refuses_an_out_of_range_budget_with_the_reason(app_env, toy_world, budget):
     """Issue 9, defect 5: a budget shown as 0 or -5 left Launch enabled, and the run used 30."""
     at = open_page("views/run.py", draft=toy_draft(toy_world))
-    at.number_input(key="run_budget").set_value(budget).run()
-    assert at.number_input(key="run_budget").value == budget
+    at.number_input(key="run_manifoldmix.budget_per_component").set_value(budget).run()
+    assert at.number_input(key="run_manifoldmix.budget_per_component").value == budget
     assert at.button(key="launch").disabled
     assert "budget must be at least 1" in texts(at.error)
 
@@ -137,7 +137,7 @@ def test_run_page_warns_about_degenerate_setups(app_env, toy_world):
     draft = toy_draft(toy_world)
     draft["ingredients"] = draft["ingredients"][:1]
     at = open_page("views/run.py", draft=draft)
-    at.number_input(key="run_budget").set_value(1).run()
+    at.number_input(key="run_manifoldmix.budget_per_component").set_value(1).run()
     assert "Only one ingredient" in texts(at.warning) and "budget of 1 evaluation" in texts(at.warning)
     assert not at.button(key="launch").disabled
 

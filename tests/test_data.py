@@ -118,7 +118,7 @@ def test_corrupt_image_names_the_file(folder, tmp_path):
 
 
 def test_load_dataset_imagefolder_uses_the_cache_dir(folder, tmp_path):
-    cfg = DatasetConfig("fruits", "imagefolder", str(folder), class_subset=[2, 0, 1])
+    cfg = DatasetConfig(name="fruits", source="imagefolder", path=str(folder), class_subset=[2, 0, 1])
     evalset = load_dataset(cfg, 8, tmp_path / "cache")
     assert evalset.name == "fruits" and evalset.class_subset == (2, 0, 1) and len(evalset) == 5
     assert len(list((tmp_path / "cache").glob("imagefolder-*.safetensors"))) == 1
@@ -320,7 +320,7 @@ def test_check_classes():
 def test_load_dataset_tensors_with_class_map(tmp_path):
     images = np.zeros((3, 6, 6, 3), dtype=np.uint8)
     save_file({"images": torch.from_numpy(images), "labels": torch.tensor([0, 1, 1])}, tmp_path / "t.safetensors")
-    cfg = DatasetConfig("t", "tensors", str(tmp_path / "t.safetensors"), class_map={"2": 1, "0": 0})
+    cfg = DatasetConfig(name="t", source="tensors", path=str(tmp_path / "t.safetensors"), class_map={"2": 1, "0": 0})
     evalset = load_dataset(cfg, 4)
     assert evalset.class_map == {2: 1, 0: 0} and tuple(evalset.images.shape) == (3, 3, 4, 4)
     assert load_file(tmp_path / "t.safetensors")["labels"].tolist() == [0, 1, 1]

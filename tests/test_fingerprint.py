@@ -71,13 +71,13 @@ def test_arrays_digest_sees_dtype_shape_and_values():
 
 
 def test_datasets_carry_the_fingerprint_of_their_content(toy_world, tmp_path):
-    tensors = load_dataset(DatasetConfig("val", "tensors", str(toy_world.parent / "val.safetensors")), 16, tmp_path)
+    tensors = load_dataset(DatasetConfig(name="val", source="tensors", path=str(toy_world.parent / "val.safetensors")), 16, tmp_path)
     assert tensors.fingerprint == file_digest(toy_world.parent / "val.safetensors")
     root = tmp_path / "folder"
     for label in ("cat", "dog"):
         (root / label).mkdir(parents=True)
         Image.new("RGB", (8, 8), (10, 20, 30) if label == "cat" else (200, 0, 0)).save(root / label / "1.png")
-    cfg = DatasetConfig("pics", "imagefolder", str(root))
+    cfg = DatasetConfig(name="pics", source="imagefolder", path=str(root))
     first = load_dataset(cfg, 8, tmp_path).fingerprint
     Image.new("RGB", (8, 8), (11, 20, 30)).save(root / "cat" / "1.png")
     assert load_dataset(cfg, 8, tmp_path).fingerprint != first

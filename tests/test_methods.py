@@ -151,7 +151,7 @@ def test_the_run_page_asks_for_wise_fts_zero_shot_model(app_env, toy_world, monk
     at.switch_page("views/run.py").run()
     at.pills(key="run_methods").set_value(["wise_ft"]).run()
     assert at.button(key="launch").disabled and "zero-shot" in " ".join(i.value for i in at.error)
-    at.text_input(key="run_zero_shot").set_value("b.safetensors").run()
+    at.text_input(key="run_wise_ft.zero_shot").set_value("b.safetensors").run()
     at.button(key="launch").click().run()
     assert not at.exception
     config = runs.read_json(launched[0] / runs.CONFIG)

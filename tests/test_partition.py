@@ -18,6 +18,7 @@ from manifoldmix_core.partition import (
     Component,
     Partition,
     author_preset,
+    check_spec,
     from_assignment,
     named_presets,
     resolve,
@@ -275,3 +276,10 @@ def test_the_editor_offers_the_authors_presets_in_model_soups_layout():
     offered = named_presets(names, detect_key_layout(names))
     assert list(offered) == ["whole", "coarse", "medium", "fine", "C8", "C15", "C26"]
     assert offered["C26"] == author_preset(names, 3)
+
+
+@pytest.mark.parametrize("kind", [[], {}, 3, None])
+def test_a_preset_that_is_no_name_is_a_partition_error(kind):
+    """The preset kinds are a registry keyed by name: a list or an object as `preset` is refused by name, not a TypeError."""
+    with pytest.raises(PartitionError, match="unknown partition preset"):
+        check_spec({"preset": kind})

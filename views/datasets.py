@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_lib.datasets import ROLES, add_set, demo_datasets, make_dataset, preview, remove_set, sets_of
+from app_lib.datasets import ROLES, add_set, demo_datasets, make_dataset, offered_sources, preview, remove_set, sets_of
 from app_lib.demo import demo_status
 from app_lib.paths import data_roots
 from app_lib.ui import draft
@@ -28,8 +28,8 @@ with folder_tab:
         c1, c2, c3 = st.columns(3)
         name = c1.text_input("Name", key="set_name")
         role = c2.selectbox("Role", ROLES, index=2, key="set_role")
-        source = c3.selectbox("Source", ["imagefolder", "tensors"], key="set_source",
-                              help="imagefolder: <folder>/<class>/<images>; tensors: a .safetensors file with images and labels")
+        offered = offered_sources()  # the engine's source registry
+        source = c3.selectbox("Source", list(offered), key="set_source", help="; ".join(f"{k}: {v}" for k, v in offered.items()))
         root = st.selectbox("Allowed folder", roots, format_func=str, key="set_root")
         path = st.text_input("Folder or file (relative to the allowed folder)", key="set_path")
         c4, c5 = st.columns(2)

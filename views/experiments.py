@@ -6,12 +6,14 @@ from datetime import timedelta
 import streamlit as st
 
 from app_lib import sweeps
-from app_lib.draft import OPTIMIZERS, blockers, seed_notes
+from app_lib.components import named_partitions
+from app_lib.draft import blockers, seed_notes
 from app_lib.figures import sweep_figure
 from app_lib.ui import STATE_ICONS, draft, url_choice
 from app_lib.vocabulary import counted
 from manifoldmix_core import sweep
 from manifoldmix_core.errors import ManifoldMixError
+from manifoldmix_core.optim import OPTIMIZERS
 
 st.title("Experiments")
 st.caption("Compare partition granularities (or optimizers) on your setup: each setting runs ManifoldMixMS once per seed, "
@@ -20,12 +22,14 @@ st.caption("Compare partition granularities (or optimizers) on your setup: each 
 found = sweeps.list_sweeps()
 with st.expander("Start a sweep", expanded=not found):
     config = draft()
-    partitions = st.pills("Partitions", sweep.GRANULARITIES, selection_mode="multi", default=list(sweep.GRANULARITIES),
-                          key="sweep_partitions", help="whole: one λ; coarse: two halves of the blocks; medium: one component "
-                          "per block; fine: attention and MLP of each block apart (the engine's presets)")
+    presets = {p.key: p.label for p in named_partitions(config)}  # the engine's named presets that fit this model
+    partitions = st.pills("Partitions", list(presets), selection_mode="multi", format_func=presets.get,
+                          default=[k for k in sweep.GRANULARITIES if k in presets], key="sweep_partitions",
+                          help="The engine's named presets: whole: one λ; coarse: two halves of the blocks; medium: one component "
+                          "per block; fine: attention and MLP of each block apart; C8/C15/C26: the paper's (author granularity 1/2/3)")
     current = (config.get("manifoldmix") or {}).get("optimizer", "Cobyla")
-    optimizers = st.pills("Optimizers", OPTIMIZERS, selection_mode="multi", default=[current if current in OPTIMIZERS else "Cobyla"],
-                          key="sweep_optimizers")
+    offered = list(OPTIMIZERS) + ([current] if current not in OPTIMIZERS else [])  # the workspace's own optimizer is kept
+    optimizers = st.pills("Optimizers", offered, selection_mode="multi", default=[current], key="sweep_optimizers")
     n_seeds = st.number_input("Seeds per setting", value=3, step=1, key="sweep_seeds")
     problems = blockers(config)
     if not partitions or not optimizers:

@@ -6,16 +6,16 @@ import streamlit as st
 
 from app_lib import run_store
 from app_lib.algorithm import ALGORITHM_STEPS, algorithm_dot
+from app_lib.components import partition_size
 from app_lib.device import device_options, gpu_available
-from app_lib.draft import OPTIMIZERS, blockers, degenerate, with_settings
+from app_lib.draft import blockers, degenerate, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
 from app_lib.live import LiveLog, eta_text, memory_text
-from app_lib.paths import data_roots, inside_roots
-from app_lib.ui import STATE_ICONS, draft, pick_run
+from app_lib.method_settings import controls, saved, summaries
+from app_lib.ui import STATE_ICONS, draft, pick_run, setting_widget
 from app_lib.vocabulary import counted, method_label, percent
 from manifoldmix_core import runs
-from manifoldmix_core.errors import PathError
-from manifoldmix_core.methods import METHODS, WISE_FT, defaults
+from manifoldmix_core.methods import METHODS, defaults
 
 st.title("Run")
 
@@ -25,41 +25,21 @@ with st.expander("Start a new run", expanded=not run_store.list_runs()):
                f"{(config.get('val') or {}).get('name', '—')} · OOD sets: {', '.join(config.get('ood', [])) or '—'} · "
                f"partition: {config.get('partition', {}).get('preset', 'custom')}")
     name = st.text_input("Run name", value=config.get("name") or "run", key="run_name")
-    methods = st.pills("Algorithms", list(METHODS), selection_mode="multi", format_func=lambda m: METHODS[m].label,
-                       default=[m for m in config.get("methods") or defaults() if m in METHODS], key="run_methods")
-    mm = config.get("manifoldmix", {})
-    c1, c2, c3 = st.columns(3)
-    optimizer = c1.selectbox("Optimizer (Nevergrad)", OPTIMIZERS, index=OPTIMIZERS.index(mm.get("optimizer", "Cobyla"))
-                             if mm.get("optimizer", "Cobyla") in OPTIMIZERS else 0, key="run_optimizer")
-    # No min/max on the number inputs: a browser keeps the last valid value of a bounded input while showing the typed
-    # one, so the run would silently use another number. The engine's validation says what is wrong instead.
-    budget = c2.number_input("Budget per component (evaluations)", value=int(mm.get("budget_per_component", 30)), step=1,
-                             key="run_budget")
-    tau = c3.number_input("τ (skip tolerance, in (0, 1])", value=float(mm.get("tau", 0.998)), step=0.001, format="%.3f",
-                          key="run_tau")
-    c4, c5, c6 = st.columns(3)
-    semantics = c4.segmented_control("Semantics", ["paper", "code-release"], default=mm.get("semantics", "paper"),
-                                     required=True, key="run_semantics")
-    seed = c5.number_input("Seed", value=int(mm.get("seed", 0)), step=1, key="run_seed",
-                           help="The optimizer's random seed; Cobyla and SQP never draw a random number, so for them it changes nothing")
+    methods = st.pills("Methods", list(METHODS), selection_mode="multi", format_func=lambda m: METHODS[m].label,
+                       default=[m for m in config.get("methods") or defaults() if m in METHODS], key="run_methods") or []
     devices = device_options()
-    device = c6.selectbox("Device", devices, index=devices.index(config["device"]) if config.get("device") in devices else 0,
+    device = st.selectbox("Device", devices, index=devices.index(config["device"]) if config.get("device") in devices else 0,
                           help="GPU detected" if gpu_available() else "no GPU detected: runs on the CPU", key="run_device")
-    second = st.checkbox("Second optimizer pass after a success (code release only)", value=bool(mm.get("second_pass")),
-                         disabled=semantics != "code-release", key="run_second_pass")
-    wise_ft, problems = None, []
-    if WISE_FT.name in methods:
-        zero_shot = st.text_input("WiSE-FT: zero-shot (pretrained) checkpoint, a path inside an allowed folder",
-                                  (config.get(WISE_FT.settings) or {}).get("zero_shot", ""), key="run_zero_shot")
-        try:
-            wise_ft = {"zero_shot": str(inside_roots(zero_shot, data_roots()))} if zero_shot.strip() else None
-        except PathError as exc:
-            problems.append(str(exc))
-        if wise_ft is None and not problems:
-            problems.append("Give WiSE-FT's zero-shot checkpoint.")
-    settings = {"optimizer": optimizer, "budget_per_component": int(budget), "tau": float(tau), "semantics": semantics,
-                "seed": int(seed), "second_pass": bool(second and semantics == "code-release")}
-    config.update(with_settings(config, methods or [], settings, device, name, wise_ft))  # the workspace keeps the settings
+    components, live = partition_size(config)
+    values, problems = {}, []
+    columns = st.columns(3)
+    for n, control in enumerate(controls(methods, config, components, live)):  # each method's settings model, as declared
+        values[control.section, control.name], problem = setting_widget(columns[n % 3], control)
+        problems += [problem] if problem else []
+    sections = saved(config, methods, values)
+    for line in summaries(methods, sections, components, live):
+        st.caption(line)
+    config.update(with_settings(config, methods, sections, device, name))  # the workspace keeps the settings
     problems = problems or blockers(config)
     for problem in problems:
         st.error(f"Cannot launch yet: {problem}")

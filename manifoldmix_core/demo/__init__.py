@@ -5,4 +5,5 @@ Importing it registers the dataset source "demo" (its splits by name, generated 
 
 from ..sources import Source, register
 
-register(Source("demo", "manifoldmix_core.demo.source:read_split", path_is_file=False))
+register(Source("demo", "manifoldmix_core.demo.source:read_split", path_is_file=False, offered=False,
+                previewer="manifoldmix_core.demo.splits:preview_split", help="a split of the demo world by name"))

@@ -68,6 +68,13 @@ def load_split(name: str, cache_dir: Path | None = None) -> tuple[np.ndarray, np
     return generate_cached(EVAL_SPLITS[name], cache_dir)
 
 
+def preview_split(name: str, count: int) -> tuple[list[np.ndarray], list[str]]:
+    """The first `count` images (uint8 HWC) of a demo split with their class names: the demo source's preview."""
+    from .world import CLASS_NAMES
+    images, labels = load_split(name)
+    return list(images[:count]), [CLASS_NAMES[int(label)] for label in labels[:count]]
+
+
 def load_mixture(splits: tuple[Split, ...], cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Several splits concatenated (the pretraining mixture of all styles)."""
     parts = [generate_cached(s, cache_dir) for s in splits]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
+from .result import SoupResult
 
-from .kitchen import Kitchen, SoupResult
+if TYPE_CHECKING:  # the kitchen holds torch and the config sits above this module: names for hints only
+    import torch
 
-if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
     from ..config import RunConfig
+    from .kitchen import Kitchen
 
 
 def ensemble(kitchen: Kitchen, _config: RunConfig) -> SoupResult:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .kitchen import Kitchen, SoupResult
+from .result import SoupResult
 
-if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+if TYPE_CHECKING:  # the kitchen holds torch and the config sits above this module: names for hints only
     from ..config import RunConfig
+    from .kitchen import Kitchen
 
 
 def greedy_soup(kitchen: Kitchen, _config: RunConfig) -> SoupResult:

@@ -17,7 +17,6 @@ The runner tells it which method is cooking (`method`), so algorithms never spel
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,24 +29,12 @@ from ..ingredients import Ingredient, check_finite, read_fingerprinted, read_sta
 from ..logits_cache import LogitsCache
 from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
+from .result import SoupResult
+
+__all__ = ["Build", "Kitchen", "SoupResult"]
 
 Build = Callable[[torch.Tensor], object]
 LOGITS_MEMO_BYTES = 256 * 2**20
-
-
-@dataclass
-class SoupResult:
-    """A method's outcome: fused parameters (none for an ensemble: its members are `ingredients`), ValAcc, λ per accepted candidate.
-
-    `valacc` is None when it is the ensemble's accuracy on the held-out set, measured with its test accuracies.
-    `extra` holds method-specific results (ManifoldMixMS's β, WiSE-FT's α) for results.json and the fused file's recipe.
-    """
-
-    ingredients: list[str]
-    valacc: float | None
-    params: torch.Tensor | None = None
-    lambdas: list[list[float]] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
 
 
 class Kitchen:

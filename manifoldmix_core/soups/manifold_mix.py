@@ -8,16 +8,93 @@ Components that hold no parameter of the classifier cannot change ValAcc; unless
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from pydantic import field_validator
 
 from .. import events
-from ..optim import Search, maximize
-from .kitchen import Kitchen, SoupResult
+from ..optim import Search, check_optimizer, maximize
+from ..settings import Settings, setting
+from .result import SoupResult
 
-if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
-    from ..config import ManifoldMixConfig, RunConfig
+if TYPE_CHECKING:  # the kitchen holds torch and the config sits above this module: names for hints only
+    from ..config import RunConfig
+    from .kitchen import Kitchen
+
+
+class ManifoldMixSettings(Settings):
+    """Algorithm 1's settings (the run config's `manifoldmix`); `semantics` picks the paper's text or the author's code release."""
+
+    optimizer: str = setting("Cobyla", "Optimizer (Nevergrad)", "any nevergrad optimizer; the list holds the usual ones, "
+                             "type another name to use it", choices="manifoldmix_core.optim:OPTIMIZERS")
+    budget_per_component: int = setting(30, "Budget per component (evaluations)", "λ-search evaluations per candidate for "
+                                        "each optimised component: the search of one candidate costs this × their number")
+    budget: int | None = setting(None, "Budget per candidate", "a total per candidate; when set it replaces budget per "
+                                 "component × optimised components", app="replaced")
+    tau: float = setting(0.998, "τ (skip tolerance, in (0, 1])", "a candidate is skipped unless ValAcc of the plain "
+                         "average exceeds τ × ValAcc of the soup so far")
+    semantics: Literal["paper", "code-release"] = setting("paper", "Semantics", "the paper's text or the author's code release")
+    second_pass: bool = setting(False, "Second optimizer pass", "after a success, search again in [0.3, 1] (code release only)")
+    seed: int = setting(0, "Seed", "the optimizer's random seed; Cobyla and SQP never draw a random number, so for them it "
+                        "changes nothing")
+    optimize_inert: bool = setting(False, "Optimise inert components", "search λ also for components that hold no parameter "
+                                   "of the classifier (they cannot change ValAcc)", app="hidden")
+
+    @classmethod
+    def describe(cls, values: Mapping, components: int | None, live: int | None) -> str:
+        """The search budget per candidate: budget per component × optimised components = total (what `_search` uses)."""
+        per, total = values.get("budget_per_component", 30), values.get("budget")
+        optimised = components if values.get("optimize_inert") else live
+        if isinstance(total, int) and total > 0:
+            return f"Budget: {total} evaluations per candidate in total (a fixed total, whatever the partition)."
+        if not isinstance(per, int) or per < 1:
+            return ""
+        if optimised is None:
+            return f"Budget: {per} evaluations per component × the optimised components, per candidate."
+        return (f"Budget: {per} per component × {optimised} optimised component{'s' if optimised != 1 else ''} = "
+                f"{per * optimised} evaluations per candidate.")
+
+    @classmethod
+    def shown(cls, values: Mapping, components: int | None, live: int | None) -> dict:
+        """A total `budget` shown as its share per optimised component (rounded, at least 1): the page's one budget control."""
+        shown, total = dict(values), values.get("budget")
+        optimised = components if values.get("optimize_inert") else live
+        if isinstance(total, int) and total > 0 and optimised:
+            shown["budget_per_component"] = max(1, round(total / optimised))
+            shown.pop("budget")
+        return shown
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        check_optimizer(value)
+        return value
+
+    @field_validator("budget_per_component", "budget")
+    @classmethod
+    def _budget(cls, value: int | None, info) -> int | None:
+        most = 10_000 if info.field_name == "budget_per_component" else 100_000
+        if value is not None and value < 1:
+            raise ValueError("is too small: a budget must be at least 1 evaluation")
+        if value is not None and value > most:
+            raise ValueError(f"is absurdly large: a budget must be at most {most:,} evaluations")
+        return value
+
+    @field_validator("tau")
+    @classmethod
+    def _tau(cls, value: float) -> float:
+        if not 0.0 < value <= 1.0:
+            raise ValueError("must be in (0, 1]")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if not 0 <= value < 2**32:
+            raise ValueError("must be between 0 and 2**32 - 1")
+        return value
 
 
 def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
@@ -52,7 +129,7 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
 
 
 def _search_lambda(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-            free: list[int], cfg: ManifoldMixConfig, pass_no: int) -> tuple[np.ndarray, float]:
+                   free: list[int], cfg: ManifoldMixSettings, pass_no: int) -> tuple[np.ndarray, float]:
     """argmax_λ ValAcc(Ψ'(λ)) over the free components; repeated λ are answered from a cache, so a converged optimizer
     costs nothing more, and the search_end event says how many distinct evaluations the budget bought."""
     seen: dict[tuple, float] = {}

@@ -8,10 +8,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .kitchen import Kitchen, SoupResult
+from pydantic import field_validator
 
-if TYPE_CHECKING:  # the registry (methods.py) sits below config.py and names these functions
+from ..settings import Settings, setting
+from .result import SoupResult
+
+if TYPE_CHECKING:  # the kitchen holds torch and the config sits above this module: names for hints only
     from ..config import RunConfig
+    from .kitchen import Kitchen
+
+
+class WiseFTSettings(Settings):
+    """WiSE-FT's zero-shot (pretrained) checkpoint, interpolated with the best ingredient, and the α grid searched on ValAcc."""
+
+    zero_shot: str = setting(..., "WiSE-FT: zero-shot (pretrained) checkpoint", "the pretrained model interpolated "
+                             "with the best ingredient: a path (relative to the config's folder; in the app, inside an "
+                             "allowed folder)", file=True)
+    alphas: list[float] = setting([round(0.1 * i, 1) for i in range(11)], "WiSE-FT: α grid",
+                                  "the weights of the finetuned model tried, each one ValAcc evaluation", app="hidden")
+
+    @field_validator("alphas")
+    @classmethod
+    def _grid(cls, value: list[float]) -> list[float]:
+        if not value or len(value) > 1000 or not all(0.0 <= a <= 1.0 for a in value):
+            raise ValueError("must be a non-empty list of at most 1,000 numbers in [0, 1]")
+        return value
 
 
 def wise_ft(kitchen: Kitchen, config: RunConfig) -> SoupResult:

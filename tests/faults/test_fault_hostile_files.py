@@ -230,7 +230,7 @@ def test_run_wise_ft_checkpoint_that_is_no_path_is_an_error(case, app_env, toy_w
     text, message = NO_PATHS[case]
     draft = toy_draft(toy_world)
     at = open_page("views/run.py", draft={**draft, "methods": [*draft["methods"], WISE_FT.name]})
-    at.text_input(key="run_zero_shot").set_value(text).run()
+    at.text_input(key="run_wise_ft.zero_shot").set_value(text).run()
     assert not at.exception, [e.value for e in at.exception]
     assert message in texts(at.error)
 

@@ -1,0 +1,55 @@
+"""What the draft's model allows, read from the first ingredient's safetensors header without torch: how many components
+its partition has and how many a λ search optimises (the Run page's budget line: per component × optimised components
+= total), and which named presets fit it (the Experiments page's partitions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
+
+from manifoldmix_core.anatomy import FLOAT_DTYPES, detect_key_layout
+from manifoldmix_core.errors import ManifoldMixError
+from manifoldmix_core.partition import NAMED_PRESETS, NamedPreset, fits_layout, resolve
+
+_FLOATS = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+
+
+def _float_names(config: Mapping) -> list[str] | None:
+    """The first ingredient's floating-point parameter names from its safetensors header; None when unreadable."""
+    ingredients = config.get("ingredients")
+    first = ingredients[0] if isinstance(ingredients, list) and ingredients and isinstance(ingredients[0], Mapping) else {}
+    path = Path(str(first.get("path", "")))
+    if path.suffix != ".safetensors" or not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return [n for n in f.keys() if _FLOATS.get(f.get_slice(n).get_dtype()) in FLOAT_DTYPES]
+    except (SafetensorError, OSError, ValueError):
+        return None
+
+
+def named_partitions(config: Mapping) -> list[NamedPreset]:
+    """The engine's named presets that fit the draft's model (all of them while no ingredient can be read)."""
+    names = _float_names(config)
+    if not names:
+        return list(NAMED_PRESETS)
+    layout = detect_key_layout(names)
+    return [p for p in NAMED_PRESETS if fits_layout(p, layout)]
+
+
+def partition_size(config: Mapping) -> tuple[int | None, int | None]:
+    """(components, components holding classifier parameters) of the config's partition; (None, None) when the first
+    ingredient is not a readable safetensors file or the partition does not resolve on it."""
+    names = _float_names(config)
+    if not names:
+        return None, None
+    layout = detect_key_layout(names)
+    try:
+        spec = config.get("partition") or {"preset": "structural"}
+        partition = resolve(spec if isinstance(spec, Mapping) else {"preset": None}, names, layout)
+    except (ManifoldMixError, ValueError, TypeError, KeyError):  # a partition that does not fit this model (or is damaged): the line says less
+        return None, None
+    live = sum(any(layout.classifier_name(n) is not None for n in c.params) for c in partition.components)
+    return len(partition.components), live

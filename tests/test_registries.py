@@ -101,7 +101,7 @@ def test_every_registry_entry_is_offered_accepted_and_runs(kind, name, app_env, 
     loaded = load_config(config)  # validation accepts it
     results = run_config(config, tmp_path / "run")
     written = runs.read_json(tmp_path / "run" / runs.CONFIG)  # the canonical config.json keeps it
-    assert runs.read_status(tmp_path / "run")["state"] == "finished"
+    assert runs.read_status(tmp_path / "run").state == "finished"
     if kind == "method":
         assert written["methods"] == [name] and name in results["methods"]
     elif kind == "optimizer":

@@ -11,7 +11,7 @@ from manifoldmix_core.methods import METHODS, Marker
 
 from .live import STATUS_COLOURS
 from .scoreboard import INGREDIENT_LABEL
-from .vocabulary import PALETTE, component_colours, counted, method_label
+from .vocabulary import PALETTE, component_colours, counted, method_label, to_percent
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
 DOWNLOAD_FORMATS = ("png", "svg")
@@ -58,7 +58,7 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
 def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
     """Every ValAcc evaluation in order (in %), coloured by method label, with the best-so-far of the followed method."""
     shown = evals.assign(method=evals["method"].map(lambda m: INGREDIENT_LABEL if m == INGREDIENTS else method_label(m)),
-                         valacc=100 * evals["valacc"], best=100 * evals["best"])
+                         valacc=to_percent(evals["valacc"]), best=to_percent(evals["best"]))
     fig = px.scatter(shown, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
                      color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc (%)", "method": "method"})
     fig.update_traces(marker={"size": 5})

@@ -12,10 +12,12 @@ from statistics import fmean, stdev
 import pandas as pd
 
 from manifoldmix_core import runs, sweep
+from manifoldmix_core.errors import ManifoldMixError
 
 from . import run_store
 from .paths import runs_root
 from .scoreboard import board_from_results, per_component
+from .vocabulary import to_percent
 
 COLUMNS = ["setting", "seeds", "ID mean", "ID sd", "ID ±95%", "OOD mean", "OOD sd", "OOD ±95%", "held-out mean"]
 
@@ -43,13 +45,32 @@ def list_sweeps(root: Path | None = None) -> list[Path]:
     return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
 
 
+def sweep_members(root: Path | None = None) -> dict[str, str]:
+    """run id -> the sweep it belongs to, for every readable sweep under the runs root (a damaged one claims no runs)."""
+    members = {}
+    for sweep_dir in list_sweeps(root):
+        try:
+            members.update({m.run_id: sweep_dir.name for m in sweep.Sweep.read(sweep_dir).members})
+        except ManifoldMixError:
+            continue
+    return members
+
+
+def grouped_runs(run_ids: list[str], members: dict[str, str]) -> list[str]:
+    """Runs in the order a run list shows them: runs of their own first (as given, newest first), then each sweep's
+    members together, so the first entry is the most recent run that is not one setting of a sweep."""
+    own = [r for r in run_ids if r not in members]
+    sweeps = list(dict.fromkeys(members[r] for r in run_ids if r in members))
+    return own + [r for name in sweeps for r in run_ids if members.get(r) == name]
+
+
 def members_frame(sweep_dir: Path) -> pd.DataFrame:
     """One row per member: setting, seed, run id, state ('missing' for a deleted folder), progress (%)."""
     rows = []
     for member in sweep.Sweep.read(sweep_dir).members:
         status = sweep.member_status(sweep_dir, member)
         rows.append({"setting": member.setting, "seed": member.seed, "run": member.run_id, "state": status.get("state", "queued"),
-                     "progress (%)": round(100 * float(status.get("progress") or 0.0))})
+                     "progress (%)": round(to_percent(float(status.get("progress") or 0.0)))})
     return pd.DataFrame(rows, columns=["setting", "seed", "run", "state", "progress (%)"])
 
 
@@ -80,7 +101,7 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
             continue
         y = board.id_tests[0] if board.id_tests else board.val
         id_set = id_set or (f"ID test ({y})" if board.id_tests else f"{y} (held-out; no ID test set)")
-        measured.setdefault(member.setting, []).append((100 * entry.accuracy[y], 100 * ood, 100 * entry.accuracy[board.val]))
+        measured.setdefault(member.setting, []).append((to_percent(entry.accuracy[y]), to_percent(ood), to_percent(entry.accuracy[board.val])))
     rows = []
     for setting in the_sweep.settings:
         values = measured.get(setting, [])

@@ -18,6 +18,7 @@ from app_lib.scoreboard import (
     table1_download,
     table1_half_widths,
 )
+from app_lib.sweeps import grouped_runs, sweep_members
 from app_lib.ui import run_label
 from app_lib.vocabulary import RANK_CAPTION, counted
 from manifoldmix_core import runs
@@ -28,14 +29,16 @@ if not finished:
     st.info("No finished runs yet. Start one on the Run page (or run the demo from Start).")
     st.stop()
 
-ids = [r.run_id for r in finished]
+members = sweep_members()  # a sweep's settings run ManifoldMixMS only: listed under their sweep, after the runs of their own
+by_id = {r.run_id: r for r in finished}
+ids = grouped_runs(list(by_id), members)
 wanted = [i for i in st.query_params.get("runs", "").split(",") if i in ids]
 if wanted:
     st.session_state["results_runs"] = wanted  # the URL wins (reload, second tab, link from the Run page)
 elif not [i for i in st.session_state.get("results_runs", []) if i in ids]:
     st.session_state["results_runs"] = ids[:1]
 chosen = st.multiselect("Runs (pick several to compare partitions side by side)", ids, key="results_runs",
-                        format_func=lambda i: run_label(finished[ids.index(i)]),
+                        format_func=lambda i: run_label(by_id[i]) + (f" · sweep {members[i]}" if i in members else ""),
                         on_change=lambda: st.query_params.__setitem__("runs", ",".join(st.session_state["results_runs"])))
 st.query_params["runs"] = ",".join(chosen)
 if not chosen:

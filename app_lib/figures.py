@@ -139,17 +139,32 @@ def partition_figure(stack: list, components: dict[str, str], palette: dict[str,
     return fig
 
 
+MIN_SPAN = 1.0  # accuracy points: a sweep figure's axes never zoom in further, so noise does not look like a gap
+
+
+def _span(centres: pd.Series, halves: pd.Series) -> list[float]:
+    """An axis range holding every mean with its interval, at least MIN_SPAN points wide (around the middle)."""
+    low, high = (centres - halves).min(), (centres + halves).max()
+    middle, width = (low + high) / 2, max(high - low, MIN_SPAN) * 1.15
+    return [middle - width / 2, middle + width / 2]
+
+
 def sweep_figure(frame: pd.DataFrame) -> go.Figure:
-    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars ± one standard deviation."""
-    fig = go.Figure()
-    for i, row in frame.reset_index(drop=True).iterrows():
+    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars the 95 % interval of the mean the
+    table gives (none with one seed), on axes at least MIN_SPAN points wide."""
+    fig, id_set = go.Figure(), frame.attrs.get("id_set")
+    frame = frame.reset_index(drop=True)
+    id_half, ood_half = frame["ID ±95%"].astype(float).fillna(0), frame["OOD ±95%"].astype(float).fillna(0)
+    for i, row in frame.iterrows():
         fig.add_trace(go.Scatter(
             x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({counted(row['seeds'], 'seed')})",
             marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
-            error_x={"type": "data", "array": [row["OOD sd"] or 0], "visible": True},
-            error_y={"type": "data", "array": [row["ID sd"] or 0], "visible": True},
-            hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}%<br>ID %{{y:.2f}}%<extra></extra>"))
-    fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± sd over seeds",
-                      yaxis_title=f"{frame.attrs.get('id_set') or 'ID test'} accuracy (%), mean ± sd", legend={"orientation": "h", "y": -0.2},
-                      margin={"t": 10, "b": 10}, height=480)
+            error_x={"type": "data", "array": [ood_half[i]], "visible": True},
+            error_y={"type": "data", "array": [id_half[i]], "visible": True},
+            hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}% ± {ood_half[i]:.2f}<br>ID %{{y:.2f}}% ± {id_half[i]:.2f}<extra></extra>"))
+    fig.update_xaxes(range=_span(frame["OOD mean"], ood_half))
+    fig.update_yaxes(range=_span(frame["ID mean"], id_half))
+    fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± 95 % interval over seeds",
+                      yaxis_title=f"{id_set or 'ID test'} accuracy (%), mean ± 95 %",
+                      legend={"orientation": "h", "y": -0.2}, margin={"t": 10, "b": 10}, height=480)
     return fig

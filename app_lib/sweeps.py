@@ -32,6 +32,20 @@ def launch_sweep(config: dict, partitions: list[str], optimizers: list[str], see
     return sweep_dir
 
 
+def sweep_name(partitions: list[str], optimizers: list[str], n_seeds: int) -> str:
+    """A sweep named after what it sweeps ("whole-vs-coarse", "Cobyla-vs-CMA", both joined by "-by-"; "medium-CMA-3-seeds"
+    when only the seed varies), so the sweep list tells sweeps apart without opening them."""
+    varied = ["-vs-".join(values) for values in (partitions, optimizers) if len(values) > 1]
+    return "-by-".join(varied) or f"{partitions[0]}-{optimizers[0]}-{n_seeds}-seeds"
+
+
+def default_seeds(optimizers: list[str], stochastic: int = 3) -> int:
+    """Seeds per setting a new sweep starts with: 1 when no optimizer draws a random number (more would be identical
+    runs), else `stochastic`, enough for a first spread."""
+    from manifoldmix_core.optim import seed_matters
+    return stochastic if any(seed_matters(o) for o in optimizers) else 1
+
+
 def continue_sweep(sweep_dir: Path) -> None:
     """Start the worker again: finished members are skipped, the cancelled one resumes."""
     run_store.spawn(["sweep", str(sweep_dir), "--quiet"], sweep_dir)
@@ -115,3 +129,21 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.attrs["id_set"] = id_set
     return frame
+
+
+def differences(frame: pd.DataFrame) -> list[str]:
+    """In words, which settings of a comparison differ beyond their 95 % intervals (the intervals do not overlap), on the
+    ID and on the average OOD accuracy; a setting without an interval (one seed) is not compared."""
+    sentences, compared = [], frame[frame["ID ±95%"].notna() & frame["OOD ±95%"].notna()]
+    for what, column in (("ID", "ID"), ("average OOD", "OOD")):
+        mean, half = compared[f"{column} mean"], compared[f"{column} ±95%"]
+        for i, j in ((i, j) for i in compared.index for j in compared.index if mean[i] > mean[j]):
+            if mean[i] - half[i] > mean[j] + half[j]:
+                sentences.append(f"{compared.at[i, 'setting']} beats {compared.at[j, 'setting']} on {what} accuracy by "
+                                 f"{mean[i] - mean[j]:.2f} points, beyond both 95 % intervals.")
+    if len(compared) < 2:
+        return ["Fewer than two settings have an interval yet (it needs 2 seeds or more), so none is compared."]
+    if not sentences:
+        return ["No two settings differ beyond their 95 % intervals, on ID or on average OOD accuracy: the differences "
+                "in the figure may be noise."]
+    return sentences

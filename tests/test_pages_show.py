@@ -64,6 +64,17 @@ def test_results_shows_a_dash_not_none_where_a_sweep_member_measured_nothing(app
     at = open_page("views/results.py", query={"runs": member})
     cells = shown_cells(at.dataframe[0])
     assert "–" in cells and "None" not in cells and "nan" not in cells.lower()
+    assert at.dataframe[0].proto.placeholder == "–"  # the grid draws a missing value as this, else as "None"
+
+
+def test_ingredients_held_out_column_shows_a_dash_until_measured(app_env, toy_world):
+    from app_support import toy_draft
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.session_state["draft"] = toy_draft(toy_world)
+    at.switch_page("views/ingredients.py").run()
+    assert at.dataframe[0].value["held-out accuracy (%)"].isna().all()
+    assert at.dataframe[0].proto.placeholder == "–"
 
 
 # -- item 11: Table 1's second best is marked in a way st.dataframe draws; the CSV holds rounded numbers -------------
@@ -88,3 +99,66 @@ def test_table1_csv_rounds_percentages():
     board = board_from_results(results, "r")
     csv = table1_download(table1(board), table1_half_widths(board)).to_csv()
     assert "91.68," in csv and "57.1429," in csv and "9999999" not in csv
+
+
+# -- item 8: the default sweep has no duplicate runs and is named after what it sweeps ------------------------------
+
+def test_default_sweep_of_a_deterministic_optimizer_runs_each_setting_once_and_is_named_after_its_settings(app_env, toy_world,
+                                                                                                            monkeypatch):
+    from app_support import toy_draft
+
+    from manifoldmix_core import sweep
+    started = []
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: started.append(args))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.session_state["draft"] = toy_draft(toy_world)
+    at.switch_page("views/experiments.py").run()
+    assert at.pills(key="sweep_optimizers").value == ["Cobyla"] and at.number_input(key="sweep_seeds").value == 1
+    assert not at.warning and "4 settings × 1 seed = 4 runs" in texts(at.caption)
+    at.pills(key="sweep_partitions").set_value(["whole", "coarse"]).run()
+    at.button(key="launch_sweep").click().run()
+    sweep_dir = app_env / at.query_params["sweep"]
+    assert sweep_dir.name.endswith("-whole-vs-coarse") and len(sweep.Sweep.read(sweep_dir).members) == 2
+
+
+def test_sweep_names_say_what_varies():
+    from app_lib.sweeps import sweep_name
+    assert sweep_name(["whole", "coarse"], ["Cobyla"], 1) == "whole-vs-coarse"
+    assert sweep_name(["medium"], ["Cobyla", "CMA"], 3) == "Cobyla-vs-CMA"
+    assert sweep_name(["whole", "fine"], ["CMA", "DE"], 2) == "whole-vs-fine-by-CMA-vs-DE"
+    assert sweep_name(["medium"], ["CMA"], 5) == "medium-CMA-5-seeds"
+
+
+# -- item 7: the sweep figure draws the table's 95 % intervals on a sensible axis and says what differs -------------
+
+def _settings(*rows):
+    import pandas as pd
+
+    from app_lib.sweeps import COLUMNS
+    frame = pd.DataFrame([dict(zip(["setting", "seeds", "ID mean", "ID sd", "ID ±95%", "OOD mean", "OOD sd", "OOD ±95%",
+                                    "held-out mean"], row, strict=True)) for row in rows], columns=COLUMNS)
+    frame.attrs["id_set"] = "ID test (test)"
+    return frame
+
+
+def test_sweep_figure_draws_the_tables_interval_not_the_sd_on_at_least_a_point_of_axis():
+    from app_lib.figures import MIN_SPAN, sweep_figure
+    from app_lib.sweeps import differences
+    frame = _settings(("whole", 3, 90.00, 0.03, 0.25, 60.00, 0.03, 0.43, 91.0), ("coarse", 3, 90.10, 0.03, 0.25, 60.12, 0.03, 0.43, 91.1))
+    figure = sweep_figure(frame).to_plotly_json()
+    assert [t["error_y"]["array"][0] for t in figure["data"]] == [0.25, 0.25]
+    assert [t["error_x"]["array"][0] for t in figure["data"]] == [0.43, 0.43]
+    for axis in ("xaxis", "yaxis"):
+        low, high = figure["layout"][axis]["range"]
+        assert high - low >= MIN_SPAN
+    assert differences(frame) == ["No two settings differ beyond their 95 % intervals, on ID or on average OOD accuracy: "
+                                  "the differences in the figure may be noise."]
+
+
+def test_sweep_words_name_the_settings_that_differ_beyond_their_intervals():
+    from app_lib.sweeps import differences
+    frame = _settings(("whole", 3, 90.0, 0.1, 0.25, 60.0, 0.1, 0.3, 91.0), ("fine", 3, 91.0, 0.1, 0.25, 60.2, 0.1, 0.3, 92.0),
+                      ("coarse", 1, 95.0, None, None, 70.0, None, None, 96.0))
+    assert differences(frame) == ["fine beats whole on ID accuracy by 1.00 points, beyond both 95 % intervals."]
+    assert differences(frame.iloc[[0, 2]])[0].startswith("Fewer than two settings")

@@ -113,9 +113,9 @@ for ing in pool:
                  "parameters": n_params, "held-out accuracy (%)": to_percent(cache.get(heldout_key(ing))),
                  "hyperparameters": hparams_text(ing.get("hparams"))})
 edited = st.data_editor(pd.DataFrame(rows), disabled=["name", "file", "size (MB)", "parameters", "held-out accuracy (%)",
-                                                      "hyperparameters"], hide_index=True, key="ingredient_table",
+                                                      "hyperparameters"], hide_index=True, key="ingredient_table", placeholder="–",
                         column_config={"held-out accuracy (%)": st.column_config.NumberColumn(
-                            format="%.2f", help="Blank (None) until 'Compute held-out accuracy' below measures it on this "
+                            format="%.2f", help="– until 'Compute held-out accuracy' below measures it on this "
                             "workspace's held-out set; a run's own measurements are on its Run and Results pages")})
 if edited["remove"].any() and st.button("Remove ticked ingredients", key="remove"):
     keep = set(edited.loc[~edited["remove"], "name"])

@@ -65,7 +65,7 @@ st.caption(f"{RANK_CAPTION}; ensembles excluded from the ranking (they cost one 
            "± is the half-width of the 95 % confidence interval (normal approximation on the set's size; runs from before "
            "results.json recorded sizes show none).")
 table, halves = table1(board), table1_half_widths(board)
-st.dataframe(styled_table1(table, halves), key="table1")
+st.dataframe(styled_table1(table, halves), key="table1", placeholder="–")  # an unmeasured cell, not "None"
 st.download_button("Download Table 1 (CSV)", table1_download(table, halves).to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
 
 st.subheader("Final λ per accepted candidate and component")

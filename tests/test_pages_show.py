@@ -162,3 +162,56 @@ def test_sweep_words_name_the_settings_that_differ_beyond_their_intervals():
                       ("coarse", 1, 95.0, None, None, 70.0, None, None, 96.0))
     assert differences(frame) == ["fine beats whole on ID accuracy by 1.00 points, beyond both 95 % intervals."]
     assert differences(frame.iloc[[0, 2]])[0].startswith("Fewer than two settings")
+
+
+# -- item 10: the live view's words and ETA -------------------------------------------------------------------------
+
+def _search_log(second_search: int) -> list[dict]:
+    """Four ingredients measured, candidate b searched with a budget of 10 and accepted, candidate c searched
+    `second_search` times so far: one evaluation per second."""
+    from manifoldmix_core import events
+    lines, t = [], 0.0
+
+    def at(event: dict, **measured) -> None:
+        nonlocal t
+        t += 1.0 if event["type"] == "eval" else 0.0
+        lines.append({**event, **measured, "t": t})
+
+    for name, valacc in (("a", 0.9), ("b", 0.85), ("c", 0.8), ("d", 0.7)):
+        at(events.ingredient_valacc(name, valacc))
+    at(events.evaluation("manifoldmixms", "skip_test", "b", [0.5]), valacc=0.91)
+    for _ in range(10):
+        at(events.evaluation("manifoldmixms", events.search_phase(1), "b", [0.6]), valacc=0.9192)
+    at(events.search_end("manifoldmixms", "b", 1, 10, 10))
+    at(events.decision("manifoldmixms", "b", True, 0.9192, [0.6]))
+    at(events.evaluation("manifoldmixms", "skip_test", "c", [0.6]), valacc=0.91)
+    for _ in range(second_search):
+        at(events.evaluation("manifoldmixms", events.search_phase(1), "c", [0.7]), valacc=0.905)
+    return lines
+
+
+def test_live_words_use_labels_percentages_and_algorithm_steps_not_internal_names():
+    from app_lib.live import LiveLog, progress_text
+    from manifoldmix_core.events import parse
+    live = LiveLog().feed(parse(line) for line in _search_log(4))
+    text = progress_text({"state": "running", "progress": 0.51, "eta_s": 0.0,
+                          "message": "manifoldmixms: c (optimize_1) ValAcc 0.9050"}, live)
+    assert text.startswith("ManifoldMixMS · λ search, candidate c (2 of 3): 4 evaluations so far · best ValAcc 91.92 %")
+    assert "optimize_" not in text and "0.9" not in text.replace("91.92", "")
+
+
+def test_live_eta_counts_the_running_search_at_the_measured_cost_per_evaluation():
+    from app_lib.live import LiveLog, eta_text
+    from manifoldmix_core.events import parse
+    running = {"state": "running", "progress": 0.51, "eta_s": 0.0}  # the engine's count-down ran out inside the search
+    assert eta_text(running, LiveLog().feed(parse(line) for line in _search_log(4))) == "about 6 s left"
+    first = [line for line in _search_log(0) if line.get("candidate") == "b" and line["type"] == "eval"][:3]
+    assert eta_text(running, LiveLog().feed(parse(line) for line in _search_log(0)[:4] + first)) == "estimating the time left"
+    assert eta_text({**running, "eta_s": 75.2}, LiveLog()) == "about 1 min 15 s left"
+
+
+def test_run_page_says_a_run_is_starting_before_its_first_evaluation(app_env):
+    import os
+    fake_run(app_env, "20990101-000000-demo", {"state": "running", "message": "setting up", "progress": 0.0, "pid": os.getpid()})
+    at = open_page("views/run.py", query={"run": "20990101-000000-demo"})
+    assert "Starting: setting up." in texts(at.info)

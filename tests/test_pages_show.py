@@ -8,6 +8,7 @@ import json
 import shutil
 import time
 
+import pytest
 from app_support import APP, TOY_RUN, app_env, fake_run  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
@@ -215,3 +216,44 @@ def test_run_page_says_a_run_is_starting_before_its_first_evaluation(app_env):
     fake_run(app_env, "20990101-000000-demo", {"state": "running", "message": "setting up", "progress": 0.0, "pid": os.getpid()})
     at = open_page("views/run.py", query={"run": "20990101-000000-demo"})
     assert "Starting: setting up." in texts(at.info)
+
+
+# -- item 9: names are plain at upload, and an ingredient can be renamed ----------------------------------------------
+
+def test_an_upload_with_a_long_unicode_name_gets_a_name_every_run_accepts_and_can_be_renamed(app_env, toy_world, tmp_path):
+    from pathlib import Path
+
+    from app_support import toy_draft
+
+    from app_lib.draft import blockers
+    from manifoldmix_core.safepaths import LABEL
+    draft = toy_draft(toy_world)
+    source = Path(draft["ingredients"][0]["path"])
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.session_state["draft"] = {**draft, "ingredients": draft["ingredients"][:1]}
+    at.switch_page("views/ingredients.py").run()
+    long_name = "Modèle finetuné " + "ж" * 3 + "x" * 200 + source.suffix
+    at.file_uploader(key="upload").set_value((long_name, source.read_bytes(), "application/octet-stream")).run()
+    at.button(key="add_uploads").click().run()
+    pool = at.session_state["draft"]["ingredients"]
+    added = pool[-1]["name"]
+    assert len(pool) == 2 and added.startswith("Modele_finetune_") and LABEL.fullmatch(added) and len(added) <= 128
+    assert not blockers(at.session_state["draft"]), blockers(at.session_state["draft"])
+    at.session_state["ingredient_table"] = {"edited_rows": {1: {"name": "café au lait"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert [i["name"] for i in at.session_state["draft"]["ingredients"]][-1] == "cafe_au_lait"
+    at.session_state["ingredient_table"] = {"edited_rows": {1: {"name": pool[0]["name"]}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert "already named" in texts(at.error) and at.session_state["draft"]["ingredients"][-1]["name"] == "cafe_au_lait"
+
+
+def test_plain_names_transliterate_cut_and_refuse_nothing_left():
+    from app_lib.ingredient_pool import ingredient_name, plain_name, rename
+    assert plain_name("Zoë's ViT (2024)…") == "Zoe_s_ViT_2024"
+    assert plain_name("../..//x") == "x" and plain_name("模型") == "" and len(plain_name("a" * 300)) == 100
+    assert ingredient_name("模型", {"ingredient"}) == "ingredient-2"
+    pool = [{"name": "a"}, {"name": "b"}]
+    with pytest.raises(ValueError, match="cannot name an ingredient"):
+        rename(pool, "a", "模型")
+    assert rename(pool, "a", "ä") == "a" and rename(pool, "a", "c") == "c" and pool[0]["name"] == "c"

@@ -21,6 +21,7 @@ def chart_config(name: str, fmt: str = "png") -> dict:
     """plotly's camera button saves the figure as PNG or SVG under a telling file name, at twice the screen resolution."""
     return {"toImageButtonOptions": {"format": fmt, "filename": name, "scale": 2}, "displaylogo": False}
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
+COINCIDE_DIGITS = 2  # points within 0.005 accuracy points of each other sit on one spot of Figure 2
 
 
 def marker(kind_label: str) -> Marker:
@@ -35,19 +36,29 @@ def method_colours() -> dict[str, str]:
 
 
 def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
-    """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy."""
+    """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy.
+
+    Large markers are drawn first and small ones on top; a point that lands on one already drawn (an ensemble on the
+    uniform soup, the greedy ensemble on the ManifoldMixMS star) is drawn hollow with a thick outline, so both show.
+    """
     fig = go.Figure()
     runs = list(dict.fromkeys(points["run"])) if len(points) else []
     groups = sorted(points.groupby(["kind", "run"], sort=False), key=lambda g: -marker(g[0][0]).size)  # small markers on top
+    drawn: set[tuple[float, float]] = set()
     for (kind, run), group in groups:
         look = marker(kind)
         several = len(runs) > 1 and kind != INGREDIENT_LABEL
         suffix = RUN_SYMBOL_SUFFIX[runs.index(run) % len(RUN_SYMBOL_SUFFIX)] if several else ""
         name = kind if len(runs) <= 1 or kind == INGREDIENT_LABEL else f"{kind} · {run}"
+        at = [(round(x, COINCIDE_DIGITS), round(y, COINCIDE_DIGITS)) for x, y in zip(group["avg_ood"], group["y"], strict=True)]
+        on_top = [spot in drawn for spot in at]
+        drawn.update(at)
         fig.add_trace(go.Scatter(
             x=group["avg_ood"], y=group["y"], mode="markers", name=name, text=group["model"],
             legendgroup=kind, showlegend=name not in {t.name for t in fig.data},
-            marker={"symbol": look.symbol + suffix, "size": look.size, "color": look.colour, "line": {"width": 1, "color": "#222"}},
+            marker={"symbol": [look.symbol + ("-open" + suffix.removeprefix("-open") if top else suffix) for top in on_top],
+                    "size": look.size, "color": look.colour,
+                    "line": {"width": [3 if top else 1 for top in on_top], "color": [look.colour if top else "#222" for top in on_top]}},
             hovertemplate="%{text}<br>avg OOD %{x:.2f}%<br>" + y_label + " %{y:.2f}%<extra></extra>"))
     fig.update_layout(title=title or None, xaxis_title="Average accuracy on the OOD sets (%)",
                       yaxis_title=f"{y_label} accuracy (%)", legend={"orientation": "h", "y": -0.2},
@@ -98,13 +109,18 @@ def timeline_figure(timeline: pd.DataFrame, time_unit: str = "s") -> go.Figure:
     return fig
 
 
+LAMBDA_MEANING = ("λ weights the soup so far and 1 − λ the candidate of the row, per component "
+                  "(Algorithm 1: Ψ'ʲ = λʲ·Ψʲ + (1 − λʲ)·θᵢʲ)")
+
+
 def lambda_heatmap(matrix: pd.DataFrame) -> go.Figure:
-    """Final λ: accepted candidate (rows, in mixing order) × component; λ weighs the fused model kept so far."""
+    """Final λ: accepted candidate (rows, in mixing order) × component; each cell's hover says what λ and 1 − λ weigh."""
     fig = px.imshow(matrix, zmin=0, zmax=1, color_continuous_scale="Viridis", text_auto=".2f", aspect="auto",
-                    labels={"x": "component", "y": "accepted candidate", "color": "λ"})
+                    labels={"x": "component", "y": "accepted candidate", "color": "λ (soup so far)"})
+    fig.update_traces(customdata=1 - matrix.to_numpy(),
+                      hovertemplate="%{y}, %{x}<br>λ = %{z:.2f} on the soup so far<br>1 − λ = %{customdata:.2f} on %{y}<extra></extra>")
     fig.update_layout(height=max(220, 40 * len(matrix) + 140), margin={"t": 10, "b": 10})
     return fig
-
 
 
 def partition_figure(stack: list, components: dict[str, str], palette: dict[str, str], sizes: dict[str, int]) -> go.Figure:

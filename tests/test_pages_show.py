@@ -257,3 +257,35 @@ def test_plain_names_transliterate_cut_and_refuse_nothing_left():
     with pytest.raises(ValueError, match="cannot name an ingredient"):
         rename(pool, "a", "模型")
     assert rename(pool, "a", "ä") == "a" and rename(pool, "a", "c") == "c" and pool[0]["name"] == "c"
+
+
+# -- item 11: coinciding markers stay visible; the λ heatmap says what λ weighs -----------------------------------
+
+def test_figure2_draws_a_marker_on_the_spot_of_a_larger_one_hollow():
+    import pandas as pd
+
+    from app_lib.figures import figure2
+    from app_lib.scoreboard import INGREDIENT_LABEL, kind_label
+    rows = [("Uniform soup", kind_label("uniform_soup"), 61.0, 90.0), ("Ensemble", kind_label("ensemble"), 61.0, 90.0),
+            ("ManifoldMixMS-C5", kind_label("manifoldmixms"), 62.0, 91.0),
+            ("Greedy ensemble", kind_label("greedy_ensemble"), 62.001, 91.002), ("a", INGREDIENT_LABEL, 55.0, 85.0)]
+    points = pd.DataFrame([{"model": m, "kind": k, "run": "r", "avg_ood": x, "y": y, "ingredient": k == INGREDIENT_LABEL}
+                           for m, k, x, y in rows])
+    traces = {t["name"]: t["marker"] for t in figure2(points, "test").to_plotly_json()["data"]}
+    assert traces[kind_label("ensemble")]["symbol"] == ["triangle-up-open"]
+    assert traces[kind_label("greedy_ensemble")]["symbol"] == ["triangle-down-open"]
+    assert traces[kind_label("uniform_soup")]["symbol"] == ["square"] and traces[kind_label("manifoldmixms")]["symbol"] == ["star"]
+    assert traces[INGREDIENT_LABEL]["symbol"] == ["circle"]
+
+
+def test_results_says_what_lambda_weighs_in_the_heatmap(app_env):
+    at = open_page("views/results.py")
+    assert "λ weights the soup so far and 1 − λ the candidate" in texts(at.caption)
+    heatmap = next(e for e in at.get("plotly_chart") if "heatmap" in e.proto.id)
+    trace = json.loads(heatmap.proto.spec)["data"][0]
+    assert "1 − λ" in trace["hovertemplate"] and "customdata" in trace
+    import pandas as pd
+
+    from app_lib.figures import lambda_heatmap
+    drawn = lambda_heatmap(pd.DataFrame([[0.25, 0.5]], index=["b"], columns=["c1", "c2"])).data[0]
+    assert drawn.customdata.tolist() == [[0.75, 0.5]]

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from app_lib.figures import DOWNLOAD_FORMATS, chart_config, figure2, lambda_heatmap
+from app_lib.figures import DOWNLOAD_FORMATS, LAMBDA_MEANING, chart_config, figure2, lambda_heatmap
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs
@@ -56,6 +56,7 @@ fmt = st.segmented_control("Figure downloads (camera button above each chart)", 
                            format_func=str.upper, key="results_format")
 st.subheader("Figure 2: accuracy vs average OOD accuracy")
 st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2", config=chart_config("figure2", fmt))
+st.caption("A hollow marker sits on the same spot as a larger one drawn below it: both models reached the same accuracies.")
 if untested := held_out_only(board):
     st.caption(f"{len(untested)} ingredient(s) were measured on the held-out set only (the run's `ingredient_tests`), so Figure 2 "
                "leaves them out and Table 1 shows their test columns as –.")
@@ -69,6 +70,7 @@ st.dataframe(styled_table1(table, halves), key="table1", placeholder="–")  # a
 st.download_button("Download Table 1 (CSV)", table1_download(table, halves).to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
 
 st.subheader("Final λ per accepted candidate and component")
+st.caption(f"{LAMBDA_MEANING}. Rows are the accepted candidates in the order they were mixed in.")
 columns = st.columns(len(chosen))
 for column, run_id in zip(columns, chosen, strict=True):
     with column:

@@ -289,3 +289,25 @@ def test_results_says_what_lambda_weighs_in_the_heatmap(app_env):
     from app_lib.figures import lambda_heatmap
     drawn = lambda_heatmap(pd.DataFrame([[0.25, 0.5]], index=["b"], columns=["c1", "c2"])).data[0]
     assert drawn.customdata.tolist() == [[0.75, 0.5]]
+
+
+# -- item 12: Results tells its run's story from its numbers --------------------------------------------------------
+
+def test_results_tells_the_runs_story_from_its_numbers(app_env):
+    results = json.loads((app_env / TOY_RUN / runs.RESULTS).read_text())
+    at = open_page("views/results.py")
+    story = texts(at.markdown)
+    best, mm = results["ingredients"]["a"]["accuracy"], results["methods"]["manifoldmixms"]
+    assert f"The best of 4 finetunes by ValAcc, a, scores {100 * best['val']:.2f} % held-out (val)" in story
+    assert (f"ManifoldMixMS-C5 keeps {len(mm['ingredients'])} ingredients of 4: val {100 * mm['accuracy']['val']:.2f} % "
+            f"({100 * (mm['accuracy']['val'] - best['val']):+.2f} points") in story
+
+
+def test_run_story_of_a_sweep_member_says_its_ingredients_were_held_out_only(app_env):
+    from app_lib.run_story import run_story
+    results = json.loads((app_env / TOY_RUN / runs.RESULTS).read_text())
+    results["datasets"].append("idtest")
+    for entry in (*results["ingredients"].values(), *results["methods"].values()):
+        entry["accuracy"] = {"val": entry["accuracy"]["val"]}
+    story = run_story(results)
+    assert len(story) == 1 and "measured on the held-out set only" in story[0]

@@ -8,6 +8,7 @@ from app_lib.figures import DOWNLOAD_FORMATS, LAMBDA_MEANING, chart_config, figu
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs
+from app_lib.run_story import run_story
 from app_lib.scoreboard import (
     board_from_results,
     figure2_frame,
@@ -46,6 +47,8 @@ if not chosen:
 
 results = {run_id: runs.read_json(find_run(run_id) / runs.RESULTS) for run_id in chosen}
 board = merge_boards({run_id: board_from_results(r, run_id) for run_id, r in results.items()})
+if len(chosen) == 1 and (story := run_story(results[chosen[0]])):
+    st.markdown("\n".join(f"- {sentence}" for sentence in story))
 if not board.ood:
     st.warning("These runs have no OOD sets in common, so there is no average OOD accuracy to plot.")
 

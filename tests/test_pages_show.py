@@ -311,3 +311,20 @@ def test_run_story_of_a_sweep_member_says_its_ingredients_were_held_out_only(app
         entry["accuracy"] = {"val": entry["accuracy"]["val"]}
     story = run_story(results)
     assert len(story) == 1 and "measured on the held-out set only" in story[0]
+
+
+# -- item 13: the Start page's main action comes first ----------------------------------------------------------------
+
+def _in_order(node) -> list:
+    children = getattr(node, "children", None)
+    return [node] if children is None else [e for key in sorted(children) for e in _in_order(children[key])]
+
+
+def test_start_puts_run_the_demo_before_the_diagram_and_the_long_texts(app_env):
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    drawn = _in_order(at.main)
+    demo = next(i for i, e in enumerate(drawn) if e.type == "button" and e.key == "run_demo")
+    diagram = next(i for i, e in enumerate(drawn) if e.type == "graphviz_chart")
+    about = next(i for i, e in enumerate(drawn) if str(getattr(e, "value", "")).startswith("The demo fuses"))
+    assert demo < about < diagram

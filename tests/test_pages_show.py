@@ -328,3 +328,21 @@ def test_start_puts_run_the_demo_before_the_diagram_and_the_long_texts(app_env):
     diagram = next(i for i, e in enumerate(drawn) if e.type == "graphviz_chart")
     about = next(i for i, e in enumerate(drawn) if str(getattr(e, "value", "")).startswith("The demo fuses"))
     assert demo < about < diagram
+
+
+# -- item 14: the README keeps Table 1 and the set-up, the history lives in docs/ ----------------------------------
+
+def test_readme_keeps_table1_and_setup_and_moves_the_demo_history_to_docs():
+    from helpers import REPO
+    readme, protocols = (REPO / "README.md").read_text(), (REPO / "docs" / "demo_protocols.md").read_text()
+    for command in ("python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && .venv/bin/streamlit run app.py",
+                    "python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt -r requirements-dev.txt && "
+                    ".venv/bin/python -m pytest"):
+        assert f"```bash\n{command}\n```" in readme
+    assert "### Table 1 on the demo" in readme and "| manifoldmixms (medium, 7 components; 5 finetunes) |" in readme
+    assert "What it shows, honestly" in readme
+    for moved in ("| target (issue 16) | measured | met |", "Compared with zoo v2", "L2-SP: a decay towards"):
+        assert moved not in readme and moved in protocols
+    app = readme[readme.index("## The app"):readme.index("## Code layout")]
+    assert [line.split("**")[1] for line in app.splitlines() if line.startswith("- **")] == [
+        "Start", "Ingredients", "Datasets", "Partition", "Run", "Results", "Experiments", "Paper"]

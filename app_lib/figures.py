@@ -35,6 +35,19 @@ def method_colours() -> dict[str, str]:
     return {m.label: m.marker.colour for m in METHODS.values()} | {INGREDIENT_LABEL: INGREDIENT_MARKER.colour}
 
 
+def _looks(look: Marker, suffix: str, on_top: list[bool]) -> dict:
+    """A trace's symbol and outline: hollow with a thick outline in its colour where a point sits on one drawn before
+    (per point then), else filled with a thin dark outline."""
+    def one(top: bool) -> dict:
+        return {"symbol": look.symbol + ("-open" + suffix.removeprefix("-open") if top else suffix),
+                "line": {"width": 3 if top else 1, "color": look.colour if top else "#222"}}
+    if not any(on_top):
+        return one(False)
+    each = [one(top) for top in on_top]
+    return {"symbol": [e["symbol"] for e in each],
+            "line": {"width": [e["line"]["width"] for e in each], "color": [e["line"]["color"] for e in each]}}
+
+
 def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
     """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy.
 
@@ -56,9 +69,7 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
         fig.add_trace(go.Scatter(
             x=group["avg_ood"], y=group["y"], mode="markers", name=name, text=group["model"],
             legendgroup=kind, showlegend=name not in {t.name for t in fig.data},
-            marker={"symbol": [look.symbol + ("-open" + suffix.removeprefix("-open") if top else suffix) for top in on_top],
-                    "size": look.size, "color": look.colour,
-                    "line": {"width": [3 if top else 1 for top in on_top], "color": [look.colour if top else "#222" for top in on_top]}},
+            marker={"size": look.size, "color": look.colour, **_looks(look, suffix, on_top)},
             hovertemplate="%{text}<br>avg OOD %{x:.2f}%<br>" + y_label + " %{y:.2f}%<extra></extra>"))
     fig.update_layout(title=title or None, xaxis_title="Average accuracy on the OOD sets (%)",
                       yaxis_title=f"{y_label} accuracy (%)", legend={"orientation": "h", "y": -0.2},

@@ -274,8 +274,9 @@ def test_figure2_draws_a_marker_on_the_spot_of_a_larger_one_hollow():
     traces = {t["name"]: t["marker"] for t in figure2(points, "test").to_plotly_json()["data"]}
     assert traces[kind_label("ensemble")]["symbol"] == ["triangle-up-open"]
     assert traces[kind_label("greedy_ensemble")]["symbol"] == ["triangle-down-open"]
-    assert traces[kind_label("uniform_soup")]["symbol"] == ["square"] and traces[kind_label("manifoldmixms")]["symbol"] == ["star"]
-    assert traces[INGREDIENT_LABEL]["symbol"] == ["circle"]
+    assert traces[kind_label("uniform_soup")]["symbol"] == "square" and traces[kind_label("manifoldmixms")]["symbol"] == "star"
+    assert traces[INGREDIENT_LABEL]["symbol"] == "circle" and traces[INGREDIENT_LABEL]["line"]["width"] == 1
+    assert traces[kind_label("ensemble")]["line"] == {"width": [3], "color": [traces[kind_label("ensemble")]["color"]]}
 
 
 def test_results_says_what_lambda_weighs_in_the_heatmap(app_env):

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .paths import REPO
-from .vocabulary import counted, percent
+from .vocabulary import counted, percent, to_percent
 
 ROWS = REPO / "docs" / "demo_table1" / "rows.json"
 
@@ -20,7 +20,7 @@ def _pct(x: float) -> str:
 
 
 def _pp(x: float) -> str:
-    return f"{100 * x:+.1f} points"
+    return f"{to_percent(x):+.1f} points"
 
 
 def demo_story(path: Path = ROWS) -> list[str]:

@@ -11,7 +11,7 @@ from manifoldmix_core.methods import METHODS, Marker
 
 from .live import STATUS_COLOURS
 from .scoreboard import INGREDIENT_LABEL
-from .vocabulary import PALETTE, component_colours, counted, method_label
+from .vocabulary import PALETTE, component_colours, counted, method_label, to_percent
 
 INGREDIENT_MARKER, UNKNOWN_MARKER = Marker("circle", 7, "#9e9e9e"), Marker("x", 10, "#333333")
 DOWNLOAD_FORMATS = ("png", "svg")
@@ -21,6 +21,7 @@ def chart_config(name: str, fmt: str = "png") -> dict:
     """plotly's camera button saves the figure as PNG or SVG under a telling file name, at twice the screen resolution."""
     return {"toImageButtonOptions": {"format": fmt, "filename": name, "scale": 2}, "displaylogo": False}
 RUN_SYMBOL_SUFFIX = ("", "-open", "-dot", "-open-dot")
+COINCIDE_DIGITS = 2  # points within 0.005 accuracy points of each other sit on one spot of Figure 2
 
 
 def marker(kind_label: str) -> Marker:
@@ -34,20 +35,41 @@ def method_colours() -> dict[str, str]:
     return {m.label: m.marker.colour for m in METHODS.values()} | {INGREDIENT_LABEL: INGREDIENT_MARKER.colour}
 
 
+def _looks(look: Marker, suffix: str, on_top: list[bool]) -> dict:
+    """A trace's symbol and outline: hollow with a thick outline in its colour where a point sits on one drawn before
+    (per point then), else filled with a thin dark outline."""
+    def one(top: bool) -> dict:
+        return {"symbol": look.symbol + ("-open" + suffix.removeprefix("-open") if top else suffix),
+                "line": {"width": 3 if top else 1, "color": look.colour if top else "#222"}}
+    if not any(on_top):
+        return one(False)
+    each = [one(top) for top in on_top]
+    return {"symbol": [e["symbol"] for e in each],
+            "line": {"width": [e["line"]["width"] for e in each], "color": [e["line"]["color"] for e in each]}}
+
+
 def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
-    """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy."""
+    """The paper's Figure 2: accuracy on the held-out / ID test set against average OOD accuracy.
+
+    Large markers are drawn first and small ones on top; a point that lands on one already drawn (an ensemble on the
+    uniform soup, the greedy ensemble on the ManifoldMixMS star) is drawn hollow with a thick outline, so both show.
+    """
     fig = go.Figure()
     runs = list(dict.fromkeys(points["run"])) if len(points) else []
     groups = sorted(points.groupby(["kind", "run"], sort=False), key=lambda g: -marker(g[0][0]).size)  # small markers on top
+    drawn: set[tuple[float, float]] = set()
     for (kind, run), group in groups:
         look = marker(kind)
         several = len(runs) > 1 and kind != INGREDIENT_LABEL
         suffix = RUN_SYMBOL_SUFFIX[runs.index(run) % len(RUN_SYMBOL_SUFFIX)] if several else ""
         name = kind if len(runs) <= 1 or kind == INGREDIENT_LABEL else f"{kind} · {run}"
+        at = [(round(x, COINCIDE_DIGITS), round(y, COINCIDE_DIGITS)) for x, y in zip(group["avg_ood"], group["y"], strict=True)]
+        on_top = [spot in drawn for spot in at]
+        drawn.update(at)
         fig.add_trace(go.Scatter(
             x=group["avg_ood"], y=group["y"], mode="markers", name=name, text=group["model"],
             legendgroup=kind, showlegend=name not in {t.name for t in fig.data},
-            marker={"symbol": look.symbol + suffix, "size": look.size, "color": look.colour, "line": {"width": 1, "color": "#222"}},
+            marker={"size": look.size, "color": look.colour, **_looks(look, suffix, on_top)},
             hovertemplate="%{text}<br>avg OOD %{x:.2f}%<br>" + y_label + " %{y:.2f}%<extra></extra>"))
     fig.update_layout(title=title or None, xaxis_title="Average accuracy on the OOD sets (%)",
                       yaxis_title=f"{y_label} accuracy (%)", legend={"orientation": "h", "y": -0.2},
@@ -58,7 +80,7 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
 def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
     """Every ValAcc evaluation in order (in %), coloured by method label, with the best-so-far of the followed method."""
     shown = evals.assign(method=evals["method"].map(lambda m: INGREDIENT_LABEL if m == INGREDIENTS else method_label(m)),
-                         valacc=100 * evals["valacc"], best=100 * evals["best"])
+                         valacc=to_percent(evals["valacc"]), best=to_percent(evals["best"]))
     fig = px.scatter(shown, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
                      color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc (%)", "method": "method"})
     fig.update_traces(marker={"size": 5})
@@ -98,13 +120,18 @@ def timeline_figure(timeline: pd.DataFrame, time_unit: str = "s") -> go.Figure:
     return fig
 
 
+LAMBDA_MEANING = ("λ weights the soup so far and 1 − λ the candidate of the row, per component "
+                  "(Algorithm 1: Ψ'ʲ = λʲ·Ψʲ + (1 − λʲ)·θᵢʲ)")
+
+
 def lambda_heatmap(matrix: pd.DataFrame) -> go.Figure:
-    """Final λ: accepted candidate (rows, in mixing order) × component; λ weighs the fused model kept so far."""
+    """Final λ: accepted candidate (rows, in mixing order) × component; each cell's hover says what λ and 1 − λ weigh."""
     fig = px.imshow(matrix, zmin=0, zmax=1, color_continuous_scale="Viridis", text_auto=".2f", aspect="auto",
-                    labels={"x": "component", "y": "accepted candidate", "color": "λ"})
+                    labels={"x": "component", "y": "accepted candidate", "color": "λ (soup so far)"})
+    fig.update_traces(customdata=1 - matrix.to_numpy(),
+                      hovertemplate="%{y}, %{x}<br>λ = %{z:.2f} on the soup so far<br>1 − λ = %{customdata:.2f} on %{y}<extra></extra>")
     fig.update_layout(height=max(220, 40 * len(matrix) + 140), margin={"t": 10, "b": 10})
     return fig
-
 
 
 def partition_figure(stack: list, components: dict[str, str], palette: dict[str, str], sizes: dict[str, int]) -> go.Figure:
@@ -139,17 +166,32 @@ def partition_figure(stack: list, components: dict[str, str], palette: dict[str,
     return fig
 
 
+MIN_SPAN = 1.0  # accuracy points: a sweep figure's axes never zoom in further, so noise does not look like a gap
+
+
+def _span(centres: pd.Series, halves: pd.Series) -> list[float]:
+    """An axis range holding every mean with its interval, at least MIN_SPAN points wide (around the middle)."""
+    low, high = (centres - halves).min(), (centres + halves).max()
+    middle, width = (low + high) / 2, max(high - low, MIN_SPAN) * 1.15
+    return [middle - width / 2, middle + width / 2]
+
+
 def sweep_figure(frame: pd.DataFrame) -> go.Figure:
-    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars ± one standard deviation."""
-    fig = go.Figure()
-    for i, row in frame.reset_index(drop=True).iterrows():
+    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars the 95 % interval of the mean the
+    table gives (none with one seed), on axes at least MIN_SPAN points wide."""
+    fig, id_set = go.Figure(), frame.attrs.get("id_set")
+    frame = frame.reset_index(drop=True)
+    id_half, ood_half = frame["ID ±95%"].astype(float).fillna(0), frame["OOD ±95%"].astype(float).fillna(0)
+    for i, row in frame.iterrows():
         fig.add_trace(go.Scatter(
             x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({counted(row['seeds'], 'seed')})",
             marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
-            error_x={"type": "data", "array": [row["OOD sd"] or 0], "visible": True},
-            error_y={"type": "data", "array": [row["ID sd"] or 0], "visible": True},
-            hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}%<br>ID %{{y:.2f}}%<extra></extra>"))
-    fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± sd over seeds",
-                      yaxis_title=f"{frame.attrs.get('id_set') or 'ID test'} accuracy (%), mean ± sd", legend={"orientation": "h", "y": -0.2},
-                      margin={"t": 10, "b": 10}, height=480)
+            error_x={"type": "data", "array": [ood_half[i]], "visible": True},
+            error_y={"type": "data", "array": [id_half[i]], "visible": True},
+            hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}% ± {ood_half[i]:.2f}<br>ID %{{y:.2f}}% ± {id_half[i]:.2f}<extra></extra>"))
+    fig.update_xaxes(range=_span(frame["OOD mean"], ood_half))
+    fig.update_yaxes(range=_span(frame["ID mean"], id_half))
+    fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± 95 % interval over seeds",
+                      yaxis_title=f"{id_set or 'ID test'} accuracy (%), mean ± 95 %",
+                      legend={"orientation": "h", "y": -0.2}, margin={"t": 10, "b": 10}, height=480)
     return fig

@@ -10,6 +10,7 @@ import filecmp
 import math
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -35,14 +36,42 @@ def uploads_dir() -> Path:
     return Path(os.environ.get(UPLOADS_ENV) or REPO / "data" / "uploads").resolve()
 
 
+def plain_name(text: str, limit: int = NAME_CHARS) -> str:
+    """text as a plain name (safepaths' label alphabet): accents dropped ('é' -> 'e'), other characters '_', no leading
+    '.', '_' or '-', no '..', at most `limit` characters; '' when nothing is left. Uploads, server files and renames all
+    pass through it, so a name the app accepts is one every run accepts."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    name = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_text))
+    return name.lstrip("._-")[:limit].rstrip("._-")
+
+
 def safe_name(filename: str) -> str:
     """A plain file name (safepaths' label) for an upload: no directory parts or odd characters, not hidden, and short
     enough for a -2, -3 suffix (uploads name their own files)."""
-    name = Path(re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name))
-    stem = name.stem.lstrip("._-")[:NAME_CHARS]
-    if not stem and not name.suffix:
+    name = Path(Path(filename).name)
+    stem, suffix = plain_name(name.stem), re.sub(r"[^A-Za-z0-9.]+", "", name.suffix)[:16]
+    if not stem and not suffix:
         return "checkpoint.safetensors"
-    return safepaths.check_label((stem or "checkpoint") + name.suffix[:16], "upload name")
+    return safepaths.check_label((stem or "checkpoint") + suffix, "upload name")
+
+
+def ingredient_name(stem: str, taken: set[str]) -> str:
+    """An ingredient's name from its file's stem (or a name the user typed): plain, short, not yet in the pool."""
+    return unique_name(plain_name(stem) or "ingredient", taken)
+
+
+def rename(pool: list[dict], old: str, typed: str) -> str:
+    """Rename ingredient `old` to `typed` made plain (plain_name); returns the name it got. ValueError, naming the
+    problem, when nothing plain is left of `typed` or another ingredient has that name."""
+    new = plain_name(typed)
+    if not new:
+        raise ValueError(f"{typed!r} cannot name an ingredient: use letters, digits, '.', '_' or '-' (at most {NAME_CHARS})")
+    if new != old and any(i["name"] == new for i in pool):
+        raise ValueError(f"another ingredient is already named {new!r}; names must be unique")
+    for ingredient in pool:
+        if ingredient["name"] == old:
+            ingredient["name"] = new
+    return new
 
 
 def save_upload(source: BinaryIO, filename: str, max_bytes: int, folder: Path | None = None) -> Path:

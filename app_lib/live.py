@@ -15,6 +15,7 @@ import pandas as pd
 
 from manifoldmix_core import methods, runs
 from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, read_from
+from manifoldmix_core.intervals import to_percent
 from manifoldmix_core.run_records import Results, Status
 
 from .vocabulary import size_text
@@ -47,6 +48,8 @@ class LiveLog:
         self._evals: list[float] = []  # t of every ValAcc evaluation
         self._search_ends: dict[str, dict[str, SearchEnd]] = {}
         self._steps: dict[str, str] = {}  # method -> the Algorithm 1 step its latest event belongs to
+        self._ingredients: set[str] = set()  # ingredients whose ValAcc was measured (Algorithm 1's candidates are the rest)
+        self._latest: Eval | IngredientEval | None = None
         self._frame: pd.DataFrame | None = None
 
     def poll(self) -> LiveLog:
@@ -71,6 +74,9 @@ class LiveLog:
                 phase, candidate = ("ingredient", e.name) if isinstance(e, IngredientEval) else (e.phase, e.candidate)
                 self._eval_rows.append((len(self._eval_rows) + 1, e.t, method, phase, candidate, e.valacc, best))
                 self._evals.append(e.t)
+                self._latest = e
+                if isinstance(e, IngredientEval):
+                    self._ingredients.add(e.name)
             if isinstance(e, (Eval, Decision)):
                 self._last_method = e.method
                 if self._first_per_component is None and e.method in methods.METHODS and methods.METHODS[e.method].per_component:
@@ -134,6 +140,43 @@ class LiveLog:
     def algorithm_step(self, method: str | None = None) -> str | None:
         """The step of Algorithm 1 the method is at (a node of algorithm.ALGORITHM_STEPS), from its latest event."""
         return self._steps.get(method or self.mixing_method())
+
+    def seconds_per_evaluation(self, window: int = 20) -> float | None:
+        """The measured cost of one ValAcc evaluation: seconds between the last `window` evaluations, per evaluation."""
+        recent = self._evals[-window:]
+        return (recent[-1] - recent[0]) / (len(recent) - 1) if len(recent) > 1 and recent[-1] > recent[0] else None
+
+    def search_left(self, method: str | None = None) -> int | None:
+        """Evaluations the running λ search still has in its budget (the budget the method's last finished search
+        had: every candidate gets the same); 0 when no search runs, None while the first one has not ended."""
+        method = method or self.mixing_method()
+        candidate = self.current_candidate(method)
+        if candidate is None or self.search_end(candidate, method) is not None:
+            return 0
+        ended = list(self._search_ends.get(method, {}).values())
+        running = self._searches[method][candidate]
+        done = sum(1 for e in running if e.search_pass == running[-1].search_pass)
+        return max(0, ended[-1].budget - done) if ended else None
+
+    def activity(self) -> str:
+        """What the run is doing now, in words and percentages, from its latest ValAcc evaluation ('' before the first)."""
+        e = self._latest
+        if e is None:
+            return ""
+        if isinstance(e, IngredientEval):
+            return f"measuring the ingredients: {e.name} has ValAcc {_percent(e.valacc)} ({len(self._ingredients)} so far)"
+        label = methods.METHODS[e.method].label if e.method in methods.METHODS else e.method
+        position = list(self._timelines.get(e.method, {})).index(e.candidate) + 1 if e.candidate in self._timelines.get(e.method, {}) else None
+        of = f" ({position} of {len(self._ingredients) - 1})" if position and len(self._ingredients) > 1 else ""
+        if e.search_pass is not None:
+            tried = sum(1 for x in self._searches[e.method][e.candidate] if x.search_pass == e.search_pass)
+            second = ", second pass" if e.search_pass > 1 else ""
+            what = f"λ search{second}, candidate {e.candidate}{of}: {tried} evaluations so far"
+        elif e.phase == "skip_test":
+            what = f"skip test, candidate {e.candidate}{of}"
+        else:
+            what = f"candidate {e.candidate}{of}" if e.candidate != e.method else "measuring the soup"
+        return f"{label} · {what} · best ValAcc {_percent(self._best[e.method])}"
 
     def lambda_trajectory(self, candidate: str | None = None, method: str | None = None) -> pd.DataFrame:
         """Long frame (evaluation, component, λ, valacc) of the λ the optimizer tried for one candidate."""
@@ -215,13 +258,31 @@ def final_lambdas(results: Results) -> pd.DataFrame:
     return pd.DataFrame(entry.lambdas, index=accepted[: len(entry.lambdas)], columns=names)
 
 
-def eta_text(status: Status) -> str:
-    """A short human ETA from status.json's eta_s."""
-    eta = status.eta_s
-    if eta is None or status.state != "running":
+def _percent(fraction: float) -> str:
+    return f"{to_percent(fraction):.2f} %"
+
+
+def eta_text(status: Status, live: LiveLog | None = None) -> str:
+    """A short human ETA: status.json's eta_s (the engine's, from finished steps), but never less than the running λ
+    search still needs at the measured cost per evaluation; "estimating" while neither knows (the engine's count-down
+    reached 0 inside the first long search, where it used to say "about 0 s left")."""
+    if status.state != "running":
         return ""
-    eta = int(eta)
+    eta = float(status.eta_s or 0.0)
+    left, cost = (live.search_left(), live.seconds_per_evaluation()) if live is not None else (0, None)
+    if left and cost:
+        eta = max(eta, left * cost)
+    if eta < 1 and (left is None or float(status.progress or 0.0) < 0.99):
+        return "estimating the time left"
+    eta = int(round(eta))
     return f"about {eta // 60} min {eta % 60} s left" if eta >= 60 else f"about {eta} s left"
+
+
+def progress_text(status: Status, live: LiveLog) -> str:
+    """The progress bar's words: while the run measures, what it does now (method labels, "λ search", percentages),
+    else the engine's message (queued, setting up, finished ...); then the ETA."""
+    now = live.activity() if status.state == "running" else ""
+    return " · ".join(part for part in (now or status.message or "", eta_text(status, live)) if part)
 
 
 def memory_text(status: Status) -> str:

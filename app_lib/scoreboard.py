@@ -11,7 +11,7 @@ from manifoldmix_core.intervals import half_width, mean_half_width
 from manifoldmix_core.methods import METHODS
 from manifoldmix_core.run_records import Results
 
-from .vocabulary import RANK_STYLES, method_label, to_percent
+from .vocabulary import RANK_STYLES, RANK_TEXT, method_label, to_percent
 
 INGREDIENT, INGREDIENT_LABEL = "ingredient", "Finetuned ingredient"
 AVG_OOD = "Avg OOD"
@@ -138,7 +138,7 @@ def figure2_frame(board: Board, y: str) -> pd.DataFrame:
         if x is None or y not in entry.accuracy:
             continue
         rows.append({"model": entry.label, "kind": kind_label(entry.kind), "run": entry.run,
-                     "avg_ood": 100 * x, "y": 100 * entry.accuracy[y], "ingredient": entry.kind == INGREDIENT})
+                     "avg_ood": to_percent(x), "y": to_percent(entry.accuracy[y]), "ingredient": entry.kind == INGREDIENT})
     return pd.DataFrame(rows, columns=["model", "kind", "run", "avg_ood", "y", "ingredient"])
 
 
@@ -165,7 +165,7 @@ def table1(board: Board) -> pd.DataFrame:
     """Table 1 in %, one row per model; `attrs['ensembles']` names the rows left out of the ranking."""
     columns = table1_columns(board)
     rows = table1_rows(board)
-    data = {label: {**{d: 100 * entry.accuracy[d] for d in columns if d in entry.accuracy}, AVG_OOD: to_percent(board.avg_ood(entry))}
+    data = {label: {**{d: to_percent(entry.accuracy[d]) for d in columns if d in entry.accuracy}, AVG_OOD: to_percent(board.avg_ood(entry))}
             for label, entry in rows}
     frame = pd.DataFrame.from_dict(data, orient="index", columns=columns).astype(float)
     frame.attrs["ensembles"] = [label for label, entry in rows if is_ensemble(entry.kind)]
@@ -180,12 +180,16 @@ def table1_half_widths(board: Board) -> pd.DataFrame:
     return pd.DataFrame.from_dict(halves, orient="index", columns=columns).astype(float)
 
 
+CSV_DIGITS = 4  # a percentage measured on at most a few million images needs no more
+
+
 def table1_download(table: pd.DataFrame, halves: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 for the CSV download: plain numbers, each column followed by its 95 % half-width ("<column> ±95%")
-    when any is known, so a spreadsheet can compute with both."""
+    """Table 1 for the CSV download: plain numbers rounded to CSV_DIGITS, each column followed by its 95 % half-width
+    ("<column> ±95%") when any is known, so a spreadsheet can compute with both."""
     if halves.isna().all().all():
-        return table
-    return pd.concat([part for column in table.columns for part in (table[[column]], halves[[column]].add_suffix(" ±95%"))], axis=1)
+        return table.round(CSV_DIGITS)
+    return pd.concat([part for column in table.columns for part in (table[[column]], halves[[column]].add_suffix(" ±95%"))],
+                     axis=1).round(CSV_DIGITS)
 
 
 def rank_marks(table: pd.DataFrame) -> pd.DataFrame:
@@ -201,12 +205,15 @@ def rank_marks(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def styled_table1(table: pd.DataFrame, halves: pd.DataFrame | None = None):
-    """Table 1 as a pandas Styler: best and second-best marked as vocabulary.RANK_STYLES says (the paper's red and
-    blue told apart by colour alone); given table1_half_widths, a cell whose half-width is known reads
+    """Table 1 as a pandas Styler: best and second-best marked as vocabulary.RANK_STYLES and RANK_TEXT say (the paper's
+    red and blue told apart by colour alone); given table1_half_widths, a cell whose half-width is known reads
     "accuracy ± half-width". The data stay numbers, only their display changes."""
     marks = rank_marks(table)
     styler = table.style.format("{:.2f}", na_rep="–").apply(lambda _: marks.map(RANK_STYLES.get), axis=None)
-    for column in table.columns if halves is not None else []:
-        for row in table.index[table[column].notna() & halves[column].notna()]:
-            styler.format(f"{{:.2f}} ± {halves.loc[row, column]:.2f}", subset=pd.IndexSlice[[row], [column]])
+    for column in table.columns:
+        for row in table.index[table[column].notna()]:
+            known = halves is not None and pd.notna(halves.loc[row, column])
+            interval = f" ± {halves.loc[row, column]:.2f}" if known else ""
+            if interval or RANK_TEXT[marks.loc[row, column]]:
+                styler.format(f"{{:.2f}}{interval}{RANK_TEXT[marks.loc[row, column]]}", subset=pd.IndexSlice[[row], [column]])
     return styler

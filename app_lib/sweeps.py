@@ -12,11 +12,12 @@ from statistics import fmean, stdev
 import pandas as pd
 
 from manifoldmix_core import runs, sweep
-from manifoldmix_core.errors import DamagedFile
+from manifoldmix_core.errors import DamagedFile, ManifoldMixError
 
 from . import run_store
 from .paths import runs_root
 from .scoreboard import board_from_results, per_component
+from .vocabulary import to_percent
 
 COLUMNS = ["setting", "seeds", "ID mean", "ID sd", "ID ±95%", "OOD mean", "OOD sd", "OOD ±95%", "held-out mean"]
 
@@ -29,6 +30,20 @@ def launch_sweep(config: dict, partitions: list[str], optimizers: list[str], see
     sweep.plan_sweep(sweep_dir, config, partitions, optimizers, seeds)
     run_store.spawn(["sweep", str(sweep_dir), "--quiet"], sweep_dir)
     return sweep_dir
+
+
+def sweep_name(partitions: list[str], optimizers: list[str], n_seeds: int) -> str:
+    """A sweep named after what it sweeps ("whole-vs-coarse", "Cobyla-vs-CMA", both joined by "-by-"; "medium-CMA-3-seeds"
+    when only the seed varies), so the sweep list tells sweeps apart without opening them."""
+    varied = ["-vs-".join(values) for values in (partitions, optimizers) if len(values) > 1]
+    return "-by-".join(varied) or f"{partitions[0]}-{optimizers[0]}-{n_seeds}-seeds"
+
+
+def default_seeds(optimizers: list[str], stochastic: int = 3) -> int:
+    """Seeds per setting a new sweep starts with: 1 when no optimizer draws a random number (more would be identical
+    runs), else `stochastic`, enough for a first spread."""
+    from manifoldmix_core.optim import seed_matters
+    return stochastic if any(seed_matters(o) for o in optimizers) else 1
 
 
 def continue_sweep(sweep_dir: Path) -> None:
@@ -44,13 +59,32 @@ def list_sweeps(root: Path | None = None) -> list[Path]:
     return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
 
 
+def sweep_members(root: Path | None = None) -> dict[str, str]:
+    """run id -> the sweep it belongs to, for every readable sweep under the runs root (a damaged one claims no runs)."""
+    members = {}
+    for sweep_dir in list_sweeps(root):
+        try:
+            members.update({m.run_id: sweep_dir.name for m in sweep.Sweep.read(sweep_dir).members})
+        except ManifoldMixError:
+            continue
+    return members
+
+
+def grouped_runs(run_ids: list[str], members: dict[str, str]) -> list[str]:
+    """Runs in the order a run list shows them: runs of their own first (as given, newest first), then each sweep's
+    members together, so the first entry is the most recent run that is not one setting of a sweep."""
+    own = [r for r in run_ids if r not in members]
+    sweeps = list(dict.fromkeys(members[r] for r in run_ids if r in members))
+    return own + [r for name in sweeps for r in run_ids if members.get(r) == name]
+
+
 def members_frame(sweep_dir: Path) -> pd.DataFrame:
     """One row per member: setting, seed, run id, state ('missing' for a deleted folder), progress (%)."""
     rows = []
     for member in sweep.Sweep.read(sweep_dir).members:
         status = sweep.member_status(sweep_dir, member)
         rows.append({"setting": member.setting, "seed": member.seed, "run": member.run_id, "state": status.state,
-                     "progress (%)": round(100 * status.progress)})
+                     "progress (%)": round(to_percent(status.progress))})
     return pd.DataFrame(rows, columns=["setting", "seed", "run", "state", "progress (%)"])
 
 
@@ -85,7 +119,7 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
             continue
         y = board.id_tests[0] if board.id_tests else board.val
         id_set = id_set or (f"ID test ({y})" if board.id_tests else f"{y} (held-out; no ID test set)")
-        measured.setdefault(member.setting, []).append((100 * entry.accuracy[y], 100 * ood, 100 * entry.accuracy[board.val]))
+        measured.setdefault(member.setting, []).append((to_percent(entry.accuracy[y]), to_percent(ood), to_percent(entry.accuracy[board.val])))
     rows = []
     for setting in the_sweep.settings:
         values = measured.get(setting, [])
@@ -99,3 +133,21 @@ def comparison(sweep_dir: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.attrs["id_set"], frame.attrs["damaged"] = id_set, damaged
     return frame
+
+
+def differences(frame: pd.DataFrame) -> list[str]:
+    """In words, which settings of a comparison differ beyond their 95 % intervals (the intervals do not overlap), on the
+    ID and on the average OOD accuracy; a setting without an interval (one seed) is not compared."""
+    sentences, compared = [], frame[frame["ID ±95%"].notna() & frame["OOD ±95%"].notna()]
+    for what, column in (("ID", "ID"), ("average OOD", "OOD")):
+        mean, half = compared[f"{column} mean"], compared[f"{column} ±95%"]
+        for i, j in ((i, j) for i in compared.index for j in compared.index if mean[i] > mean[j]):
+            if mean[i] - half[i] > mean[j] + half[j]:
+                sentences.append(f"{compared.at[i, 'setting']} beats {compared.at[j, 'setting']} on {what} accuracy by "
+                                 f"{mean[i] - mean[j]:.2f} points, beyond both 95 % intervals.")
+    if len(compared) < 2:
+        return ["Fewer than two settings have an interval yet (it needs 2 seeds or more), so none is compared."]
+    if not sentences:
+        return ["No two settings differ beyond their 95 % intervals, on ID or on average OOD accuracy: the differences "
+                "in the figure may be noise."]
+    return sentences

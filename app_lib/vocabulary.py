@@ -4,17 +4,13 @@ sizes, and the -2, -3 suffix that makes a name unique."""
 
 from __future__ import annotations
 
+from manifoldmix_core.intervals import to_percent
 from manifoldmix_core.methods import METHODS
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """'1 ingredient', '13 ingredients': a count with its noun in the right number."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-
-def to_percent(fraction: float | None) -> float | None:
-    """An accuracy stored as a fraction (results.json, events) as the percentage every page shows."""
-    return None if fraction is None else 100 * fraction
 
 
 def percent(fraction: float | None, digits: int = 2) -> str:
@@ -55,6 +51,8 @@ def component_colours(components: list[str]) -> dict[str, str]:
     return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(components)}
 
 
-# Table 1's marks: shape (bold / italics) carries the meaning, the colours are a colour-blind-safe blue and orange.
+# Table 1's marks: shape carries the meaning, the colours are a colour-blind-safe blue and orange. st.dataframe draws
+# colour and weight but not italics, so the second best also carries a text mark (RANK_TEXT), which any renderer shows.
 RANK_STYLES = {"best": "color: #0072B2; font-weight: bold", "second": "color: #D55E00; font-style: italic", "": ""}
-RANK_CAPTION = "Best in **bold blue**, second-best in *orange italics*"
+RANK_TEXT = {"best": "", "second": " (2nd)", "": ""}
+RANK_CAPTION = "Best in **bold blue**, second-best in *orange italics* marked (2nd)"

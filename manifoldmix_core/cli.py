@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import lifecycle, runs
 from .errors import Cancelled, ConfigError, ManifoldMixError, RunWarning, Stopped
+from .intervals import to_percent
 
 
 def summary(results: dict) -> str:
@@ -27,10 +28,10 @@ def summary(results: dict) -> str:
     datasets = results["datasets"]
     rows = [("model", *datasets)]
     for name, entry in results["methods"].items():
-        rows.append((name, *(f"{100 * entry['accuracy'][d]:.2f}" for d in datasets)))
+        rows.append((name, *(f"{to_percent(entry['accuracy'][d]):.2f}" for d in datasets)))
     best = max(results["ingredients"], key=lambda n: results["ingredients"][n]["valacc"])
     measured = results["ingredients"][best]["accuracy"]  # test sets only where `ingredient_tests` asked for them
-    rows.append((f"best ingredient ({best})", *(f"{100 * measured[d]:.2f}" if d in measured else "-" for d in datasets)))
+    rows.append((f"best ingredient ({best})", *(f"{to_percent(measured[d]):.2f}" if d in measured else "-" for d in datasets)))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
 

@@ -1,6 +1,7 @@
-"""95 % confidence half-widths of measured accuracies (normal approximation), so a difference can be told from noise.
+"""Accuracies as people read them: percentages (`to_percent`, the one place a fraction is scaled) and 95 % confidence
+half-widths (normal approximation), so a difference can be told from noise.
 
-One owner for the formula: the app's Table 1 and benchmarks/table1_demo.py both use it.
+One owner for the formulas: the app's pages, the CLI's table and benchmarks/table1_demo.py use them.
 """
 
 from __future__ import annotations
@@ -8,6 +9,16 @@ from __future__ import annotations
 import math
 
 Z95 = 1.96
+PERCENT_DIGITS = 10  # rounds away float noise (100 * 0.9168 = 91.67999999999999), far below any measured difference
+
+
+def to_percent(fraction):
+    """An accuracy stored as a fraction (results.json, events) as a percentage: a number, a numpy value or a pandas
+    Series; None stays None. Rounded to PERCENT_DIGITS so a CSV shows 91.68, not 91.67999999999999."""
+    if fraction is None:
+        return None
+    scaled = 100 * fraction
+    return scaled.round(PERCENT_DIGITS) if hasattr(scaled, "round") else round(scaled, PERCENT_DIGITS)
 
 
 def half_width(p: float, n: int) -> float:

@@ -30,7 +30,8 @@ with st.expander("Start a sweep", expanded=not found):
     current = (config.get("manifoldmix") or {}).get("optimizer", "Cobyla")
     offered = list(OPTIMIZERS) + ([current] if current not in OPTIMIZERS else [])  # the workspace's own optimizer is kept
     optimizers = st.pills("Optimizers", offered, selection_mode="multi", default=[current], key="sweep_optimizers")
-    n_seeds = st.number_input("Seeds per setting", value=3, step=1, key="sweep_seeds")
+    n_seeds = st.number_input("Seeds per setting", value=sweeps.default_seeds([current]), step=1, key="sweep_seeds",
+                              help="Cobyla and the other scipy methods never draw a random number: 1 seed each is all they need")
     problems = blockers(config)
     if not partitions or not optimizers:
         problems.append("Pick at least one partition and one optimizer.")
@@ -48,7 +49,8 @@ with st.expander("Start a sweep", expanded=not found):
         base_seed = int((config.get("manifoldmix") or {}).get("seed", 0))
         try:
             sweep_dir = sweeps.launch_sweep(config, list(partitions), list(optimizers),
-                                            list(range(base_seed, base_seed + int(n_seeds))), name=f"{config.get('name') or 'sweep'}-sweep")
+                                            list(range(base_seed, base_seed + int(n_seeds))),
+                                            name=sweeps.sweep_name(list(partitions), list(optimizers), int(n_seeds)))
         except ManifoldMixError as exc:
             st.error(f"Cannot start this sweep: {exc}")
         else:
@@ -91,12 +93,13 @@ def sweep_view() -> None:
     if frame.empty:
         st.caption("The comparison appears as soon as a run of the sweep has finished.")
         return
-    st.subheader("Figure 2 per setting: mean ± sd over seeds")
+    st.subheader("Figure 2 per setting: mean and 95 % interval over seeds")
     st.plotly_chart(sweep_figure(frame), key="sweep_figure2")
+    st.markdown("\n".join(f"- {sentence}" for sentence in sweeps.differences(frame)))
     st.subheader("Settings compared (%)")
     st.caption(f"ID columns: {frame.attrs['id_set']}. Mean and standard deviation over seeds; ±95 % is the half-width of the "
                "mean's 95 % confidence interval (Student's t, so 2 seeds give wide intervals).")
-    st.dataframe(frame.style.format(precision=2, na_rep="–"), hide_index=True, key="sweep_table")
+    st.dataframe(frame.style.format(precision=2, na_rep="–"), hide_index=True, key="sweep_table", placeholder="–")
 
 
 sweep_view()

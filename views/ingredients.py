@@ -7,10 +7,20 @@ import streamlit as st
 
 from app_lib.demo import demo_config, demo_status
 from app_lib.heldout import heldout_accuracy
-from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, hparams_text, remove_upload, save_upload
+from app_lib.ingredient_pool import (
+    NAME_CHARS,
+    UploadTooLarge,
+    check_file,
+    hparams_beside,
+    hparams_text,
+    ingredient_name,
+    remove_upload,
+    rename,
+    save_upload,
+)
 from app_lib.paths import data_roots, inside_roots, list_files
 from app_lib.ui import draft
-from app_lib.vocabulary import counted, to_percent, unique_name
+from app_lib.vocabulary import counted, to_percent
 from manifoldmix_core.anatomy import SUFFIXES
 from manifoldmix_core.errors import PathError
 
@@ -34,7 +44,7 @@ def add(paths) -> None:
         if held:
             st.info(f"{path.name} is already an ingredient ({held}).")
             continue
-        checked = check_file(path, unique_name(path.stem, taken), reference)
+        checked = check_file(path, ingredient_name(path.stem, taken), reference)
         if checked.error:
             problems[str(path)] = checked.error
             remove_upload(path)
@@ -112,11 +122,28 @@ for ing in pool:
     rows.append({"remove": False, "name": ing["name"], "file": ing["path"], "size (MB)": round(size / 1e6, 2),
                  "parameters": n_params, "held-out accuracy (%)": to_percent(cache.get(heldout_key(ing))),
                  "hyperparameters": hparams_text(ing.get("hparams"))})
-edited = st.data_editor(pd.DataFrame(rows), disabled=["name", "file", "size (MB)", "parameters", "held-out accuracy (%)",
-                                                      "hyperparameters"], hide_index=True, key="ingredient_table",
+edited = st.data_editor(pd.DataFrame(rows), disabled=["file", "size (MB)", "parameters", "held-out accuracy (%)",
+                                                      "hyperparameters"], hide_index=True, key="ingredient_table", placeholder="–",
                         column_config={"held-out accuracy (%)": st.column_config.NumberColumn(
-                            format="%.2f", help="Blank (None) until 'Compute held-out accuracy' below measures it on this "
-                            "workspace's held-out set; a run's own measurements are on its Run and Results pages")})
+                            format="%.2f", help="– until 'Compute held-out accuracy' below measures it on this "
+                            "workspace's held-out set; a run's own measurements are on its Run and Results pages"),
+                                       "name": st.column_config.TextColumn(help=f"Click to rename: letters, digits, '.', '_' "
+                                                                          f"and '-', at most {NAME_CHARS} characters")})
+changed = False
+for row, typed in zip(rows, edited["name"], strict=True):
+    if not isinstance(typed, str) or typed == row["name"]:
+        continue
+    try:
+        new = rename(pool, row["name"], typed)
+    except ValueError as exc:
+        st.error(f"Not renamed: {exc}")
+        continue
+    changed = changed or new != row["name"]
+    if new != typed:
+        st.toast(f"Renamed {row['name']} to {new} (names keep to plain characters)")
+if changed:
+    st.session_state.pop("ingredient_table", None)  # the table shows the names as kept, not as typed
+    st.rerun()
 if edited["remove"].any() and st.button("Remove ticked ingredients", key="remove"):
     keep = set(edited.loc[~edited["remove"], "name"])
     config["ingredients"] = [i for i in pool if i["name"] in keep]

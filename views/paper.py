@@ -25,7 +25,7 @@ y = st.segmented_control("Vertical axis", [published.ID_TEST, published.VAL_DATA
                          required=True, key="paper_y")
 st.plotly_chart(figure2(figure2_frame(board, y), y), key="paper_figure2")
 st.subheader("Table 1 (published)")
-st.dataframe(styled_table1(table1(board)), key="paper_table1")
+st.dataframe(styled_table1(table1(board)), key="paper_table1", placeholder="–")
 
 st.subheader("Replay of the author's ManifoldMixMS-C8 run")
 hours = max(e.t for e in replayed) / 3600

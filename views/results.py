@@ -4,10 +4,11 @@ import json
 
 import streamlit as st
 
-from app_lib.figures import DOWNLOAD_FORMATS, chart_config, figure2, lambda_heatmap
+from app_lib.figures import DOWNLOAD_FORMATS, LAMBDA_MEANING, chart_config, figure2, lambda_heatmap
 from app_lib.fused import read_recipe
 from app_lib.live import final_lambdas
 from app_lib.run_store import find_run, list_runs, read_results
+from app_lib.run_story import run_story
 from app_lib.scoreboard import (
     board_from_results,
     figure2_frame,
@@ -18,6 +19,7 @@ from app_lib.scoreboard import (
     table1_download,
     table1_half_widths,
 )
+from app_lib.sweeps import grouped_runs, sweep_members
 from app_lib.ui import run_label
 from app_lib.vocabulary import RANK_CAPTION, counted, size_text
 from manifoldmix_core import runs
@@ -28,14 +30,16 @@ if not finished:
     st.info("No finished runs yet. Start one on the Run page (or run the demo from Start).")
     st.stop()
 
-ids = [r.run_id for r in finished]
+members = sweep_members()  # a sweep's settings run ManifoldMixMS only: listed under their sweep, after the runs of their own
+by_id = {r.run_id: r for r in finished}
+ids = grouped_runs(list(by_id), members)
 wanted = [i for i in st.query_params.get("runs", "").split(",") if i in ids]
 if wanted:
     st.session_state["results_runs"] = wanted  # the URL wins (reload, second tab, link from the Run page)
 elif not [i for i in st.session_state.get("results_runs", []) if i in ids]:
     st.session_state["results_runs"] = ids[:1]
 chosen = st.multiselect("Runs (pick several to compare partitions side by side)", ids, key="results_runs",
-                        format_func=lambda i: run_label(finished[ids.index(i)]),
+                        format_func=lambda i: run_label(by_id[i]) + (f" · sweep {members[i]}" if i in members else ""),
                         on_change=lambda: st.query_params.__setitem__("runs", ",".join(st.session_state["results_runs"])))
 st.query_params["runs"] = ",".join(chosen)
 if not chosen:
@@ -47,6 +51,8 @@ for run_id, reason in damaged.items():
 if not results:
     st.stop()
 board = merge_boards({run_id: board_from_results(r, run_id) for run_id, r in results.items()})
+if len(chosen) == 1 and (story := run_story(results[chosen[0]])):
+    st.markdown("\n".join(f"- {sentence}" for sentence in story))
 if not board.ood:
     st.warning("These runs have no OOD sets in common, so there is no average OOD accuracy to plot.")
 
@@ -57,6 +63,7 @@ fmt = st.segmented_control("Figure downloads (camera button above each chart)", 
                            format_func=str.upper, key="results_format")
 st.subheader("Figure 2: accuracy vs average OOD accuracy")
 st.plotly_chart(figure2(figure2_frame(board, y), y), key="figure2", config=chart_config("figure2", fmt))
+st.caption("A hollow marker sits on the same spot as a larger one drawn below it: both models reached the same accuracies.")
 if untested := held_out_only(board):
     st.caption(f"{len(untested)} ingredient(s) were measured on the held-out set only (the run's `ingredient_tests`), so Figure 2 "
                "leaves them out and Table 1 shows their test columns as –.")
@@ -66,10 +73,11 @@ st.caption(f"{RANK_CAPTION}; ensembles excluded from the ranking (they cost one 
            "± is the half-width of the 95 % confidence interval (normal approximation on the set's size; runs from before "
            "results.json recorded sizes show none).")
 table, halves = table1(board), table1_half_widths(board)
-st.dataframe(styled_table1(table, halves), key="table1")
+st.dataframe(styled_table1(table, halves), key="table1", placeholder="–")  # an unmeasured cell, not "None"
 st.download_button("Download Table 1 (CSV)", table1_download(table, halves).to_csv().encode(), "table1.csv", "text/csv", key="table1_csv")
 
 st.subheader("Final λ per accepted candidate and component")
+st.caption(f"{LAMBDA_MEANING}. Rows are the accepted candidates in the order they were mixed in.")
 columns = st.columns(len(results))
 for column, (run_id, run_results) in zip(columns, results.items(), strict=True):
     with column:

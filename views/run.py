@@ -10,7 +10,7 @@ from app_lib.components import partition_size
 from app_lib.device import device_options, gpu_available
 from app_lib.draft import blockers, degenerate, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
-from app_lib.live import LiveLog, eta_text, memory_text
+from app_lib.live import LiveLog, memory_text, progress_text
 from app_lib.method_settings import controls, saved, summaries
 from app_lib.ui import STATE_ICONS, draft, pick_run, setting_widget
 from app_lib.vocabulary import counted, method_label, percent
@@ -87,9 +87,13 @@ def live_view() -> None:
     head[1].metric("Evaluations", len(evals))
     head[2].metric("Best ValAcc", percent(evals["valacc"].max()) if len(evals) else "–")
     head[3].metric("Candidate", live.current_candidate() or "–")
-    st.progress(status.progress, text=f"{status.message}  {eta_text(status)}")
+    st.progress(status.progress, text=progress_text(status, live))
     if memory := memory_text(status):
         st.caption(memory)
+    if state in run_store.ACTIVE and not len(evals):  # the seconds before the first evaluation must not look like nothing
+        st.info(f"Starting: {status.message or 'the engine is starting'}. The engine loads the model and the datasets "
+                "and measures each ingredient first; the charts appear with the first evaluation, in a few seconds.",
+                icon=":material/hourglass_top:")
     if state == "failed":
         st.error(f"The run failed: {status.message}")
         if status.traceback:

@@ -28,13 +28,22 @@ st.markdown(
     "so every run you start here can be reproduced from its `config.json`."
 )
 
-left, right = st.columns([3, 2])
-with left:
-    st.subheader("Algorithm 1, one candidate at a time")
-    st.graphviz_chart(algorithm_dot())
-with right:
+# The main action comes first: on a phone (390 px) the columns stack, and the diagram above it pushed
+# "Run the demo" two screens down.
+action, picture = st.columns([2, 3])
+with action:
     st.subheader("Try it")
     ready, reason = demo_status()
+    if st.button("Run the demo", icon=":material/play_arrow:", type="primary", disabled=not ready, key="run_demo"):
+        try:
+            with st.spinner("Starting the demo run…"):
+                run_dir = launch(demo_config(), name="demo")
+        except Exception as exc:  # any failure to start must be shown, not crash the page
+            st.error(f"Could not start the demo run: {exc}")
+        else:
+            st.switch_page("views/run.py", query_params={"run": run_dir.name})
+    if not ready:
+        st.warning(reason)
     st.write("The demo fuses a zoo of ViTs finetuned (LP-FT, a random hyperparameter search shaped like the paper's zoo) on a "
              "procedurally generated shape world, and measures them on five shifted versions of it, just like ImageNet and "
              "its five OOD sets in the paper.")
@@ -42,18 +51,12 @@ with right:
     if story:
         with st.expander("What the shipped demo zoo shows (README, Table 1)", expanded=False):
             st.markdown("\n".join(f"- {sentence}" for sentence in story))
-    if st.button("Run the demo", icon=":material/play_arrow:", type="primary", disabled=not ready, key="run_demo"):
-        try:
-            run_dir = launch(demo_config(), name="demo")
-        except Exception as exc:  # any failure to start must be shown, not crash the page
-            st.error(f"Could not start the demo run: {exc}")
-        else:
-            st.switch_page("views/run.py", query_params={"run": run_dir.name})
-    if not ready:
-        st.warning(reason)
     st.markdown("**Your own models:** add checkpoints on **Ingredients**, held-out and OOD sets on **Datasets**, "
                 "choose the components on **Partition**, then start on **Run** and compare on **Results**. "
                 "**Paper** shows the published numbers and replays the author's run.")
+with picture:
+    st.subheader("Algorithm 1, one candidate at a time")
+    st.graphviz_chart(algorithm_dot())
 
 st.subheader("Your workspace")
 current = open_workspace()

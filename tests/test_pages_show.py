@@ -13,6 +13,7 @@ from app_support import APP, TOY_RUN, app_env, fake_run  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from manifoldmix_core import runs
+from manifoldmix_core.run_records import Results, Status
 
 TIMEOUT = 60
 
@@ -97,7 +98,7 @@ def test_table1_csv_rounds_percentages():
     from app_lib.scoreboard import board_from_results, table1, table1_download, table1_half_widths
     results = {"val_dataset": "val", "datasets": ["val", "test"], "ood_datasets": [], "dataset_sizes": {"val": 1000, "test": 7},
                "ingredients": {"a": {"accuracy": {"val": 0.9168, "test": 0.5714285714285714}, "valacc": 0.9168}}, "methods": {}}
-    board = board_from_results(results, "r")
+    board = board_from_results(Results.model_validate(results), "r")
     csv = table1_download(table1(board), table1_half_widths(board)).to_csv()
     assert "91.68," in csv and "57.1429," in csv and "9999999" not in csv
 
@@ -195,8 +196,8 @@ def test_live_words_use_labels_percentages_and_algorithm_steps_not_internal_name
     from app_lib.live import LiveLog, progress_text
     from manifoldmix_core.events import parse
     live = LiveLog().feed(parse(line) for line in _search_log(4))
-    text = progress_text({"state": "running", "progress": 0.51, "eta_s": 0.0,
-                          "message": "manifoldmixms: c (optimize_1) ValAcc 0.9050"}, live)
+    text = progress_text(Status.model_validate({"state": "running", "progress": 0.51, "eta_s": 0.0,
+                                                "message": "manifoldmixms: c (optimize_1) ValAcc 0.9050"}), live)
     assert text.startswith("ManifoldMixMS · λ search, candidate c (2 of 3): 4 evaluations so far · best ValAcc 91.92 %")
     assert "optimize_" not in text and "0.9" not in text.replace("91.92", "")
 
@@ -204,11 +205,11 @@ def test_live_words_use_labels_percentages_and_algorithm_steps_not_internal_name
 def test_live_eta_counts_the_running_search_at_the_measured_cost_per_evaluation():
     from app_lib.live import LiveLog, eta_text
     from manifoldmix_core.events import parse
-    running = {"state": "running", "progress": 0.51, "eta_s": 0.0}  # the engine's count-down ran out inside the search
+    running = Status(state="running", progress=0.51, eta_s=0.0)  # the engine's count-down ran out inside the search
     assert eta_text(running, LiveLog().feed(parse(line) for line in _search_log(4))) == "about 6 s left"
     first = [line for line in _search_log(0) if line.get("candidate") == "b" and line["type"] == "eval"][:3]
     assert eta_text(running, LiveLog().feed(parse(line) for line in _search_log(0)[:4] + first)) == "estimating the time left"
-    assert eta_text({**running, "eta_s": 75.2}, LiveLog()) == "about 1 min 15 s left"
+    assert eta_text(running.model_copy(update={"eta_s": 75.2}), LiveLog()) == "about 1 min 15 s left"
 
 
 def test_run_page_says_a_run_is_starting_before_its_first_evaluation(app_env):
@@ -310,7 +311,7 @@ def test_run_story_of_a_sweep_member_says_its_ingredients_were_held_out_only(app
     results["datasets"].append("idtest")
     for entry in (*results["ingredients"].values(), *results["methods"].values()):
         entry["accuracy"] = {"val": entry["accuracy"]["val"]}
-    story = run_story(results)
+    story = run_story(Results.model_validate(results))
     assert len(story) == 1 and "measured on the held-out set only" in story[0]
 
 

@@ -48,10 +48,10 @@ def read_json(path: Path, default=None):
 
 
 def read_status(run_dir: str | Path) -> dict:
-    """status.json; its state is queued, running, finished, failed or cancelled, and a 'running' run whose
-    process has died (its claim is stale, or without a claim its pid is gone) is reported as 'interrupted'."""
+    """status.json; its state is queued, running, finished, failed or cancelled, and a 'running' run (or one waiting in
+    the run queue) whose process has died (its claim is stale, or without a claim its pid is gone) is reported as 'interrupted'."""
     status = read_json(Path(run_dir) / STATUS, default={"state": "queued", "progress": 0.0, "message": "waiting to start"})
-    if status.get("state") == "running":
+    if status.get("state") == "running" or status.get("state") == "queued" and "queue_ahead" in status:  # waited in line
         holder = claim.holder(run_dir)
         if not (holder.alive() if holder else pid_alive(status.get("pid"))):
             status = {**status, "state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from manifoldmix_core import claim, run_queue, runs, safepaths
-from manifoldmix_core.errors import PathError
+from manifoldmix_core.errors import ManifoldMixError, PathError
 
 from .paths import REPO, runs_root
 
@@ -125,6 +125,18 @@ def launch(config: dict, name: str | None = None, root: Path | None = None) -> P
     if not joined:
         spawn(["run", str(run_dir), "--quiet"], run_dir)
     return run_dir
+
+
+def queue_note(status: dict) -> str | None:
+    """What watchers of a run waiting in the run queue are told: its place in line and the server's limit; else None."""
+    if status.get("state") != "queued" or "queue_ahead" not in status:
+        return None
+    try:
+        limit = f"At most {run_queue.capacity()} runs execute at once on this server"
+    except ManifoldMixError as exc:
+        limit = str(exc)
+    return (f"{str(status.get('message') or 'queued').capitalize()}. {limit} (`{run_queue.MAX_RUNS_ENV}`); this run starts "
+            "when one finishes, and whoever launches the same setup joins it.")
 
 
 def resume(run_dir: Path) -> None:

@@ -1,15 +1,19 @@
 """The run queue (manifoldmix_core/run_queue.py, issue 18 item 5): at most K runs execute at once across processes, the
 rest wait in line and say how many are ahead, identical launches join one run, and a dead worker's slot is freed."""
 
+# ruff: noqa: F811  (pytest fixtures imported from app_support are redefined as arguments)
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 
+from app_support import app_env, fake_run  # noqa: F401
 from helpers import REPO
+from test_app_pages import open_page, texts
 
 from app_lib import run_store
 from manifoldmix_core import run_queue, runs
@@ -103,3 +107,11 @@ def test_a_bad_max_runs_setting_is_named(monkeypatch):
         assert "MANIFOLDMIX_MAX_RUNS='many'" in str(exc) and "1 or more" in str(exc)
     else:
         raise AssertionError("a bad MANIFOLDMIX_MAX_RUNS must be refused")
+
+
+def test_the_run_page_says_a_queued_runs_place_in_line(app_env, monkeypatch):
+    monkeypatch.setenv(run_queue.MAX_RUNS_ENV, "2")
+    fake_run(app_env, "20990101-000000-waiting", {"state": "queued", "message": "queued, 2 ahead of you", "queue_ahead": 2,
+                                                  "pid": os.getpid()})
+    at = open_page("views/run.py", query={"run": "20990101-000000-waiting"})
+    assert "Queued, 2 ahead of you. At most 2 runs execute at once on this server" in texts(at.info)

@@ -108,6 +108,8 @@ def live_view() -> None:
     head[2].metric("Best ValAcc", percent(evals["valacc"].max()) if len(evals) else "–")
     head[3].metric("Candidate", live.current_candidate() or "–")
     st.progress(float(status.get("progress") or 0.0), text=f"{status.get('message', '')}  {eta_text(status)}")
+    if note := run_store.queue_note(status):
+        st.info(note, icon=":material/hourglass_top:")
     if memory := memory_text(status):
         st.caption(memory)
     if state == "failed":

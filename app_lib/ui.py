@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner import StopException, get_script_run_ctx
 
 from manifoldmix_core.errors import ManifoldMixError
 from manifoldmix_core.safepaths import shown
@@ -25,6 +26,7 @@ _VERSION, _BASE, _BROWSER, _NOTICE = "ws_version", "ws_base", "ws_browser", "ws_
 _PAGE, _VIEWED = "ws_page", "ws_viewed"  # the page that ran last; the pages shown since the workspace was entered
 _KEPT_ON_CONFLICT = {WS, "draft", _VERSION, _BASE, _BROWSER, _NOTICE, _PAGE}  # other keys (widgets, editors) restart from the draft
 BROWSER_COOKIE = "manifoldmix_browser"
+CHANGED = "changed"  # ?changed=elsewhere: this page reloaded itself because its setup was changed in another tab
 COOKIE_DAYS = 400  # the longest lifetime browsers grant a cookie
 CHANGED_ELSEWHERE = ("This setup was changed in another tab or browser since this page showed it, so a change made here "
                      "just now was not saved. This is the current setup.")
@@ -79,6 +81,9 @@ def open_workspace() -> str:
         st.query_params.pop(WS, None)  # no file yet: a reload must not name a workspace that does not exist
     else:
         st.query_params[WS] = st.session_state[WS]  # page links drop query parameters: put it back
+    if st.query_params.get(CHANGED) == "elsewhere":
+        st.session_state[_NOTICE] = CHANGED_ELSEWHERE
+    st.query_params.pop(CHANGED, None)
     notice = st.session_state.pop(_NOTICE, None)
     if notice:
         st.warning(notice, icon=":material/sync_problem:")
@@ -98,11 +103,17 @@ def _plain(draft: dict) -> dict:
 
 
 def _changed_elsewhere(saved: dict, version: int) -> None:
-    """Show what another tab or browser saved: the draft and its version, widgets restarting from it, and a notice."""
+    """Show what another tab or browser saved: the draft and its version, widgets restarting from it, and a notice.
+
+    The browser keeps what was typed into a widget whatever the server's state says, so the page also reloads itself
+    (a new session reads the current file) with ?changed=elsewhere, which makes that session say why."""
     for key in [k for k in st.session_state if k not in _KEPT_ON_CONFLICT and not str(k).startswith("watched_")]:
         del st.session_state[key]
     _enter(st.session_state[WS], saved, version)
     st.session_state[_NOTICE] = CHANGED_ELSEWHERE
+    st.html(f"<script>const url = new URL(window.location.href); url.searchParams.set('{WS}', '{st.session_state[WS]}');"
+            f"url.searchParams.set('{CHANGED}', 'elsewhere'); window.location.replace(url.toString());</script>",
+            unsafe_allow_javascript=True)  # the id passed the workspace id check: nothing from the request reaches it
 
 
 def _follow_disk() -> None:
@@ -120,31 +131,47 @@ def _follow_disk() -> None:
 def persist_workspace(ended: bool = False) -> bool:
     """Save the draft when the user changed it (app.py calls this after every page run with ended=True, open_workspace
     before one), as a compare-and-swap on the version this session holds; True when it was refused because the setup
-    changed elsewhere (the session then holds the current one, and the next run says so).
+    changed elsewhere (the next run then shows the current one and says so).
 
     A page's first run on a workspace is a view: what it changes then (defaults it fills in, a preset it spells out)
     becomes the base without a save, so viewing never creates or changes a workspace; changes on later runs of a page
     come from the user's widgets and callbacks, and are saved.
     """
-    if WS not in st.session_state or "draft" not in st.session_state or _VERSION not in st.session_state:
+    state = _state(ended)
+    if any(key not in state for key in (WS, "draft", _VERSION, _BASE)):
         return False
-    page, viewed = st.session_state.get(_PAGE), st.session_state.setdefault(_VIEWED, set())
-    changed = _plain(st.session_state["draft"]) != st.session_state[_BASE]
+    page = state[_PAGE] if _PAGE in state else None
+    viewed = state[_VIEWED] if _VIEWED in state else set()
+    state[_VIEWED] = viewed
+    changed = _plain(state["draft"]) != state[_BASE]
     if changed and page not in viewed:  # the page's first run on this workspace: a view, whatever it filled in
-        st.session_state[_BASE], changed = _plain(st.session_state["draft"]), False
+        state[_BASE], changed = _plain(state["draft"]), False
     if ended:
         viewed.add(page)  # marked after its first run: changes from its later runs are the user's
     if not changed:
         return False
     try:
-        version = workspace.save(st.session_state[WS], st.session_state["draft"], st.session_state[_VERSION])
+        version = workspace.save(state[WS], state["draft"], state[_VERSION])
     except workspace.Stale as exc:
-        _changed_elsewhere(exc.draft, exc.version)
-        return True
-    st.session_state[_VERSION], st.session_state[_BASE] = version, _plain(st.session_state["draft"])
-    workspace.remember(browser(), st.session_state[WS])
-    st.query_params[WS] = st.session_state[WS]
+        if not ended:
+            _changed_elsewhere(exc.draft, exc.version)
+        return True  # after a page's run: the next run's save is refused again, and shows the current setup
+    state[_VERSION], state[_BASE] = version, _plain(state["draft"])
+    if workspace.is_browser(state[_BROWSER] if _BROWSER in state else None):
+        workspace.remember(state[_BROWSER], state[WS])
+    with contextlib.suppress(StopException):  # a page that called st.stop() gets its URL with the next run
+        st.query_params[WS] = state[WS]
     return False
+
+
+def _state(ended: bool):
+    """st.session_state; after a page's run, the session's state itself: once a page called st.stop(), every access
+    through st.session_state raises StopException, and that run's changes must still be saved."""
+    if ended:
+        raw = getattr(getattr(get_script_run_ctx(), "session_state", None), "_state", None)
+        if raw is not None:
+            return raw
+    return st.session_state
 
 
 def reset_workspace() -> None:

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from test_e2e_browser import browser_context_args, browser_type_launch_args, no_exception, settle, streamlit_server
 
+from app_lib import run_store
 from manifoldmix_core import run_queue, runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def visit(page, url: str) -> str:
-    page.goto(url)
+    page.goto(url, timeout=120_000)
     page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=60_000)
     settle(page)
     no_exception(page)
@@ -97,12 +98,11 @@ def test_concurrent_demo_launches_are_one_queued_run(tmp_path, toy_world, browse
             demo = root / ids.pop()
             pages[0].get_by_text("Queued, next in line").first.wait_for(timeout=30_000)
 
-            late = pages[1]  # another setup launched meanwhile waits behind the demo
-            late.get_by_text("Start a new run").click()
-            late.get_by_label("Seed", exact=True).fill("5")
-            late.get_by_label("Seed", exact=True).press("Enter")
-            settle(late)
-            late.get_by_role("button", name="Launch run").click()
+            config = json.loads((demo / runs.CONFIG).read_text())  # another setup, launched meanwhile, waits behind the demo
+            config["manifoldmix"]["seed"] += 5
+            other = run_store.launch(config, name="other", root=root)
+            late = pages[1]
+            visit(late, f"{url}/run?run={other.name}")
             late.get_by_text("Queued, 1 ahead of you").first.wait_for(timeout=60_000)
             assert runs.read_status(demo)["state"] == "queued"
         for page in pages[:2]:

@@ -2,8 +2,10 @@
 a run already queued, running or finished joins that run instead of starting another (a class pressing "Run the demo"
 is one run).
 
-Everything is files under `<runs root>/.queue` (the run directory's parent), so it works across processes: the app's
-sessions, the workers it spawns, sweeps and the CLI. A run executes while it holds one of K slot files locked (flock);
+The slots and the line are files in one folder per machine and user ($MANIFOLDMIX_QUEUE, else `queue/` in the engine's
+cache folder; a run writes nothing beside its run directory), so they hold across processes and runs roots: the app's
+sessions, the workers it spawns, sweeps and the CLI. The launch index (which run a launch key names) is the app's, under
+`<runs root>/.queue`. A run executes while it holds one of K slot files locked (flock);
 a waiting run holds its ticket file locked. The kernel drops a dead process's locks, so a crashed worker frees its slot
 and its place in line without anyone cleaning up. K is $MANIFOLDMIX_MAX_RUNS, else the machine's GPUs, else half its
 CPU cores (at least 1).
@@ -25,8 +27,8 @@ from .config import parse_config
 from .errors import Cancelled, ConfigError, ManifoldMixError
 from .files import default_cache_dir
 
-QUEUE = ".queue"
-MAX_RUNS_ENV = "MANIFOLDMIX_MAX_RUNS"
+QUEUE = ".queue"  # the launch index under the runs root
+QUEUE_ENV, MAX_RUNS_ENV = "MANIFOLDMIX_QUEUE", "MANIFOLDMIX_MAX_RUNS"
 POLL_S = 0.2  # how often a waiting run looks at the line and the slots
 JOINABLE = ("queued", "running", "finished")
 START_GRACE_S = 60.0  # a placed run whose worker has not claimed it yet is still starting for this long
@@ -51,10 +53,11 @@ def _gpus() -> int:
     return len(list(folder.iterdir())) if folder.is_dir() else 0
 
 
-def _folder(run_dir: Path) -> Path:
-    folder = Path(run_dir).parent / QUEUE
-    folder.mkdir(exist_ok=True)
-    return folder
+def folder() -> Path:
+    """Where this machine's slots and line are: $MANIFOLDMIX_QUEUE, else queue/ in the engine's cache folder."""
+    path = Path(os.environ.get(QUEUE_ENV) or default_cache_dir() / "queue")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _taken(path: Path) -> bool:
@@ -71,10 +74,9 @@ def _taken(path: Path) -> bool:
         return False
 
 
-def waiting(run_dir: Path) -> list[str]:
-    """The tickets of the runs waiting for a slot beside this run directory, first in line first."""
-    folder = Path(run_dir).parent / QUEUE
-    return sorted(p.name for p in folder.glob("wait-*") if _taken(p)) if folder.is_dir() else []
+def waiting() -> list[str]:
+    """The tickets of the runs waiting for a slot, first in line first."""
+    return sorted(p.name for p in folder().glob("wait-*") if _taken(p))
 
 
 @contextlib.contextmanager
@@ -82,9 +84,9 @@ def slot(run_dir: Path, on_wait: Callable[[int], None] = lambda ahead: None,
          on_cancel: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Hold one of the K slots while the body runs; until one is free, wait in line (on_wait(runs ahead) when that
     number changes). CANCEL in the run directory while it waits ends the wait (on_cancel(), then Cancelled)."""
-    folder, limit = _folder(run_dir), capacity()
-    ticket = folder / f"wait-{time.time_ns():020d}-{os.getpid()}"
-    handle = _locked_file(folder / f"new-{os.getpid()}-{time.time_ns()}")
+    line, limit = folder(), capacity()
+    ticket = line / f"wait-{time.time_ns():020d}-{os.getpid()}"
+    handle = _locked_file(line / f"new-{os.getpid()}-{time.time_ns()}")
     os.replace(handle.name, ticket)  # enters the line already locked: no one mistakes it for a dead run's ticket
     held, ahead_before = None, None
     try:
@@ -92,9 +94,9 @@ def slot(run_dir: Path, on_wait: Callable[[int], None] = lambda ahead: None,
             if (Path(run_dir) / runs.CANCEL).exists():
                 on_cancel()
                 raise Cancelled("cancelled while waiting in the run queue")
-            ahead = sum(1 for name in waiting(run_dir) if name < ticket.name)
+            ahead = sum(1 for name in waiting() if name < ticket.name)
             if ahead == 0:
-                held = _free_slot(folder, limit)
+                held = _free_slot(line, limit)
             if held is None:
                 if ahead != ahead_before:
                     on_wait(ahead)
@@ -129,10 +131,10 @@ def _free_slot(folder: Path, limit: int):
     return None
 
 
-def executing(run_dir: Path) -> int:
-    """How many slots beside this run directory are held now (runs executing)."""
-    folder, count = Path(run_dir).parent / QUEUE, 0
-    for path in folder.glob("slot-*") if folder.is_dir() else ():
+def executing() -> int:
+    """How many slots are held now (runs executing)."""
+    count = 0
+    for path in folder().glob("slot-*"):
         with path.open("rb") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)

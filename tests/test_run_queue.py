@@ -33,7 +33,7 @@ def settle(run_dirs, seen=None, timeout=600):
     while time.monotonic() < deadline:
         statuses = [run_store.read_status(d) for d in run_dirs]
         if seen is not None:
-            seen.append((run_queue.executing(run_dirs[0]), [s.get("message", "") for s in statuses if s.get("state") == "queued"]))
+            seen.append((run_queue.executing(), [s.get("message", "") for s in statuses if s.get("state") == "queued"]))
         if all(s["state"] not in run_store.ACTIVE for s in statuses):
             return statuses
         time.sleep(0.05)
@@ -77,12 +77,12 @@ def test_a_dead_workers_slot_and_place_in_line_are_freed(tmp_path, monkeypatch):
                                f"with run_queue.slot(Path({str(tmp_path / 'dead')!r})):\n"
                                "    print('held', flush=True); time.sleep(600)"], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    assert run_queue.executing(tmp_path / "mine") == 1
+    assert run_queue.executing() == 1
     holder.kill()
     holder.wait()
     with run_queue.slot(tmp_path / "mine"):  # the kernel dropped the killed worker's lock: the slot is free
-        assert run_queue.executing(tmp_path / "mine") == 1
-    assert run_queue.waiting(tmp_path / "mine") == []
+        assert run_queue.executing() == 1
+    assert run_queue.waiting() == []
 
 
 def test_a_queued_run_cancelled_while_waiting_ends_cancelled(tmp_path, monkeypatch):

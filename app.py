@@ -33,4 +33,6 @@ st.sidebar.caption(f"Workspace `{ws_id}`: your setup is saved as you go; reload 
 try:
     page.run()
 finally:  # also after st.stop() / st.rerun() inside a page
-    persist_workspace()
+    changed_elsewhere = persist_workspace(ended=True)
+if changed_elsewhere:  # the save was refused: draw the current setup (and say why) now
+    st.rerun()

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifoldmix_core import claim, runs, safepaths
-from manifoldmix_core.errors import DamagedFile, PathError
+from manifoldmix_core import claim, run_queue, runs, safepaths
+from manifoldmix_core.errors import DamagedFile, ManifoldMixError, PathError
 
 from .paths import REPO, runs_root
 from .vocabulary import unique_name
@@ -128,16 +128,29 @@ def spawn(args: list[str], run_dir: Path) -> None:
 
 
 def launch(config: dict, name: str | None = None, root: Path | None = None) -> Path:
-    """Place the config in a new run directory and start the engine on it; returns the run directory.
+    """Place the config in a new run directory and start the engine on it, or join the run with the same config and
+    inputs that is already queued, running or finished (run_queue.place); returns the run directory.
 
-    The engine validates config.json, rewrites it in canonical form (RunConfig.to_dict()) and writes every status.
+    The engine validates config.json, rewrites it in canonical form (RunConfig.to_dict()), waits for a run slot
+    (run_queue) and writes every status.
     """
     root = root or runs_root()
-    run_dir = root / new_run_id(name or config.get("name") or "run", root)
-    run_dir.mkdir(parents=True)
-    runs.write_json_atomic(run_dir / runs.CONFIG, config)
-    spawn(["run", str(run_dir), "--quiet"], run_dir)
+    run_dir, joined = run_queue.place(root, config, lambda: root / new_run_id(name or config.get("name") or "run", root))
+    if not joined:
+        spawn(["run", str(run_dir), "--quiet"], run_dir)
     return run_dir
+
+
+def queue_note(status: runs.Status) -> str | None:
+    """What watchers of a run waiting in the run queue are told: its place in line and the server's limit; else None."""
+    if status.state != "queued" or status.queue_ahead is None:
+        return None
+    try:
+        limit = f"At most {run_queue.capacity()} runs execute at once on this server"
+    except ManifoldMixError as exc:
+        limit = str(exc)
+    return (f"{(status.message or 'queued').capitalize()}. {limit} (`{run_queue.MAX_RUNS_ENV}`); this run starts "
+            "when one finishes, and whoever launches the same setup joins it.")
 
 
 def resume(run_dir: Path) -> None:

@@ -3,7 +3,8 @@
 The engine is the only writer of status.json: the app places a config.json in a new folder, starts
 `python -m manifoldmix_core run <run_dir>` (or `resume <run_dir>`) and from then on only reads.
 `run` and `resume` hold the directory's claim (claim.py) from before torch loads to the end, so the
-app sees the worker's claim, and a resumed run's status, within a moment of starting it.
+app sees the worker's claim, and a resumed run's status, within a moment of starting it; then they wait for one of
+the machine's run slots (run_queue.py) before torch loads, saying in status.json how many runs are ahead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import runs
+from . import run_queue, runs
 from .claim import claimed
 from .config import RunConfig, load_config
 from .errors import ConfigError, ManifoldMixError
@@ -32,8 +33,8 @@ def run(config: RunConfig | Path, run_dir: Path, show_progress: bool = True) -> 
         except ManifoldMixError as exc:
             _fail_own_queued_run(Path(config), run_dir, exc)
             raise
-    with claimed(run_dir):
-        from .runner import execute, start_run  # torch loads while the claim is held
+    with claimed(run_dir), run_queue.wait_for_slot(run_dir):
+        from .runner import execute, start_run  # torch loads while the claim is held, once the run has its slot
         start_run(config, run_dir)
         print(f"run directory: {run_dir}", file=sys.stderr)
         return _led(execute, run_dir, show_progress)
@@ -59,8 +60,9 @@ def resume(run_dir: Path, show_progress: bool = True) -> dict | None:
             _lead(False).close()
             return None
         runs.StatusWriter(run_dir).update(state="queued", message="resuming")
-        from .runner import execute  # torch loads while the claim is held
-        return _led(execute, run_dir, show_progress)
+        with run_queue.wait_for_slot(run_dir):
+            from .runner import execute  # torch loads while the claim is held, once the run has its slot
+            return _led(execute, run_dir, show_progress)
 
 
 def torchrun_rank() -> int:

@@ -52,6 +52,7 @@ class Status(_Record):
     datasets: dict[str, SetPlace] = {}
     log: LogRecord | None = None
     traceback: str | None = None
+    queue_ahead: int | None = None  # runs ahead of this one in the run queue, while it waits (run_queue.py)
 
 
 class PartitionRecord(_Record):

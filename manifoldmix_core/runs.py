@@ -49,16 +49,17 @@ def read_json(path: Path, default=None):
 
 
 def read_status(run_dir: str | Path) -> Status:
-    """status.json through its schema; its state is queued, running, finished, failed or cancelled, a 'running' run whose
-    process has died (its claim is stale, or without a claim its pid is gone) is reported as 'interrupted', and a damaged
-    or schema-violating file as 'damaged' with a message naming the file and the key, for the pages to show."""
+    """status.json through its schema; its state is queued, running, finished, failed or cancelled, a 'running' run (or
+    one waiting in the run queue) whose process has died (its claim is stale, or without a claim its pid is gone) is
+    reported as 'interrupted', and a damaged or schema-violating file as 'damaged' with a message naming the file and
+    the key, for the pages to show."""
     try:
         status = jsonfile.load(Path(run_dir) / STATUS, Status)
     except FileNotFoundError:
         return Status(state="queued", message="waiting to start")
     except DamagedFile as exc:
         return Status(state="damaged", message=f"{exc}; the engine rewrites it when the run is resumed")
-    if status.state == "running":
+    if status.state == "running" or status.state == "queued" and status.queue_ahead is not None:  # waited in line
         holder = claim.holder(run_dir)
         if not (holder.alive() if holder else pid_alive(status.pid)):
             status = status.model_copy(update={"state": "interrupted", "message": "the worker stopped unexpectedly; resume to continue"})

@@ -9,6 +9,7 @@ from app_support import APP, app_env, toy_draft  # noqa: F401
 from streamlit.testing.v1 import AppTest
 from test_app_pages import open_page, texts
 
+from app_lib import workspace
 from app_lib.draft import EMPTY
 
 
@@ -208,18 +209,19 @@ def test_reset_starts_a_new_workspace_and_keeps_the_old_one(app_env, toy_world):
     at = open_page("views/start.py", draft=toy_draft(toy_world))
     old = at.query_params["ws"]
     at.button(key="reset_workspace").click().run()
-    assert at.query_params["ws"] != old and at.session_state["draft"]["ingredients"] != toy_draft(toy_world)["ingredients"]
+    assert at.session_state["ws"] != old and at.session_state["draft"]["ingredients"] != toy_draft(toy_world)["ingredients"]
+    assert "ws" not in at.query_params  # the new workspace has no file until it is changed
     assert len(open_page("views/ingredients.py", query={"ws": old}).session_state["draft"]["ingredients"]) == 4
 
 
 def test_start_lists_earlier_changed_workspaces_and_opens_one(app_env, toy_world):
-    """A user who comes back without the link (a bookmark of the bare address) finds the setup they changed on Start."""
-    changed = open_page("views/partition.py", draft=toy_draft(toy_world))
-    changed.selectbox(key="partition_preset").set_value("whole").run()
-    changed.run()
-    ws = changed.query_params["ws"]
-    open_page("views/start.py")  # an untouched workspace: not worth listing
-    at = open_page("views/start.py")
+    """A user who starts a new workspace finds the setup they changed before on Start, and opens it again."""
+    at = open_page("views/partition.py", draft=toy_draft(toy_world))
+    at.selectbox(key="partition_preset").set_value("whole").run()
+    at.run()
+    ws = at.query_params["ws"]
+    at.switch_page("views/start.py").run()
+    at.button(key="reset_workspace").click().run()
     captions = texts(at.caption)
     assert f"`{ws}` · 4 ingredients · partition: 1 component · saved" in captions and captions.count(" · saved ") == 1
     at.button(key=f"open_{ws}").click().run()
@@ -227,9 +229,56 @@ def test_start_lists_earlier_changed_workspaces_and_opens_one(app_env, toy_world
     assert not any(b.key == f"open_{ws}" for b in at.button)  # the open one is not listed as an earlier one
 
 
+def test_start_lists_only_the_workspaces_this_browser_created_or_opened(app_env, toy_world):
+    """Issue 18, item 3: Start listed every visitor's workspaces; a class opened and edited each other's setups."""
+    teacher = open_page("views/partition.py", draft=toy_draft(toy_world))
+    teacher.selectbox(key="partition_preset").set_value("whole").run()
+    teacher.run()
+    ws = teacher.query_params["ws"]
+    student = open_page("views/start.py")  # another browser: AppTest sessions send no cookie, so each is a new browser
+    assert f"`{ws}`" not in texts(student.caption) and not any(b.key == f"open_{ws}" for b in student.button)
+    linked = open_page("views/start.py", query={"ws": ws})  # a browser that opened the teacher's link lists it
+    linked.button(key="reset_workspace").click().run()
+    assert any(b.key == f"open_{ws}" for b in linked.button)
+    browsers = app_env.parent / "workspaces" / "browsers"
+    assert sorted(p.name for p in browsers.iterdir()) == sorted(f"{s.session_state['ws_browser']}.json" for s in (teacher, linked))
+
+
+def test_viewing_pages_and_hostile_workspace_links_create_nothing(app_env):
+    """Issue 18, item 3: every visit wrote a workspace file, and the walk's 20 hostile ?ws= URLs created 30 files."""
+    at = open_page("views/start.py")
+    for page in ("ingredients", "datasets", "partition", "run", "results", "experiments", "paper", "start"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    for wanted in ("ws-00000000", "../../etc/passwd", "ws-AAAAAAAA", "ws-0000000/../x", "%00", "ws-" + "a" * 500):
+        hostile = open_page("views/start.py", query={"ws": wanted})
+        assert hostile.query_params.get("ws") in (None, []), wanted
+    folder = app_env.parent / "workspaces"
+    assert not folder.exists() or not [p for p in folder.rglob("*") if p.name != ".lock"]
+
+
+def test_a_stale_save_is_refused_and_the_current_setup_shown(app_env, toy_world):
+    """Issue 18, item 4: two tabs on one link, tab B's older copy silently overwrote tab A's change."""
+    a = open_page("views/run.py", draft=toy_draft(toy_world))
+    a.run()
+    ws = a.query_params["ws"]
+    b = open_page("views/run.py", query={"ws": ws})
+    a.number_input(key="run_budget").set_value(7).run()
+    a.run()
+    assert workspace.load(ws, app_env.parent / "workspaces")["manifoldmix"]["budget_per_component"] == 7
+    b.number_input(key="run_budget").set_value(11).run()
+    assert "changed in another tab or browser" in texts(b.warning)
+    assert b.session_state["draft"]["manifoldmix"]["budget_per_component"] == 7
+    assert b.number_input(key="run_budget").value == 7  # the page shows the current setup, not the refused edit
+    assert workspace.load(ws, app_env.parent / "workspaces")["manifoldmix"]["budget_per_component"] == 7
+    b.number_input(key="run_budget").set_value(11).run()  # an edit based on the current version is saved
+    b.run()
+    assert workspace.load(ws, app_env.parent / "workspaces")["manifoldmix"]["budget_per_component"] == 11
+
+
 def test_an_unknown_workspace_is_said_and_a_new_one_started(app_env):
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.query_params["ws"] = "ws-00000000"
     at.run()
     assert "No workspace 'ws-00000000' here" in texts(at.sidebar.error)  # ids are named shortened, quoted
-    assert at.query_params["ws"] != "ws-00000000"
+    assert at.query_params.get("ws") != "ws-00000000"

@@ -88,6 +88,8 @@ def live_view() -> None:
     head[2].metric("Best ValAcc", percent(evals["valacc"].max()) if len(evals) else "–")
     head[3].metric("Candidate", live.current_candidate() or "–")
     st.progress(status.progress, text=progress_text(status, live))
+    if note := run_store.queue_note(status):
+        st.info(note, icon=":material/hourglass_top:")
     if memory := memory_text(status):
         st.caption(memory)
     if state in run_store.ACTIVE and not len(evals):  # the seconds before the first evaluation must not look like nothing

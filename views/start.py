@@ -1,6 +1,5 @@
 """Start: what ManifoldMix Studio does, Algorithm 1 as a picture, a one-click demo run, and the workspaces."""
 
-import json
 from datetime import datetime
 from itertools import islice
 
@@ -10,9 +9,8 @@ from app_lib import workspace
 from app_lib.algorithm import algorithm_dot
 from app_lib.demo import demo_config, demo_status
 from app_lib.demo_story import demo_story
-from app_lib.draft import initial_draft
 from app_lib.run_store import launch
-from app_lib.ui import open_workspace, reset_workspace, switch_workspace
+from app_lib.ui import browser, open_workspace, reset_workspace, switch_workspace
 from app_lib.vocabulary import counted
 
 EARLIER_SHOWN = 5
@@ -66,10 +64,11 @@ with st.popover("Reset workspace", icon=":material/restart_alt:"):
     st.write("Start a new workspace from the demo's setup. This one stays on disk: its link keeps working.")
     st.button("Start a new workspace", on_click=reset_workspace, key="reset_workspace")
 
-untouched = json.loads(json.dumps(initial_draft()))
-earlier = list(islice((saved for saved in workspace.recent() if saved.ws_id != current and saved.draft != untouched), EARLIER_SHOWN))
+earlier = list(islice((saved for saved in workspace.recent(only=workspace.known(browser())) if saved.ws_id != current),
+                       EARLIER_SHOWN))
 if earlier:
-    st.markdown("**Earlier workspaces** (the ones you changed, most recent first): opening one here is the same as opening its link.")
+    st.markdown("**Earlier workspaces** (the ones this browser created or opened, most recent first): opening one here "
+                "is the same as opening its link.")
     for saved in earlier:
         when = f"saved {datetime.fromtimestamp(saved.mtime):%Y-%m-%d %H:%M}"
         text, button = st.columns([5, 1])

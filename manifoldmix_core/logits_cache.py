@@ -5,7 +5,7 @@ A key hashes the ingredient's content fingerprint, the set's, the rows this rank
 else decides the logits bit for bit (model spec, device type, compute dtype, batch size, library versions). A cached
 entry is used only when it holds one float32 row of the expected width per image; anything else is recomputed and
 overwritten. Entries over ENTRY_MAX_BYTES (ImageNet-size sets) are not kept, and the folder is pruned to TOTAL_MAX_BYTES,
-least recently used first.
+least recently used first (`MANIFOLDMIX_LOGITS_CACHE_MB`, default 2048; 0 turns the cache off).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .files import write_atomic
 
 SUBDIR = "logits"
 ENTRY_MAX_BYTES = 64 << 20
-TOTAL_MAX_BYTES = 2 << 30  # 0 turns the cache off
+TOTAL_MAX_BYTES = int(os.environ.get("MANIFOLDMIX_LOGITS_CACHE_MB", "2048")) << 20  # 0 turns the cache off
 
 
 class LogitsCache:

@@ -216,7 +216,7 @@ def _joinable(root: Path, index: Path) -> Path | None:
     if not (run_dir / runs.CONFIG).is_file():
         return None
     status = runs.read_status(run_dir)
-    state = status.get("state")
+    state = status.state
     if state not in JOINABLE or state == "finished" and not (run_dir / runs.RESULTS).is_file():
         return None
     if state == "queued":

@@ -104,7 +104,7 @@ def test_concurrent_demo_launches_are_one_queued_run(tmp_path, toy_world, browse
             late = pages[1]
             visit(late, f"{url}/run?run={other.name}")
             late.get_by_text("Queued, 1 ahead of you").first.wait_for(timeout=60_000)
-            assert runs.read_status(demo)["state"] == "queued"
+            assert runs.read_status(demo).state == "queued"
         for page in pages[:2]:
             page.get_by_role("button", name="Open results").first.wait_for(timeout=120_000)  # finished, one after the other
         assert len([p for p in root.iterdir() if not p.name.startswith(".")]) == 2

@@ -33,8 +33,8 @@ def settle(run_dirs, seen=None, timeout=600):
     while time.monotonic() < deadline:
         statuses = [run_store.read_status(d) for d in run_dirs]
         if seen is not None:
-            seen.append((run_queue.executing(), [s.get("message", "") for s in statuses if s.get("state") == "queued"]))
-        if all(s["state"] not in run_store.ACTIVE for s in statuses):
+            seen.append((run_queue.executing(), [s.message for s in statuses if s.state == "queued"]))
+        if all(s.state not in run_store.ACTIVE for s in statuses):
             return statuses
         time.sleep(0.05)
     raise AssertionError("runs did not settle")
@@ -51,21 +51,30 @@ def test_ten_concurrent_identical_launches_are_one_run(toy_world, tmp_path, monk
         thread.join()
     assert len(got) == 10 and len(set(got)) == 1
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [got[0].name]
-    assert settle([got[0]])[0]["state"] == "finished"
+    assert settle([got[0]])[0].state == "finished"
     assert run_store.launch(config, name="demo", root=tmp_path) == got[0]  # a finished run is joined too
     assert run_store.worker_log(got[0]).count("run directory:") == 1  # one worker ran it
 
 
 def test_five_different_launches_with_k_2_never_run_more_than_2_at_once(toy_world, tmp_path, monkeypatch):
     monkeypatch.setenv(run_queue.MAX_RUNS_ENV, "2")
-    run_dirs = [run_store.launch(tiny(toy_world, seed), name=f"seed-{seed}", root=tmp_path) for seed in range(5)]
-    assert len(set(run_dirs)) == 5
     seen = []
+    with run_queue.slot(tmp_path / "busy-1"), run_queue.slot(tmp_path / "busy-2"):  # two runs already execute: all five wait
+        run_dirs = [run_store.launch(tiny(toy_world, seed), name=f"seed-{seed}", root=tmp_path) for seed in range(5)]
+        assert len(set(run_dirs)) == 5
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            statuses = [run_store.read_status(d) for d in run_dirs]
+            seen.append((run_queue.executing(), [s.message for s in statuses if s.state == "queued"]))
+            if sorted(s.queue_ahead for s in statuses if s.queue_ahead is not None) == [0, 1, 2, 3, 4]:
+                break
+            time.sleep(0.05)
+        assert all(s.state == "queued" for s in statuses)
     statuses = settle(run_dirs, seen)
-    assert [s["state"] for s in statuses] == ["finished"] * 5
-    assert max(held for held, _ in seen) == 2  # the queue was full at some point, and never over K
+    assert [s.state for s in statuses] == ["finished"] * 5
+    assert max(held for held, _ in seen) == 2  # the queue was full, and never over K
     messages = {m for _, queued in seen for m in queued}
-    assert any(m.startswith("queued, ") and "ahead of you" in m for m in messages), messages
+    assert {"queued, 4 ahead of you", "queued, 1 ahead of you"} <= messages, messages
 
 
 def test_a_dead_workers_slot_and_place_in_line_are_freed(tmp_path, monkeypatch):
@@ -96,7 +105,7 @@ def test_a_queued_run_cancelled_while_waiting_ends_cancelled(tmp_path, monkeypat
                 raise AssertionError("a cancelled run must not get a slot")
         except run_queue.Cancelled:
             pass
-    assert runs.read_status(tmp_path / "second")["state"] == "cancelled"
+    assert runs.read_status(tmp_path / "second").state == "cancelled"
 
 
 def test_a_bad_max_runs_setting_is_named(monkeypatch):

@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from manifoldmix_core import runs
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
+TIMEOUT = 60  # seconds an AppTest run may take on a loaded 2-core machine
 TOY_RUN = "20250101-000000-toy"
 
 
@@ -41,3 +43,19 @@ def toy_draft(toy_config: Path) -> dict:
     """The toy world's config as the app's draft (absolute paths)."""
     from manifoldmix_core.config import load_config
     return load_config(toy_config).to_dict()
+
+
+def open_page(page: str, draft: dict | None = None, query: dict | None = None) -> AppTest:
+    """The app at one page, optionally with a draft run in session state and query parameters in the URL."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update(query or {})
+    at.run()
+    if draft is not None:
+        at.session_state["draft"] = draft
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)

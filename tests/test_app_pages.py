@@ -6,29 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_support import APP, TOY_RUN, app_env, fake_run, toy_draft  # noqa: F401
-from streamlit.testing.v1 import AppTest
+from app_support import APP, TIMEOUT, TOY_RUN, app_env, fake_run, open_page, texts, toy_draft  # noqa: F401
 
 from manifoldmix_core import runs
-
-TIMEOUT = 60
-
-
-def open_page(page: str, draft: dict | None = None, query: dict | None = None) -> AppTest:
-    """The app at one page, optionally with a draft run in session state and query parameters in the URL."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.query_params.update(query or {})
-    at.run()
-    if draft is not None:
-        at.session_state["draft"] = draft
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
-
 
 # -- Start ----------------------------------------------------------------------------------------------------------
 

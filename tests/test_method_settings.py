@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from app_support import APP, app_env, toy_draft  # noqa: F401
+from app_support import APP, TIMEOUT, app_env, open_page, texts, toy_draft  # noqa: F401
 from helpers import derived_config, events_of, run_config
 from pydantic import field_validator
 from streamlit.testing.v1 import AppTest
@@ -23,21 +23,6 @@ from manifoldmix_core.methods import Marker, Method, SettingsRef, one_step
 from manifoldmix_core.optim import OPTIMIZERS
 from manifoldmix_core.settings import Settings, setting
 from manifoldmix_core.soups.result import SoupResult
-
-TIMEOUT = 60
-
-
-def open_page(page: str, draft: dict) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.run()
-    at.session_state["draft"] = draft
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
 
 
 def launched_config(at: AppTest, launched: list) -> dict:

@@ -263,15 +263,15 @@ def test_a_stale_save_is_refused_and_the_current_setup_shown(app_env, toy_world)
     a.run()
     ws = a.query_params["ws"]
     b = open_page("views/run.py", query={"ws": ws})
-    a.number_input(key="run_budget").set_value(7).run()
+    a.number_input(key="run_manifoldmix.budget_per_component").set_value(7).run()
     a.run()
     assert workspace.load(ws, app_env.parent / "workspaces")["manifoldmix"]["budget_per_component"] == 7
-    b.number_input(key="run_budget").set_value(11).run()
+    b.number_input(key="run_manifoldmix.budget_per_component").set_value(11).run()
     assert "changed in another tab or browser" in texts(b.warning)
     assert b.session_state["draft"]["manifoldmix"]["budget_per_component"] == 7
-    assert b.number_input(key="run_budget").value == 7  # the page shows the current setup, not the refused edit
+    assert b.number_input(key="run_manifoldmix.budget_per_component").value == 7  # the page shows the current setup, not the refused edit
     assert workspace.load(ws, app_env.parent / "workspaces")["manifoldmix"]["budget_per_component"] == 7
-    b.number_input(key="run_budget").set_value(11).run()  # an edit based on the current version is saved
+    b.number_input(key="run_manifoldmix.budget_per_component").set_value(11).run()  # an edit based on the current version is saved
     b.run()
     assert workspace.load(ws, app_env.parent / "workspaces")["manifoldmix"]["budget_per_component"] == 11
 

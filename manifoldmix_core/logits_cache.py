@@ -70,7 +70,7 @@ class LogitsCache:
 
     def _prune(self) -> None:
         """Delete the least recently used entries until the folder is within TOTAL_MAX_BYTES."""
-        entries = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.folder.glob("*/*.safetensors")]
+        entries = [(info.st_mtime, info.st_size, p) for p in self.folder.glob("*/*.safetensors") for info in [p.stat()]]
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= TOTAL_MAX_BYTES:

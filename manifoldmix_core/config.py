@@ -16,6 +16,7 @@ from typing import Any
 from . import jsonfile, methods, sources
 from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError, DamagedFile
+from .families import registry as families
 from .jsontypes import fits, type_name
 from .partition import check_spec
 
@@ -30,13 +31,17 @@ HOST_MEMORY_MB = 1024  # default `host_memory_mb`: two CUDA batches of 224 px im
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The architecture (open_clip config name or vision-config dict) and how features meet the head."""
+    """The model family (detected from the checkpoints when omitted), its own architecture (an open_clip config name or
+    vision-config dict, default ViT-B-32; a timm model name; a Hugging Face vision config, read from a model folder's
+    config.json when omitted), the family builder's options, and how features meet the head."""
 
-    architecture: Any = "ViT-B-32"
+    architecture: Any = None
     normalize_features: bool = False
     quick_gelu: bool | None = None
     image_mean: tuple = OPENAI_MEAN
     image_std: tuple = OPENAI_STD
+    family: str | None = None
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,8 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     if not isinstance(data, Mapping):
         raise ConfigError("a run config must be a JSON object")
     data = dict(data)
-    for key in ("model", "ingredients", "val"):
+    data.setdefault("model", {})  # every model setting has a default: the family and its architecture come from the checkpoints
+    for key in ("ingredients", "val"):
         if key not in data:
             raise ConfigError(f"the run config needs '{key}'")
     base = Path(base_dir or ".")
@@ -285,8 +291,11 @@ def _check_values(config: RunConfig) -> None:
         if section and getattr(config, section) is None:
             raise ConfigError(f"method {name} reads the '{section}' settings, which the config lacks; add \"{section}\": {{...}} "
                               "(the README's run config lists its keys)")
-    if not isinstance(model.architecture, (str, Mapping)) or not model.architecture:
-        raise ConfigError(f"model.architecture must be an open_clip config name or a vision-config object, got {model.architecture!r}")
+    if model.architecture is not None and (not isinstance(model.architecture, (str, Mapping)) or not model.architecture):
+        raise ConfigError("model.architecture must be the family's architecture: an open_clip config name or vision-config object, "
+                          f"a timm model name, or a Hugging Face vision-config object; got {model.architecture!r}")
+    if model.family is not None:
+        families.get(model.family)
     for key in ("image_mean", "image_std"):
         value = getattr(model, key)
         if len(value) != 3 or not all(_number(v) for v in value) or (key == "image_std" and not all(v > 0 for v in value)):

@@ -221,7 +221,7 @@ NAMED_PRESETS = (
     NamedPreset("coarse", "coarse (two halves of the blocks)", {"preset": "coarse"}),
     NamedPreset("medium", "medium (one component per block)", {"preset": "medium"}),
     NamedPreset("fine", "fine (attention / MLP per block)", {"preset": "fine"}),
-    *(NamedPreset(f"C{n}", f"C{n} (paper)", {"preset": "author", "granularity": g}, model_soups_only=True)
+    *(NamedPreset(f"C{n}", f"C{n} (paper; model-soups layout only)", {"preset": "author", "granularity": g}, model_soups_only=True)
       for n, g in ((8, 1), (15, 2), (26, 3))),
 )
 

@@ -63,6 +63,12 @@ def perturbed(state: dict, seed: int, scale: float) -> dict:
                 if v.is_floating_point() else v.clone()) for k, v in state.items()}
 
 
+def centred_head(features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A random linear head whose bias centres its logits on these features, so every class gets predicted."""
+    weight = torch.randn(CLASSES, features.shape[1], generator=torch.Generator().manual_seed(5)) * 4
+    return {"weight": weight, "bias": -(features @ weight.T).mean(0)}
+
+
 def write_sets(root: Path, logits) -> None:
     """val/test tensor files labelled by `logits(images)` of the pretrained model."""
     for split, seed in (("val", 10), ("test", 11)):
@@ -73,7 +79,7 @@ def write_sets(root: Path, logits) -> None:
 def write_config(root: Path, names, model: dict, partition: dict | None = None, paths=None) -> Path:
     config = {
         "name": "family", "model": {"image_mean": list(MEAN), "image_std": list(STD), **model},
-        "ingredients": [{"name": n, "path": p} for n, p in zip(names, paths or [f"{n}.safetensors" for n in names])],
+        "ingredients": [{"name": n, "path": p} for n, p in zip(names, paths or [f"zoo/{n}.safetensors" for n in names])],
         "val": {"name": "val", "source": "tensors", "path": "val.safetensors"},
         "test": [{"name": "test", "source": "tensors", "path": "test.safetensors"}], "ood": ["test"],
         "partition": partition or {"preset": "fine"},
@@ -86,35 +92,40 @@ def write_config(root: Path, names, model: dict, partition: dict | None = None, 
 
 
 def hf_world(root: Path, n: int = 3, folders: bool = True) -> Path:
-    """n finetunes of a tiny CLIPVisionModel with a head, as model folders (config.json + model.safetensors, the head in
+    """n finetunes (in root/zoo) of a tiny CLIPVisionModel with a head, as model folders (config.json + model.safetensors, the head in
     it) or as single files of prefix-less names (then `options` give the head count); val/test sets; the config."""
-    root.mkdir(parents=True, exist_ok=True)
+    (root / "zoo").mkdir(parents=True, exist_ok=True)
     base = hf_model()
-    head = {"weight": torch.randn(CLASSES, 32, generator=torch.Generator().manual_seed(5)), "bias": torch.zeros(CLASSES)}
+    with torch.no_grad():
+        head = centred_head(base(pixel_values=normalised(images(160, 10))).pooler_output)
     write_sets(root, lambda x: hf_logits(base, head, x))
     names = [f"ft{i}" for i in range(n)]
     base_state = {**base.state_dict(), **{f"head.{k}": v for k, v in head.items()}}
     for i, name in enumerate(names):
         state = perturbed(base_state, i, 0.02 * (i + 1))
         if folders:
-            base.save_pretrained(root / name)
-            save_file({k: v.contiguous() for k, v in state.items()}, root / name / "model.safetensors", metadata={"format": "pt"})
+            base.save_pretrained(root / "zoo" / name)
+            save_file({k: v.contiguous() for k, v in state.items()}, root / "zoo" / name / "model.safetensors", metadata={"format": "pt"})
         else:
             bare = {k.removeprefix("vision_model."): v.contiguous() for k, v in state.items()}
-            save_file(bare, root / f"{name}.safetensors")
+            save_file(bare, root / "zoo" / f"{name}.safetensors")
     model = {} if folders else {"options": {"num_attention_heads": 2}}
-    return write_config(root, names, model, paths=names if folders else None)
+    return write_config(root, names, model, paths=[f"zoo/{n}" for n in names] if folders else None)
 
 
 def timm_world(root: Path, n: int = 3) -> Path:
-    """n finetunes of a tiny timm ViT (its own head), val/test sets and the config."""
-    root.mkdir(parents=True, exist_ok=True)
+    """n finetunes (in root/zoo) of a tiny timm ViT (its own head), val/test sets and the config."""
+    (root / "zoo").mkdir(parents=True, exist_ok=True)
     base = timm_model()
+    with torch.no_grad():
+        head = centred_head(base.forward_head(base.forward_features(normalised(images(160, 10))), pre_logits=True))
+        base.head.weight.copy_(head["weight"])
+        base.head.bias.copy_(head["bias"])
     write_sets(root, lambda x: timm_logits(base, x))
     names = [f"ft{i}" for i in range(n)]
     for i, name in enumerate(names):
         save_file({k: v.contiguous() for k, v in perturbed(base.state_dict(), i, 0.02 * (i + 1)).items()},
-                  root / f"{name}.safetensors")
+                  root / "zoo" / f"{name}.safetensors")
     return write_config(root, names, {"architecture": TIMM_NAME, "options": TIMM_OPTIONS})
 
 
@@ -127,3 +138,13 @@ def shard(folder: Path) -> None:
         save_file({k: state[k] for k in keys}, folder / file)
     (folder / "model.safetensors").unlink()
     (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {k: f for f, ks in parts.items() for k in ks}}))
+
+
+def backbone_detect(names: set[str], folder_config=None):
+    """The toy family's detector (tests/test_families.py): timm's anatomy under the prefix `backbone.`."""
+    from manifoldmix_core.anatomy import KeyLayout, head_prefix
+    from manifoldmix_core.families.timm_vit import ANATOMY
+
+    if "backbone.patch_embed.proj.weight" not in names:
+        return None
+    return KeyLayout("backbone.", head_prefix(names), "backbone_vit", ANATOMY)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 from manifoldmix_core import safepaths
 from manifoldmix_core.anatomy import HPARAMS_FILE
 from manifoldmix_core.errors import PathError
-from manifoldmix_core.families import FAMILIES, detect
+from manifoldmix_core.families.registry import FAMILIES, detect
 
 from .paths import REPO
 

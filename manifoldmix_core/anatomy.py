@@ -95,7 +95,8 @@ def head_prefix(names: set[str]) -> str:
     head = next((p for p in HEAD_PREFIXES if p + "weight" in names and p + "bias" in names), None)
     if head is None:
         raise IngredientError("<checkpoint>", "no linear head found: expected 'head.weight'/'head.bias' or "
-                              "'classification_head.weight'/'classification_head.bias'")
+                              "'classification_head.weight'/'classification_head.bias'; for headless finetunes, "
+                              "name one head file shared by all of them as model.head")
     return head
 
 

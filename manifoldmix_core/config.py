@@ -42,6 +42,10 @@ class ModelConfig:
     image_std: tuple = OPENAI_STD
     family: str | None = None
     options: dict = field(default_factory=dict)
+    head: str | None = field(default=None, metadata=FILE)  # one head file shared by headless finetunes
+
+
+UNSET_MODEL = {"architecture": None, "family": None, "options": {}, "head": None}  # detected / the family's default when unset
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,10 @@ class RunConfig:
         return list(order[: self.ingredient_tests["top"]])
 
     def to_dict(self) -> dict:
-        """The config as JSON data; an unset optional section is left out, so configs written before it existed read the same."""
+        """The config as JSON data; an unset optional section or model setting is left out, so configs written before it
+        existed read the same (and runs started before it resume: the settings digest is over this)."""
         data = dataclasses.asdict(self)
+        data["model"] = {key: value for key, value in data["model"].items() if key not in UNSET_MODEL or value != UNSET_MODEL[key]}
         return {key: value for key, value in data.items() if value is not None or key not in _sections(optional=True)}
 
     def settings_digest(self) -> str:
@@ -125,7 +131,7 @@ class RunConfig:
         for name, cls in _sections().items():
             for f in dataclasses.fields(cls):
                 if f.metadata.get("file") and data.get(name):
-                    data[name].pop(f.name)
+                    data[name].pop(f.name, None)
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     @property
@@ -227,7 +233,8 @@ def _files_resolved(section, base: Path):
     """A settings section with its file fields resolved against the config's folder."""
     if section is None:
         return None
-    files = {f.name: _resolve(base, getattr(section, f.name)) for f in dataclasses.fields(section) if f.metadata.get("file")}
+    files = {f.name: _resolve(base, getattr(section, f.name)) for f in dataclasses.fields(section)
+             if f.metadata.get("file") and getattr(section, f.name) is not None}
     return dataclasses.replace(section, **files)
 
 

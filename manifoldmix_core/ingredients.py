@@ -24,9 +24,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file
 
 from . import jsonfile
-from .anatomy import HPARAMS_FILE, SUFFIXES, ParamInfo, Signature
+from .anatomy import HEAD_PREFIXES, HPARAMS_FILE, SUFFIXES, ParamInfo, Signature
 from .errors import DamagedFile, IngredientError
-from .families import FAMILIES, detect
+from .families.registry import FAMILIES, detect
 from .fingerprint import cached_file_digest, file_digest, files_digest
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
@@ -40,6 +40,7 @@ class Ingredient:
     name: str
     path: Path
     hparams: Mapping | None = field(default=None, compare=False)
+    head: Path | None = None  # one head file shared by all ingredients, for headless finetunes (config `model.head`)
 
 
 def find_ingredients(folder: str | Path) -> list[Ingredient]:
@@ -234,6 +235,56 @@ def _unwrap(path: Path, state) -> dict[str, torch.Tensor]:
     return state
 
 
+SHARED_HEAD = "head."  # the names a shared head file's tensors take in each ingredient
+
+
+def read_head(path: str | Path) -> dict[str, torch.Tensor]:
+    """A shared head file's weight and bias (stored as `weight`/`bias` or under a head prefix), named `head.*`."""
+    state = read_state_dict(path)
+    for prefix in ("", *HEAD_PREFIXES):
+        if {prefix + "weight", prefix + "bias"} <= state.keys() and len(state) == 2:
+            return {SHARED_HEAD + k: state[prefix + k] for k in ("weight", "bias")}
+    raise IngredientError(path, f"is not a linear head: expected exactly 'weight' and 'bias' (or 'head.weight' and "
+                          f"'head.bias'), found {sorted(state)[:6]}")
+
+
+def _with_head(ing: Ingredient, names) -> None:
+    """A shared head is for headless checkpoints only: one that has a head of its own is refused, naming the parameter."""
+    own = next((n for n in names if n.startswith(SHARED_HEAD)), None)
+    if own is not None:
+        raise IngredientError(ing.path, f"has a head of its own, but model.head gives a shared one ({ing.head}); "
+                              "remove model.head or use headless checkpoints", param=own)
+
+
+def ingredient_signature(ing: Ingredient) -> Signature:
+    """An ingredient's names, shapes and dtypes: its checkpoint's, and the shared head's when there is one."""
+    signature = read_signature(ing.path)
+    if ing.head is None:
+        return signature
+    _with_head(ing, signature)
+    return {**signature, **signature_of(read_head(ing.head))}
+
+
+def ingredient_state(ing: Ingredient) -> dict[str, torch.Tensor]:
+    """An ingredient's tensors: its checkpoint's, and the shared head's when there is one."""
+    state = read_state_dict(ing.path)
+    if ing.head is None:
+        return state
+    _with_head(ing, state)
+    return {**state, **read_head(ing.head)}
+
+
+def ingredient_fingerprinted(ing: Ingredient, cache_dir: Path | None) -> tuple[str, dict[str, torch.Tensor] | None]:
+    """read_fingerprinted for an ingredient: with a shared head, the hash covers the head's content too."""
+    digest, state = read_fingerprinted(ing.path, cache_dir)
+    if ing.head is None:
+        return digest, state
+    if state is not None:
+        _with_head(ing, state)
+        state = {**state, **read_head(ing.head)}
+    return files_digest([("checkpoint " + digest, ing.head)], cache_dir), state
+
+
 def read_signature(path: str | Path) -> Signature:
     """Names, shapes and dtypes of a checkpoint (all shards of a model folder); for safetensors only the header is read."""
     path = Path(path)
@@ -287,10 +338,10 @@ def validate_pool(ingredients: list[Ingredient]) -> Signature:
     if duplicate:
         raise IngredientError(duplicate, "two ingredients share this name; names must be unique")
     first = ingredients[0]
-    reference = read_signature(first.path)
+    reference = ingredient_signature(first)
     family = detect(reference, first.path, read_folder_config(first.path)).family
     for ing in ingredients[1:]:
-        signature = read_signature(ing.path)
+        signature = ingredient_signature(ing)
         other = detect(signature, ing.path, read_folder_config(ing.path)).family
         if other != family:
             raise IngredientError(ing.path, f"is a {FAMILIES[other].label} checkpoint but {first.path} is a "

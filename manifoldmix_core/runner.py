@@ -32,9 +32,9 @@ from .data import EvalSet, SetMemory, load_dataset, place
 from .distributed import SINGLE, FollowerJournal, Group
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, bound_classifier, pick_device
-from .families import FAMILIES, detect
+from .families.registry import FAMILIES, detect
 from .files import default_cache_dir, write_atomic
-from .ingredients import Ingredient, read_folder_config, read_state_dict, validate_pool
+from .ingredients import Ingredient, ingredient_state, read_folder_config, validate_pool
 from .lazy import resolve as resolve_ref
 from .mixing import FlatLayout
 from .models import ModelSpec, build_classifier, check_architecture
@@ -61,7 +61,8 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
             cache_dir: Path | None = None, group: Group = SINGLE) -> Setup:
     """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place: sets
     left on disk are read through staging buffers that must fit `host_memory_mb`; on a device a rank keeps its shard)."""
-    ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
+    head = Path(config.model.head) if config.model.head else None
+    ingredients = [Ingredient(i.name, Path(i.path), i.hparams, head) for i in config.ingredients]
     signature = validate_pool(ingredients)
     folder_config = read_folder_config(ingredients[0].path)
     key_layout = detect(signature, ingredients[0].path, folder_config, config.model.family)
@@ -294,7 +295,7 @@ def _save_fused(path: Path, setup: Setup, method: str, result: SoupResult, confi
                for name, view in setup.kitchen.flat_layout.views(result.params).items()}
     constants = [n for n in signature if n not in tensors]
     if constants:
-        first = read_state_dict(setup.kitchen.ingredients[result.ingredients[0]].path)
+        first = ingredient_state(setup.kitchen.ingredients[result.ingredients[0]])
         tensors.update({n: first[n].contiguous() for n in constants})
     recipe = {"method": method, "ingredients": result.ingredients, "lambdas": result.lambdas, "beta": None, **result.extra,
               "valacc": result.valacc, "partition": json.loads(setup.partition.to_json()), "config": config.to_dict()}

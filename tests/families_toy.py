@@ -91,9 +91,10 @@ def write_config(root: Path, names, model: dict, partition: dict | None = None, 
     return path
 
 
-def hf_world(root: Path, n: int = 3, folders: bool = True) -> Path:
+def hf_world(root: Path, n: int = 3, folders: bool = True, shared_head: bool = False) -> Path:
     """n finetunes (in root/zoo) of a tiny CLIPVisionModel with a head, as model folders (config.json + model.safetensors, the head in
-    it) or as single files of prefix-less names (then `options` give the head count); val/test sets; the config."""
+    it, or headless as save_pretrained writes them with one shared head file) or as single files of prefix-less names
+    (then `options` give the head count); val/test sets; the config."""
     (root / "zoo").mkdir(parents=True, exist_ok=True)
     base = hf_model()
     with torch.no_grad():
@@ -103,6 +104,8 @@ def hf_world(root: Path, n: int = 3, folders: bool = True) -> Path:
     base_state = {**base.state_dict(), **{f"head.{k}": v for k, v in head.items()}}
     for i, name in enumerate(names):
         state = perturbed(base_state, i, 0.02 * (i + 1))
+        if shared_head:
+            state = {k: v for k, v in state.items() if not k.startswith("head.")}
         if folders:
             base.save_pretrained(root / "zoo" / name)
             save_file({k: v.contiguous() for k, v in state.items()}, root / "zoo" / name / "model.safetensors", metadata={"format": "pt"})
@@ -110,6 +113,9 @@ def hf_world(root: Path, n: int = 3, folders: bool = True) -> Path:
             bare = {k.removeprefix("vision_model."): v.contiguous() for k, v in state.items()}
             save_file(bare, root / "zoo" / f"{name}.safetensors")
     model = {} if folders else {"options": {"num_attention_heads": 2}}
+    if shared_head:
+        save_file(head, root / "head.safetensors")
+        model["head"] = "head.safetensors"
     return write_config(root, names, model, paths=[f"zoo/{n}" for n in names] if folders else None)
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from app_support are redefined as arguments)
 """Model families: detection, partitions on each family's anatomy, a run per family through the runner whose fused
 model reloads in the family's own library with the engine's logits, model folders (sharded too), a toy family
 registered through the registry alone, and the errors a user meets."""
@@ -12,6 +13,7 @@ import timm
 import torch
 import toy
 import transformers
+from app_support import app_env  # noqa: F401  (the app tests' environment)
 from helpers import run_config
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -162,9 +164,10 @@ def test_timm_run_end_to_end_and_fused_state_dict_loads_in_timm(tmp_path):
     assert (ft.timm_logits(model.eval(), images) - _engine_logits(tmp_path / "run", images)).abs().max() <= 1e-5
 
 
-@pytest.mark.parametrize("folders", [True, False], ids=["model folders", "prefix-less files"])
-def test_hf_clip_run_end_to_end_and_fused_folder_loads_with_from_pretrained(tmp_path, folders):
-    results = run_config(ft.hf_world(tmp_path / "w", folders=folders), tmp_path / "run")
+@pytest.mark.parametrize("folders, shared_head", [(True, False), (False, False), (True, True)],
+                         ids=["model folders", "prefix-less files", "headless folders + shared head"])
+def test_hf_clip_run_end_to_end_and_fused_folder_loads_with_from_pretrained(tmp_path, folders, shared_head):
+    results = run_config(ft.hf_world(tmp_path / "w", folders=folders, shared_head=shared_head), tmp_path / "run")
     _check_run(results)
     folder = tmp_path / "run" / runs.FUSED_MODEL
     tower = transformers.CLIPVisionModel.from_pretrained(folder).eval()
@@ -173,6 +176,20 @@ def test_hf_clip_run_end_to_end_and_fused_folder_loads_with_from_pretrained(tmp_
     assert (ft.hf_logits(tower, head, images) - _engine_logits(tmp_path / "run", images)).abs().max() <= 1e-5
     with safe_open(folder / "head.safetensors", "pt") as f:
         assert json.loads(f.metadata()["manifoldmix_recipe"])["method"] == "manifoldmixms"
+
+
+def test_a_shared_head_is_for_headless_checkpoints_only(tmp_path):
+    config = ft.hf_world(tmp_path / "w", n=2, folders=False)
+    save_file({"weight": torch.zeros(ft.CLASSES, 32), "bias": torch.zeros(ft.CLASSES)}, tmp_path / "w" / "head.safetensors")
+    data = json.loads(config.read_text())
+    data["model"]["head"] = "head.safetensors"
+    config.write_text(json.dumps(data))
+    with pytest.raises(IngredientError, match=r"ft0.safetensors \(parameter 'head.bias'\): has a head of its own, but model.head"):
+        run_config(config, tmp_path / "run")
+    headless = ft.hf_world(tmp_path / "h", n=2, shared_head=True)
+    save_file({"fc.weight": torch.zeros(ft.CLASSES, 32)}, tmp_path / "h" / "head.safetensors")
+    with pytest.raises(IngredientError, match=r"head.safetensors: is not a linear head: expected exactly 'weight' and 'bias'"):
+        run_config(headless, tmp_path / "run2")
 
 
 # -- config ------------------------------------------------------------------------------------------------------------
@@ -217,3 +234,34 @@ def test_a_toy_family_registered_through_the_registry_alone_runs(tmp_path, monke
     results = run_config(config, tmp_path / "run")
     _check_run(results)
     assert json.loads((tmp_path / "run" / runs.RESULTS).read_text())["methods"].keys() == results["methods"].keys()
+
+
+# -- the app ------------------------------------------------------------------------------------------------------------
+
+
+def test_ingredients_page_shows_each_ingredients_family_and_partition_page_draws_its_anatomy(app_env, tmp_path):
+    from test_app_pages import open_page, texts
+
+    draft = load_config(ft.hf_world(tmp_path / "h", n=2)).to_dict()
+    at = open_page("views/ingredients.py", draft=draft)
+    assert not at.exception
+    assert list(at.dataframe[0].value["family"]) == [FAMILIES["hf_clip"].label] * 2
+    assert all(f.label in texts(at.caption) for f in FAMILIES.values())
+    at = open_page("views/partition.py", draft=load_config(ft.timm_world(tmp_path / "t", n=2)).to_dict())
+    assert not at.exception
+    at.selectbox(key="partition_preset").set_value("fine").run()
+    assert "Valid: 7 components" in texts(at.success)
+    assert list(at.dataframe[0].value["unit"])[:3] == ["embeddings", "block 0 attention", "block 0 MLP"]
+    assert "C8" not in at.selectbox(key="partition_preset").options
+
+
+def test_model_may_be_omitted_and_unset_model_settings_stay_out_of_the_canonical_config(tmp_path):
+    config = ft.hf_world(tmp_path / "w", n=2)
+    data = json.loads(config.read_text())
+    del data["model"]
+    config.write_text(json.dumps(data))
+    parsed = load_config(config)
+    assert parsed.model.family is None and parsed.model.architecture is None and parsed.model.options == {}
+    assert set(parsed.to_dict()["model"]) == {"normalize_features", "quick_gelu", "image_mean", "image_std"}
+    results = run_config(config, tmp_path / "run")
+    assert set(results["methods"]) == {"uniform_soup", "greedy_soup", "manifoldmixms"}

@@ -73,7 +73,7 @@ def detect(names: Iterable[str], source: str | Path = "<checkpoint>", folder_con
             raise IngredientError(source, exc.detail, exc.param) from exc
         if layout is not None:
             return layout
-    looked = "; ".join(f"{f.name}: {' or '.join(repr(k) for k in f.looks_for)}" for f in tried)
+    looked = "; ".join(f"{f.name}: {', '.join(repr(k) for k in f.looks_for)}" for f in tried)
     raise IngredientError(source, f"no ViT image tower found; tried the model families {looked}. "
                           f"Its first keys are {sorted(names)[:4]}: re-save the checkpoint in one of these layouts, "
                           "or register a family for it (manifoldmix_core/families/)")

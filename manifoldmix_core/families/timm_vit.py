@@ -5,6 +5,7 @@ The fused.safetensors of a run is already a timm state dict: `timm.create_model(
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from ..anatomy import Anatomy, KeyLayout, head_prefix
@@ -40,7 +41,7 @@ def spec(model_config, signature, layout: KeyLayout, folder_config: Mapping | No
                      options=dict(model_config.options))
     with torch.device("meta"):
         size = build(spec).patch_embed.img_size
-    return ModelSpec(**{**spec.__dict__, "input_size": int(size[0])})
+    return dataclasses.replace(spec, input_size=int(size[0]))
 
 
 def build(spec):

@@ -93,7 +93,7 @@ def check_file(path: Path, name: str | None = None, reference: Path | None = Non
     from manifoldmix_core.ingredients import check_compatible, read_folder_config, read_signature
 
     name = name or Path(path).stem
-    size = path.stat().st_size if path.is_file() else 0
+    size = _size(path)
     try:
         signature = read_signature(path)
         family = FAMILIES[detect(signature, path, read_folder_config(path)).family].label
@@ -103,6 +103,17 @@ def check_file(path: Path, name: str | None = None, reference: Path | None = Non
         return Checked(name, path, size, error=str(exc))
     n_params = sum(math.prod(info.shape) for info in signature.values())
     return Checked(name, path, size, n_params, len(signature), family=family)
+
+
+def _size(path: Path) -> int:
+    """Bytes of a checkpoint file, or of a model folder's weights (0 when they cannot be listed: the check says why)."""
+    from manifoldmix_core.errors import ManifoldMixError
+    from manifoldmix_core.ingredients import weight_files
+
+    try:
+        return sum(f.stat().st_size for f in weight_files(path) if f.is_file()) if path.exists() else 0
+    except ManifoldMixError:
+        return 0
 
 
 def hparams_beside(path: Path) -> dict | None:

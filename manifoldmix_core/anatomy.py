@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from .errors import IngredientError
 
 SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 HPARAMS_FILE = "hparams.json"
+FOLDER_CONFIG, FOLDER_WEIGHTS, FOLDER_INDEX = "config.json", "model.safetensors", "model.safetensors.index.json"
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the image normalisation CLIP's towers were trained with
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -41,6 +43,13 @@ class Anatomy:
 
 
 OPEN_CLIP_ANATOMY = Anatomy(r"(?:^|\.)transformer\.resblocks\.(?P<idx>\d+)\.(?P<rest>.*)$", ATTENTION_HALF, FINAL)
+
+
+def is_model_folder(path: Path) -> bool:
+    """A model folder as Hugging Face writes one: config.json and the weights (`model.safetensors`, or its shards' index)."""
+    path = Path(path)
+    return path.is_dir() and (path / FOLDER_CONFIG).is_file() and \
+        ((path / FOLDER_WEIGHTS).is_file() or (path / FOLDER_INDEX).is_file())
 
 
 @dataclass(frozen=True)

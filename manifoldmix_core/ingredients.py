@@ -24,13 +24,22 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file
 
 from . import jsonfile
-from .anatomy import HEAD_PREFIXES, HPARAMS_FILE, SUFFIXES, ParamInfo, Signature
+from .anatomy import (
+    FOLDER_CONFIG,
+    FOLDER_INDEX,
+    FOLDER_WEIGHTS,
+    HEAD_PREFIXES,
+    HPARAMS_FILE,
+    SUFFIXES,
+    ParamInfo,
+    Signature,
+    is_model_folder,
+)
 from .errors import DamagedFile, IngredientError
 from .families.registry import FAMILIES, detect
 from .fingerprint import cached_file_digest, file_digest, files_digest
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
-FOLDER_CONFIG, FOLDER_WEIGHTS, FOLDER_INDEX = "config.json", "model.safetensors", "model.safetensors.index.json"
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,6 @@ def find_ingredients(folder: str | Path) -> list[Ingredient]:
 
 def _name(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
-
-
-def is_model_folder(path: Path) -> bool:
-    """A folder holding config.json and the weights (`model.safetensors`, or the index of its shards)."""
-    return path.is_dir() and (path / FOLDER_CONFIG).is_file() and \
-        ((path / FOLDER_WEIGHTS).is_file() or (path / FOLDER_INDEX).is_file())
 
 
 def weight_files(path: Path) -> list[Path]:

@@ -265,3 +265,22 @@ def test_model_may_be_omitted_and_unset_model_settings_stay_out_of_the_canonical
     assert set(parsed.to_dict()["model"]) == {"normalize_features", "quick_gelu", "image_mean", "image_std"}
     results = run_config(config, tmp_path / "run")
     assert set(results["methods"]) == {"uniform_soup", "greedy_soup", "manifoldmixms"}
+
+
+def test_picking_a_model_folders_weights_on_a_server_folder_adds_the_folder(app_env, tmp_path, monkeypatch):
+    from test_app_pages import open_page
+
+    ft.hf_world(tmp_path / "h", n=2)
+    ft.shard(tmp_path / "h" / "zoo" / "ft1")
+    monkeypatch.setenv("MANIFOLDMIX_ROOTS", str(tmp_path / "h" / "zoo"))
+    at = open_page("views/ingredients.py", draft={"name": "x", "model": {}, "ingredients": [], "val": None, "test": [], "ood": []})
+    files = at.multiselect(key="server_files")
+    assert {"ft0/model.safetensors", "ft1/model-00001-of-00002.safetensors"} <= set(files.options)
+    files.set_value(["ft0/model.safetensors", "ft1/model-00001-of-00002.safetensors"]).run()
+    at.button(key="add_server").click().run()
+    assert not at.exception and not at.error
+    pool = at.session_state["draft"]["ingredients"]
+    assert [(i["name"], i["path"]) for i in pool] == [("ft0", str(tmp_path / "h" / "zoo" / "ft0")),
+                                                      ("ft1", str(tmp_path / "h" / "zoo" / "ft1"))]
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["ft1", "size (MB)"] == table.loc["ft0", "size (MB)"] > 0

@@ -11,7 +11,7 @@ from app_lib.ingredient_pool import UploadTooLarge, check_file, hparams_beside, 
 from app_lib.paths import data_roots, inside_roots, list_files
 from app_lib.ui import draft
 from app_lib.vocabulary import counted, to_percent
-from manifoldmix_core.anatomy import SUFFIXES
+from manifoldmix_core.anatomy import SUFFIXES, is_model_folder
 from manifoldmix_core.errors import PathError
 from manifoldmix_core.families import FAMILIES
 
@@ -31,6 +31,7 @@ def add(paths) -> None:
     upload is deleted again) and say which files the pool already holds."""
     reference = pool[0]["path"] if pool else None
     for path in paths:
+        path = path.parent if is_model_folder(path.parent) else path  # a model folder's weights stand for the folder
         taken = {i["name"] for i in pool}
         held = next((i["name"] for i in pool if i["path"] == str(path)), None)
         if held:

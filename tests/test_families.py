@@ -6,6 +6,8 @@ registered through the registry alone, and the errors a user meets."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import families_toy as ft
 import pytest
@@ -14,7 +16,7 @@ import torch
 import toy
 import transformers
 from app_support import app_env  # noqa: F401  (the app tests' environment)
-from helpers import run_config
+from helpers import REPO, cli, run_config
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -192,6 +194,16 @@ def test_a_shared_head_is_for_headless_checkpoints_only(tmp_path):
         run_config(headless, tmp_path / "run2")
 
 
+def test_the_cli_runs_a_pool_of_hugging_face_model_folders(tmp_path):
+    """As the app launches runs: a fresh process, where transformers is imported only when the tower is built."""
+    done = cli("run", ft.hf_world(tmp_path / "w"), "--run-dir", tmp_path / "run", "--quiet")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert runs.read_status(tmp_path / "run")["state"] == "finished"
+    assert (tmp_path / "run" / runs.FUSED_MODEL / "config.json").is_file()
+    with safe_open(tmp_path / "run" / runs.FUSED, "pt") as f:
+        assert f.metadata()["manifoldmix_family"] == "hf_clip"
+
+
 # -- config ------------------------------------------------------------------------------------------------------------
 
 
@@ -284,3 +296,12 @@ def test_picking_a_model_folders_weights_on_a_server_folder_adds_the_folder(app_
                                                       ("ft1", str(tmp_path / "h" / "zoo" / "ft1"))]
     table = at.dataframe[0].value.set_index("name")
     assert table.loc["ft1", "size (MB)"] == table.loc["ft0", "size (MB)"] > 0
+
+
+def test_the_registry_and_config_validation_import_no_model_library():
+    """The app's start and config validation stay as light as before: families import their library when they build."""
+    code = ("import sys, manifoldmix_core.config, manifoldmix_core.families, app_lib.ingredient_pool; "
+            "print(sorted(m for m in ('torch', 'transformers', 'timm', 'open_clip') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

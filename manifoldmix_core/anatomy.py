@@ -76,7 +76,6 @@ class KeyLayout:
     head_prefix: str
     family: str = "open_clip"  # the model family (families/) whose library builds the tower
     anatomy: Anatomy = OPEN_CLIP_ANATOMY
-    tower_prefix: str = ""  # put before a tower name (after visual_prefix is taken off) to get the built tower's name
     tower_roots: tuple[str, ...] = ()  # when set, only names (after visual_prefix) starting with one of these are the tower
 
     def is_head(self, name: str) -> bool:
@@ -89,7 +88,7 @@ class KeyLayout:
         rest = name[len(self.visual_prefix):]
         if self.tower_roots and not rest.startswith(self.tower_roots):
             return None
-        return self.tower_prefix + rest
+        return rest
 
     def classifier_name(self, name: str) -> str | None:
         """The classifier's own parameter name for a checkpoint name, or None if it is inert."""
@@ -130,7 +129,7 @@ class Part:
 
 def part_of(name: str, layout: KeyLayout) -> Part:
     """The part of the ViT a parameter belongs to: embeddings, block i (attention or MLP half), final norm + projection, head, inert."""
-    if name.startswith(layout.head_prefix) and (layout.is_head(name) or layout.visual_prefix != ""):
+    if layout.is_head(name):
         return Part("head")
     rest = layout.tower_name(name)
     if rest is None:

@@ -26,11 +26,11 @@ def detect(names: set[str], folder_config: Mapping | None = None) -> KeyLayout |
     The tower is built with the names the checkpoint has: WithProjection when it holds `visual_projection.weight`, else
     the bare vision transformer (prefix-less names whatever the transformers version)."""
     if "vision_model." + PATCH in names and PROJECTION in names:
-        return KeyLayout("", head_prefix(names), "hf_clip", ANATOMY, "", ("vision_model.", "visual_projection."))
+        return KeyLayout("", head_prefix(names), "hf_clip", ANATOMY, ("vision_model.", "visual_projection."))
     if "vision_model." + PATCH in names:
         return KeyLayout("vision_model.", head_prefix(names), "hf_clip", ANATOMY)
     if PATCH in names:
-        return KeyLayout("", head_prefix(names), "hf_clip", ANATOMY, "", BARE_ROOTS)
+        return KeyLayout("", head_prefix(names), "hf_clip", ANATOMY, BARE_ROOTS)
     return None
 
 

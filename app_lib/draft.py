@@ -9,7 +9,7 @@ from manifoldmix_core.methods import WISE_FT, defaults
 from .demo import demo_config, demo_status
 
 OPTIMIZERS = ("Cobyla", "NGOpt", "CMA", "OnePlusOne", "DE", "PSO", "TwoPointsDE", "RandomSearch")
-EMPTY = {"name": "my-run", "model": {"architecture": "ViT-B-32"}, "ingredients": [], "val": None, "test": [], "ood": [],
+EMPTY = {"name": "my-run", "model": {}, "ingredients": [], "val": None, "test": [], "ood": [],
          "partition": {"preset": "structural"}, "methods": defaults(), "manifoldmix": {}, "device": "auto"}
 
 

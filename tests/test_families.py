@@ -305,3 +305,14 @@ def test_the_registry_and_config_validation_import_no_model_library():
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_draft_started_in_the_app_runs_on_hugging_face_folders(tmp_path):
+    """The app's empty draft names no architecture, so the family (here Hugging Face, from config.json) decides it."""
+    from app_lib.draft import EMPTY
+
+    config = ft.hf_world(tmp_path / "w", n=2)
+    data = json.loads(config.read_text())
+    data["model"] = {**EMPTY["model"], **{k: data["model"][k] for k in ("image_mean", "image_std")}}
+    config.write_text(json.dumps(data))
+    assert set(run_config(config, tmp_path / "run")["methods"]) == {"uniform_soup", "greedy_soup", "manifoldmixms"}

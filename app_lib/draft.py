@@ -8,7 +8,7 @@ from manifoldmix_core.methods import defaults
 
 from .demo import demo_config, demo_status
 
-EMPTY = {"name": "my-run", "model": {"architecture": "ViT-B-32"}, "ingredients": [], "val": None, "test": [], "ood": [],
+EMPTY = {"name": "my-run", "model": {}, "ingredients": [], "val": None, "test": [], "ood": [],
          "partition": {"preset": "structural"}, "methods": defaults(), "manifoldmix": {}, "device": "auto"}
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from manifoldmix_core import safepaths
-from manifoldmix_core.anatomy import HPARAMS_FILE, detect_key_layout
+from manifoldmix_core.anatomy import HPARAMS_FILE
 from manifoldmix_core.errors import PathError
+from manifoldmix_core.families.registry import FAMILIES, detect
 
 from .paths import REPO
 from .vocabulary import size_text, unique_name
@@ -113,24 +114,36 @@ class Checked:
     n_params: int = 0
     n_tensors: int = 0
     error: str | None = None
+    family: str = ""  # the model family's label (families/), detected from the parameter names
 
 
 def check_file(path: Path, name: str | None = None, reference: Path | None = None) -> Checked:
     """Read a checkpoint's signature (never unpickling code) and compare it with the reference ingredient's."""
     from manifoldmix_core.errors import ManifoldMixError
-    from manifoldmix_core.ingredients import check_compatible, read_signature
+    from manifoldmix_core.ingredients import check_compatible, read_folder_config, read_signature
 
     name = name or Path(path).stem
-    size = path.stat().st_size if path.is_file() else 0
+    size = _size(path)
     try:
         signature = read_signature(path)
-        detect_key_layout(signature)
+        family = FAMILIES[detect(signature, path, read_folder_config(path)).family].label
         if reference is not None and Path(reference) != Path(path):
             check_compatible(path, signature, read_signature(reference), reference)
     except ManifoldMixError as exc:
         return Checked(name, path, size, error=str(exc))
     n_params = sum(math.prod(info.shape) for info in signature.values())
-    return Checked(name, path, size, n_params, len(signature))
+    return Checked(name, path, size, n_params, len(signature), family=family)
+
+
+def _size(path: Path) -> int:
+    """Bytes of a checkpoint file, or of a model folder's weights (0 when they cannot be listed: the check says why)."""
+    from manifoldmix_core.errors import ManifoldMixError
+    from manifoldmix_core.ingredients import weight_files
+
+    try:
+        return sum(f.stat().st_size for f in weight_files(path) if f.is_file()) if path.exists() else 0
+    except ManifoldMixError:
+        return 0
 
 
 def hparams_beside(path: Path) -> dict | None:

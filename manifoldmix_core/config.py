@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from . import jsonfile, methods, sources
 from .anatomy import OPENAI_MEAN, OPENAI_STD
 from .errors import ConfigError, DamagedFile
+from .families import registry as families
 from .jsontypes import type_name
 from .lazy import load_ref
 from .partition import check_spec
-from .settings import Settings, build, extra
+from .settings import Settings, build, extra, setting
 
 NAME_MAX = 128
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -34,19 +35,25 @@ HOST_MEMORY_MB = 1024  # default `host_memory_mb`: two CUDA batches of 224 px im
 
 
 class ModelConfig(Settings):
-    """The architecture (open_clip config name or vision-config dict) and how features meet the head."""
+    """The model family (detected from the checkpoints when omitted), its own architecture (an open_clip config name or
+    vision-config dict, default ViT-B-32; a timm model name; a Hugging Face vision config, read from a model folder's
+    config.json when omitted), the family builder's options, and how features meet the head."""
 
-    architecture: Any = "ViT-B-32"
+    architecture: Any = None
     normalize_features: bool = False
     quick_gelu: bool | None = None
     image_mean: tuple = OPENAI_MEAN
     image_std: tuple = OPENAI_STD
+    family: str | None = None
+    options: dict = Field(default_factory=dict)
+    head: str | None = setting(None, file=True)  # one head file shared by headless finetunes
 
     @field_validator("architecture")
     @classmethod
     def _architecture(cls, value):
-        if not isinstance(value, (str, Mapping)) or not value:
-            raise ValueError("must be an open_clip config name or a vision-config object")
+        if value is not None and (not isinstance(value, (str, Mapping)) or not value):
+            raise ValueError("must be the family's architecture: an open_clip config name or vision-config object, "
+                             "a timm model name, or a Hugging Face vision-config object")
         return value
 
     @field_validator("image_mean", "image_std")
@@ -56,6 +63,9 @@ class ModelConfig(Settings):
         if len(value) != 3 or not all(_number(v) for v in value) or (positive and not all(v > 0 for v in value)):
             raise ValueError(f"must be three numbers (R, G, B){', all positive' if positive else ''}")
         return tuple(value)
+
+
+UNSET_MODEL = {"architecture": None, "family": None, "options": {}, "head": None}  # detected / the family's default when unset
 
 
 class IngredientConfig(Settings):
@@ -103,8 +113,10 @@ class RunConfig(BaseModel):
         return list(order[: self.ingredient_tests["top"]])
 
     def to_dict(self) -> dict:
-        """The config as JSON data; an unset optional section is left out, so configs written before it existed read the same."""
+        """The config as JSON data; an unset optional section or model setting is left out, so configs written before it
+        existed read the same (and runs started before it resume: the settings digest is over this)."""
         data = self.model_dump(mode="json")
+        data["model"] = {key: value for key, value in data["model"].items() if key not in UNSET_MODEL or value != UNSET_MODEL[key]}
         return {key: value for key, value in data.items() if value is not None or key not in optional_sections()}
 
     def settings_digest(self) -> str:
@@ -113,10 +125,10 @@ class RunConfig(BaseModel):
         for item in (*data["ingredients"], data["val"], *data["test"]):
             item.pop("path")
         data.pop("host_memory_mb")  # where sets are staged changes no result, so a run may resume with another budget
-        for name, model in sections().items():
+        for name, model in {"model": ModelConfig, **sections()}.items():
             for key in model.model_fields:
                 if extra(model, key).get("file") and data.get(name):
-                    data[name].pop(key)
+                    data[name].pop(key, None)
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
 
     @property
@@ -165,7 +177,8 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     if not isinstance(data, Mapping):
         raise ConfigError("a run config must be a JSON object")
     data = dict(data)
-    for key in ("model", "ingredients", "val"):
+    data.setdefault("model", {})  # every model setting has a default: the family and its architecture come from the checkpoints
+    for key in ("ingredients", "val"):
         if key not in data:
             raise ConfigError(f"the run config needs '{key}'")
     base = Path(base_dir or ".")
@@ -179,7 +192,7 @@ def parse_config(data: Mapping, base_dir: Path | None = None) -> RunConfig:
     if not isinstance(ingredients, list) or not ingredients:
         raise ConfigError("'ingredients' must be a non-empty list of {name, path} or {\"folder\": path}")
     data["ingredients"] = [_ingredient(i, f"ingredients[{n}]", base) for n, i in enumerate(ingredients)]
-    data["model"] = build(ModelConfig, data["model"], "model")
+    data["model"] = _section(ModelConfig, "model", base, data["model"])
     data["val"] = _dataset(data["val"], "val", base)
     if not isinstance(data.get("test", []), list):
         raise ConfigError(f"'test' must be a list of datasets, got {json.dumps(data['test'])[:120]}")
@@ -211,9 +224,10 @@ def _check_ingredient_tests(value) -> None:
 
 
 def _section(model: type[BaseModel], name: str, base: Path, data) -> BaseModel:
-    """A method's settings section, its file fields resolved against the config's folder."""
+    """A settings section (a method's, or `model`), its file fields resolved against the config's folder."""
     section = build(model, data, name)
-    files = {key: _resolve(base, getattr(section, key)) for key in model.model_fields if extra(model, key).get("file")}
+    files = {key: _resolve(base, getattr(section, key)) for key in model.model_fields
+             if extra(model, key).get("file") and getattr(section, key) is not None}
     return section.model_copy(update=files) if files else section
 
 
@@ -275,6 +289,8 @@ def _check_values(config: RunConfig) -> None:
         if section and getattr(config, section.section) is None:
             raise ConfigError(f"method {name} reads the '{section.section}' settings, which the config lacks; add "
                               f"\"{section.section}\": {{...}} (the README's run config lists its keys)")
+    if config.model.family is not None:
+        families.get(config.model.family)
     if not DEVICE.fullmatch(config.device):
         raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}")
     check_spec(config.partition)

@@ -1,5 +1,8 @@
 """Find, read and validate ingredient checkpoints, never executing pickled code.
 
+An ingredient is a single checkpoint file, or a model folder as Hugging Face writes one (`config.json` and
+`model.safetensors`, or shards listed by `model.safetensors.index.json`), whose shards read as one state dict.
+
 Ingredients are handled lazily: a pool only keeps file paths and signatures (names, shapes,
 dtypes); tensors are read when an algorithm needs that model, so memory does not grow with
 the number of ingredients.
@@ -21,9 +24,20 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file
 
 from . import jsonfile
-from .anatomy import HPARAMS_FILE, SUFFIXES, ParamInfo, Signature
+from .anatomy import (
+    FOLDER_CONFIG,
+    FOLDER_INDEX,
+    FOLDER_WEIGHTS,
+    HEAD_PREFIXES,
+    HPARAMS_FILE,
+    SUFFIXES,
+    ParamInfo,
+    Signature,
+    is_model_folder,
+)
 from .errors import DamagedFile, IngredientError
-from .fingerprint import cached_file_digest, file_digest
+from .families.registry import FAMILIES, detect
+from .fingerprint import cached_file_digest, file_digest, files_digest
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
@@ -35,24 +49,64 @@ class Ingredient:
     name: str
     path: Path
     hparams: Mapping | None = field(default=None, compare=False)
+    head: Path | None = None  # one head file shared by all ingredients, for headless finetunes (config `model.head`)
 
 
 def find_ingredients(folder: str | Path) -> list[Ingredient]:
-    """All checkpoint files of a folder, sorted by name; hyperparameters from hparams.json if present.
+    """All checkpoint files and model folders of a folder, sorted by name; hyperparameters from hparams.json if present.
 
     An entry named like a checkpoint that is not a readable file (a folder, a dangling or looping
     symbolic link) is reported rather than skipped: the user meant it to be an ingredient.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise IngredientError(folder, "is not a folder; point at a folder of .safetensors/.pt/.pth files")
-    files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES)
+        raise IngredientError(folder, "is not a folder; point at a folder of .safetensors/.pt/.pth files or model folders")
+    files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES or is_model_folder(p))
     for path in files:
-        _check_checkpoint_entry(path)
+        if not is_model_folder(path):
+            _check_checkpoint_entry(path)
     if not files:
-        raise IngredientError(folder, f"holds no checkpoint files (looked for {', '.join(SUFFIXES)})")
+        raise IngredientError(folder, f"holds no checkpoint files (looked for {', '.join(SUFFIXES)}) nor model folders "
+                              f"({FOLDER_CONFIG} with {FOLDER_WEIGHTS} or {FOLDER_INDEX})")
     hparams = read_hparams(folder / HPARAMS_FILE)
-    return [Ingredient(p.stem, p, hparams.get(p.stem)) for p in files]
+    return [Ingredient(_name(p), p, hparams.get(_name(p))) for p in files]
+
+
+def _name(path: Path) -> str:
+    return path.name if path.is_dir() else path.stem
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The files holding a checkpoint's tensors: the file itself, or a model folder's weights or shards (from its index,
+    whose names must be plain file names inside the folder)."""
+    if not path.is_dir():
+        return [path]
+    if not (path / FOLDER_INDEX).is_file():
+        return [path / FOLDER_WEIGHTS]
+    try:
+        weight_map = jsonfile.load(path / FOLDER_INDEX).get("weight_map")
+    except (OSError, DamagedFile, AttributeError) as exc:
+        raise IngredientError(path / FOLDER_INDEX, f"is not a shard index ({exc})") from exc
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise IngredientError(path / FOLDER_INDEX, 'must hold {"weight_map": {parameter: shard file name, ...}}')
+    shards = sorted(set(weight_map.values()))
+    bad = next((s for s in shards if not isinstance(s, str) or Path(s).name != s or not s.endswith(".safetensors")), None)
+    if bad is not None:
+        raise IngredientError(path / FOLDER_INDEX, f"names the shard {bad!r}; shards are .safetensors files beside the index")
+    return [path / shard for shard in shards]
+
+
+def read_folder_config(path: Path) -> dict | None:
+    """A model folder's config.json (None for a single file): it may say which family and shape the model has."""
+    if not Path(path).is_dir():
+        return None
+    try:
+        data = jsonfile.load(Path(path) / FOLDER_CONFIG)
+    except (OSError, DamagedFile) as exc:
+        raise IngredientError(Path(path) / FOLDER_CONFIG, f"cannot be read as JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise IngredientError(Path(path) / FOLDER_CONFIG, "must hold a JSON object (the model's config)")
+    return data
 
 
 def _check_checkpoint_entry(path: Path) -> None:
@@ -86,6 +140,11 @@ def read_state_dict(path: str | Path, content: bytes | None = None) -> dict[str,
     """Read a checkpoint's tensors on the CPU: safetensors, or torch.load with weights_only=True (from `content`, the
     file's bytes, when the caller has read them already)."""
     path = Path(path)
+    if path.is_dir():
+        state = {}
+        for shard in weight_files(path):
+            state.update(read_state_dict(shard))
+        return state
     if content is None and not path.is_file():
         raise IngredientError(path, "file not found")
     _check_not_empty(path, len(content) if content is not None else path.stat().st_size)
@@ -103,6 +162,9 @@ def read_fingerprinted(path: str | Path, cache_dir: Path | None) -> tuple[str, d
     """A checkpoint's content hash and, when that had to be computed (no cached hash for this file version), its
     tensors from the same single read of the file: a new ingredient is read once to be hashed, validated and used."""
     path = Path(path)
+    if path.is_dir():  # a model folder: its config and weights, hashed file by file (cached per file version)
+        files = [path / FOLDER_CONFIG, *weight_files(path)]
+        return files_digest([(f.name, f) for f in files], cache_dir), None
     known = cached_file_digest(path, cache_dir)
     if known is not None:
         return known, None
@@ -176,9 +238,61 @@ def _unwrap(path: Path, state) -> dict[str, torch.Tensor]:
     return state
 
 
+SHARED_HEAD = "head."  # the names a shared head file's tensors take in each ingredient
+
+
+def read_head(path: str | Path) -> dict[str, torch.Tensor]:
+    """A shared head file's weight and bias (stored as `weight`/`bias` or under a head prefix), named `head.*`."""
+    state = read_state_dict(path)
+    for prefix in ("", *HEAD_PREFIXES):
+        if {prefix + "weight", prefix + "bias"} <= state.keys() and len(state) == 2:
+            return {SHARED_HEAD + k: state[prefix + k] for k in ("weight", "bias")}
+    raise IngredientError(path, f"is not a linear head: expected exactly 'weight' and 'bias' (or 'head.weight' and "
+                          f"'head.bias'), found {sorted(state)[:6]}")
+
+
+def _with_head(ing: Ingredient, names) -> None:
+    """A shared head is for headless checkpoints only: one that has a head of its own is refused, naming the parameter."""
+    own = next((n for n in names if n.startswith(SHARED_HEAD)), None)
+    if own is not None:
+        raise IngredientError(ing.path, f"has a head of its own, but model.head gives a shared one ({ing.head}); "
+                              "remove model.head or use headless checkpoints", param=own)
+
+
+def ingredient_signature(ing: Ingredient) -> Signature:
+    """An ingredient's names, shapes and dtypes: its checkpoint's, and the shared head's when there is one."""
+    signature = read_signature(ing.path)
+    if ing.head is None:
+        return signature
+    _with_head(ing, signature)
+    return {**signature, **signature_of(read_head(ing.head))}
+
+
+def ingredient_state(ing: Ingredient) -> dict[str, torch.Tensor]:
+    """An ingredient's tensors: its checkpoint's, and the shared head's when there is one."""
+    state = read_state_dict(ing.path)
+    if ing.head is None:
+        return state
+    _with_head(ing, state)
+    return {**state, **read_head(ing.head)}
+
+
+def ingredient_fingerprinted(ing: Ingredient, cache_dir: Path | None) -> tuple[str, dict[str, torch.Tensor] | None]:
+    """read_fingerprinted for an ingredient: with a shared head, the hash covers the head's content too."""
+    digest, state = read_fingerprinted(ing.path, cache_dir)
+    if ing.head is None:
+        return digest, state
+    if state is not None:
+        _with_head(ing, state)
+        state = {**state, **read_head(ing.head)}
+    return files_digest([("checkpoint " + digest, ing.head)], cache_dir), state
+
+
 def read_signature(path: str | Path) -> Signature:
-    """Names, shapes and dtypes of a checkpoint; for safetensors only the header is read."""
+    """Names, shapes and dtypes of a checkpoint (all shards of a model folder); for safetensors only the header is read."""
     path = Path(path)
+    if path.is_dir():
+        return {name: info for shard in weight_files(path) for name, info in read_signature(shard).items()}
     if path.suffix == ".safetensors" and path.is_file():
         _check_not_empty(path, path.stat().st_size)
         try:
@@ -227,9 +341,15 @@ def validate_pool(ingredients: list[Ingredient]) -> Signature:
     if duplicate:
         raise IngredientError(duplicate, "two ingredients share this name; names must be unique")
     first = ingredients[0]
-    reference = read_signature(first.path)
+    reference = ingredient_signature(first)
+    family = detect(reference, first.path, read_folder_config(first.path)).family
     for ing in ingredients[1:]:
-        check_compatible(ing.path, read_signature(ing.path), reference, first.path)
+        signature = ingredient_signature(ing)
+        other = detect(signature, ing.path, read_folder_config(ing.path)).family
+        if other != family:
+            raise IngredientError(ing.path, f"is a {FAMILIES[other].label} checkpoint but {first.path} is a "
+                                  f"{FAMILIES[family].label} one; a pool holds checkpoints of one model family")
+        check_compatible(ing.path, signature, reference, first.path)
     return reference
 
 

@@ -1,27 +1,30 @@
-"""Build the classifier (open_clip image tower + linear head) from data, never downloading weights.
+"""Build the classifier (a model family's image tower + linear head) from data, never downloading weights.
 
 A checkpoint's key layout (anatomy.KeyLayout) says where the image tower and the head live in its
-parameter names; every other parameter (the text tower's leftovers) is inert.
+parameter names and which family (families/) builds the tower; every other parameter (the text
+tower's leftovers) is inert.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import open_clip
 import torch
 import torch.nn.functional as F
-from open_clip.model import CLIPVisionCfg, _build_vision_tower
 from torch import nn
 
 from .anatomy import OPENAI_MEAN, OPENAI_STD, KeyLayout, Signature
 from .errors import ConfigError, IngredientError
+from .families.registry import FAMILIES
+from .lazy import load_ref
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Architecture as data: an open_clip config name or a vision-config dict, plus the head."""
+    """Architecture as data: the family, its own architecture (an open_clip config name or vision-config dict, a timm
+    model name, a Hugging Face vision config) and builder options, plus the head."""
 
     architecture: str | Mapping
     embed_dim: int
@@ -30,6 +33,9 @@ class ModelSpec:
     quick_gelu: bool = False
     image_mean: tuple[float, float, float] = OPENAI_MEAN
     image_std: tuple[float, float, float] = OPENAI_STD
+    family: str = "open_clip"
+    options: Mapping = field(default_factory=dict)
+    input_size: int | None = None  # the image size, for families whose architecture does not read as an open_clip config
 
     @property
     def vision_cfg(self) -> dict:
@@ -40,6 +46,8 @@ class ModelSpec:
 
     @property
     def image_size(self) -> int:
+        if self.input_size is not None:
+            return self.input_size
         size = self.vision_cfg.get("image_size", 224)
         return size if isinstance(size, int) else size[0]
 
@@ -67,14 +75,13 @@ def spec_from_signature(architecture: str | Mapping, signature: Signature, layou
 
 
 class Classifier(nn.Module):
-    """Image tower -> (optional L2 normalisation) -> linear head, as in model-soups' ModelWrapper."""
+    """Image tower (built by its family's library) -> (optional L2 normalisation) -> linear head, as in model-soups' ModelWrapper."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        try:
-            self.visual = _build_vision_tower(spec.embed_dim, CLIPVisionCfg(**spec.vision_cfg), quick_gelu=spec.quick_gelu)
-        except (TypeError, ValueError, ZeroDivisionError) as exc:  # unknown keys, or values open_clip cannot build from
-            raise ConfigError(f"invalid vision config {spec.vision_cfg}: {type(exc).__name__}: {exc}") from exc
+        family = FAMILIES[spec.family]
+        self.visual = load_ref(family.build)(spec)
+        self.tower_features = load_ref(family.features)
         self.head = nn.Linear(spec.embed_dim, spec.num_classes)
         self.normalize_features = spec.normalize_features
         self.register_buffer("mean", torch.tensor(spec.image_mean).view(1, 3, 1, 1), persistent=False)
@@ -84,7 +91,7 @@ class Classifier(nn.Module):
         """What the head sees for images [N, 3, H, W] in 0..255: scaled and normalised in float32, then through the tower
         in the dtype of the weights (bfloat16 on a GPU, see evaluate.py)."""
         x = (images.to(self.mean.dtype) / 255.0 - self.mean) / self.std
-        features = self.visual(x.to(self.head.weight.dtype))
+        features = self.tower_features(self.visual, x.to(self.head.weight.dtype))
         return F.normalize(features, dim=-1) if self.normalize_features else features
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -98,6 +105,12 @@ def build_classifier(spec: ModelSpec, device: torch.device | str = "cpu") -> Cla
         model = Classifier(spec)
     model.mean = torch.tensor(spec.image_mean, device=device).view(1, 3, 1, 1)
     model.std = torch.tensor(spec.image_std, device=device).view(1, 3, 1, 1)
+    stale = [name for name, buffer in model.visual.named_buffers() if buffer.is_meta]
+    if stale and torch.device(device).type != "meta":  # a tower that keeps buffers (Hugging Face's position ids): their values
+        real = dict(Classifier(spec).visual.named_buffers())
+        for name in stale:
+            module_name, _, attr = name.rpartition(".")
+            setattr(model.visual.get_submodule(module_name), attr, real[name].to(device))
     return model.eval().requires_grad_(False)
 
 

@@ -239,7 +239,8 @@ class NamedPreset:
 
 NAMED_PRESETS = (
     *(NamedPreset(k.name, k.label, {"preset": k.name}) for k in PRESET_KINDS.values() if k.label),
-    *(NamedPreset(f"C{n}", f"C{n} (paper: author granularity {g})", {"preset": "author", "granularity": g}, model_soups_only=True)
+    *(NamedPreset(f"C{n}", f"C{n} (paper: author granularity {g}; model-soups layout only)", {"preset": "author", "granularity": g},
+                  model_soups_only=True)
       for n, g in ((8, 1), (15, 2), (26, 3))),
 )
 """THE presets offered by name: the Partition page's list and the sweeps' partitions (Experiments, `sweep`)."""

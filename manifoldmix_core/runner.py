@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import tempfile
 import time
 import traceback
@@ -25,19 +26,20 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from . import events, methods, runs
-from .anatomy import detect_key_layout, float_names
+from .anatomy import KeyLayout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
 from .data import EvalSet, SetMemory, load_dataset, place
 from .distributed import SINGLE, FollowerJournal, Group
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, bound_classifier, pick_device
+from .families.registry import FAMILIES, detect
 from .files import default_cache_dir, write_atomic
-from .ingredients import Ingredient, read_state_dict, validate_pool
+from .ingredients import Ingredient, ingredient_state, read_folder_config, validate_pool
 from .lazy import load_ref
 from .logits_cache import LogitsCache
 from .mixing import FlatLayout
-from .models import build_classifier, check_architecture, spec_from_signature
+from .models import ModelSpec, build_classifier, check_architecture
 from .partition import Partition, resolve
 from .soups.kitchen import Kitchen, SoupResult
 from .stored_sets import StoredImages
@@ -53,18 +55,20 @@ class Prepared:
     datasets: dict[str, EvalSet]
     device: torch.device
     memory: dict[str, SetMemory]  # where each evaluation set lives and what it takes there
+    key_layout: KeyLayout  # where the tower and head sit in the ingredients' names, and their family
+    spec: ModelSpec
 
 
 def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step: Callable[[str], None] = lambda _: None,
             cache_dir: Path | None = None, group: Group = SINGLE) -> Prepared:
     """Validate ingredients, build the classifier bound to a work buffer, load datasets and place them (data.place: sets
     left on disk are read through staging buffers that must fit `host_memory_mb`; on a device a rank keeps its shard)."""
-    ingredients = [Ingredient(i.name, Path(i.path), i.hparams) for i in config.ingredients]
+    head = Path(config.model.head) if config.model.head else None
+    ingredients = [Ingredient(i.name, Path(i.path), i.hparams, head) for i in config.ingredients]
     signature = validate_pool(ingredients)
-    key_layout = detect_key_layout(signature)
-    model_cfg = config.model
-    spec = spec_from_signature(model_cfg.architecture, signature, key_layout, model_cfg.normalize_features,
-                               model_cfg.quick_gelu, model_cfg.image_mean, model_cfg.image_std)
+    folder_config = read_folder_config(ingredients[0].path)
+    key_layout = detect(signature, ingredients[0].path, folder_config, config.model.family)
+    spec = load_ref(FAMILIES[key_layout.family].spec)(config.model, signature, key_layout, folder_config)
     device = pick_device(config.device)
     check_architecture(build_classifier(spec, "meta"), signature, key_layout, str(ingredients[0].path))
     mixed = float_names(signature)
@@ -87,16 +91,19 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
         warnings.warn(RunWarning(f"the validation set {config.val.name} holds only class {int(classes[0])}: ValAcc then only counts how "
                                  "often that class is predicted, so soup decisions say little; use a held-out set with every class"),
                       stacklevel=2)
-    logits_cache = LogitsCache(cache_dir or default_cache_dir(), _logits_context(spec, evaluator, weights.compute.dtype), spec.num_classes)
+    logits_cache = LogitsCache(cache_dir or default_cache_dir(), _logits_context(spec, key_layout, evaluator, weights.compute.dtype),
+                               spec.num_classes)
     kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir, logits_cache)
-    return Prepared(kitchen, partition, signature, datasets, device, memory)
+    return Prepared(kitchen, partition, signature, datasets, device, memory, key_layout, spec)
 
 
-def _logits_context(spec, evaluator: Evaluator, dtype: torch.dtype) -> str:
-    """Everything besides the ingredient's and the set's content that decides its logits bit for bit (logits_cache.py)."""
-    return json.dumps({"spec": dataclasses.asdict(spec), "device": evaluator.device.type, "dtype": str(dtype),
-                       "batch": evaluator.batch_size, "torch": torch.__version__, "open_clip": version("open_clip_torch")},
-                      sort_keys=True, default=str)
+def _logits_context(spec: ModelSpec, key_layout: KeyLayout, evaluator: Evaluator, dtype: torch.dtype) -> str:
+    """Everything besides the ingredient's and the set's content that decides its logits bit for bit (logits_cache.py):
+    the model, the family and the version of the library that builds its tower, the device, dtype and batch size."""
+    library = FAMILIES[key_layout.family].library
+    return json.dumps({"spec": dataclasses.asdict(spec), "family": key_layout.family, "device": evaluator.device.type,
+                       "dtype": str(dtype), "batch": evaluator.batch_size, "torch": torch.__version__,
+                       "library": [library, version(library)] if library else None}, sort_keys=True, default=str)
 
 
 def _steps(config: RunConfig) -> int:
@@ -302,11 +309,21 @@ def _save_fused(path: Path, setup: Prepared, method: str, result: SoupResult, co
                for name, view in setup.kitchen.flat_layout.views(result.params).items()}
     constants = [n for n in signature if n not in tensors]
     if constants:
-        first = read_state_dict(setup.kitchen.ingredients[result.ingredients[0]].path)
+        first = ingredient_state(setup.kitchen.ingredients[result.ingredients[0]])
         tensors.update({n: first[n].contiguous() for n in constants})
     recipe = {"method": method, "ingredients": result.ingredients, "lambdas": result.lambdas, "beta": None, **result.extra,
               "valacc": result.valacc, "partition": json.loads(setup.partition.to_json()), "config": config.to_dict()}
-    write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata={"manifoldmix_recipe": json.dumps(recipe)}))
+    metadata = {"manifoldmix_recipe": json.dumps(recipe), "manifoldmix_family": setup.key_layout.family}
+    write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    save = FAMILIES[setup.key_layout.family].save
+    if save is not None:  # the family's own format too (a Hugging Face folder), written whole before it is moved in place
+        folder = path.parent / runs.FUSED_MODEL
+        scratch = path.parent / f".{runs.FUSED_MODEL}.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        load_ref(save)(tensors, setup.key_layout, setup.spec, scratch, metadata)
+        shutil.rmtree(folder, ignore_errors=True)
+        scratch.rename(folder)
 
 
 def start_run(config: RunConfig | str | Path, run_dir: str | Path) -> Path:

@@ -26,6 +26,7 @@ from .run_records import Results, Status
 
 CONFIG, STATUS, EVENTS, RESULTS, FUSED, CANCEL = (
     "config.json", "status.json", "events.jsonl", "results.json", "fused.safetensors", "CANCEL")
+FUSED_MODEL = "fused_model"  # the fused model in its family's own format, for families that have one (a Hugging Face folder)
 CANCELLED, MEASURED = "cancel", "compute"  # what a journal tells torchrun's other ranks before an event it does not replay
 
 

@@ -21,14 +21,16 @@ from app_lib.ingredient_pool import (
 from app_lib.paths import data_roots, inside_roots, list_files
 from app_lib.ui import draft
 from app_lib.vocabulary import counted, to_percent
-from manifoldmix_core.anatomy import SUFFIXES
+from manifoldmix_core.anatomy import SUFFIXES, is_model_folder
 from manifoldmix_core.errors import PathError
+from manifoldmix_core.families import FAMILIES
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))
 
 st.title("Ingredients")
 st.caption("The finetuned checkpoints to fuse: all must share one architecture (same parameter names, shapes and dtypes). "
-           "Files are read as tensors only (safetensors, or torch weights_only); pickled code is refused.")
+           "Files are read as tensors only (safetensors, or torch weights_only); pickled code is refused. Model families, "
+           f"detected from the parameter names: {', '.join(f.label for f in FAMILIES.values())}.")
 config = draft()
 pool = config.setdefault("ingredients", [])
 problems = st.session_state.setdefault("ingredient_problems", {})
@@ -39,6 +41,7 @@ def add(paths) -> None:
     upload is deleted again) and say which files the pool already holds."""
     reference = pool[0]["path"] if pool else None
     for path in paths:
+        path = path.parent if is_model_folder(path.parent) else path  # a model folder's weights stand for the folder
         taken = {i["name"] for i in pool}
         held = next((i["name"] for i in pool if i["path"] == str(path)), None)
         if held:
@@ -102,10 +105,10 @@ if not pool:
 
 
 @st.cache_data(max_entries=1000)
-def summary(path: str, mtime: float) -> tuple[int, int]:
-    """Size and parameter count of a checkpoint (cached per file version)."""
+def summary(path: str, mtime: float) -> tuple[int, int, str]:
+    """Size, parameter count and model family of a checkpoint (cached per file version)."""
     checked = check_file(Path(path))
-    return checked.size, checked.n_params
+    return checked.size, checked.n_params, checked.family
 
 
 def heldout_key(ing: dict) -> tuple:
@@ -118,11 +121,11 @@ cache = st.session_state.setdefault("heldout_cache", {})
 rows = []
 for ing in pool:
     path = Path(ing["path"])
-    size, n_params = summary(str(path), path.stat().st_mtime) if path.exists() else (0, 0)
-    rows.append({"remove": False, "name": ing["name"], "file": ing["path"], "size (MB)": round(size / 1e6, 2),
+    size, n_params, family = summary(str(path), path.stat().st_mtime) if path.exists() else (0, 0, "")
+    rows.append({"remove": False, "name": ing["name"], "file": ing["path"], "family": family, "size (MB)": round(size / 1e6, 2),
                  "parameters": n_params, "held-out accuracy (%)": to_percent(cache.get(heldout_key(ing))),
                  "hyperparameters": hparams_text(ing.get("hparams"))})
-edited = st.data_editor(pd.DataFrame(rows), disabled=["file", "size (MB)", "parameters", "held-out accuracy (%)",
+edited = st.data_editor(pd.DataFrame(rows), disabled=["file", "family", "size (MB)", "parameters", "held-out accuracy (%)",
                                                       "hyperparameters"], hide_index=True, key="ingredient_table", placeholder="–",
                         column_config={"held-out accuracy (%)": st.column_config.NumberColumn(
                             format="%.2f", help="– until 'Compute held-out accuracy' below measures it on this "

@@ -25,7 +25,7 @@ from app_lib.partition_editor import (
 )
 from app_lib.ui import draft
 from app_lib.vocabulary import UNASSIGNED, component_colours, counted
-from manifoldmix_core.anatomy import detect_key_layout, float_names
+from manifoldmix_core.anatomy import float_names
 from manifoldmix_core.errors import PartitionError
 from manifoldmix_core.partition import NAMED_PRESETS, Partition, named_presets, resolve
 
@@ -39,20 +39,21 @@ if not config.get("ingredients"):
 
 
 @st.cache_resource(max_entries=8)
-def model_names(path: str, mtime: float):
+def model_names(path: str, mtime: float, family: str | None):
     """Float parameter names (the ones mixing touches) in network order, the layout, the classifier's own parameters,
     and each parameter's number of values."""
-    from manifoldmix_core.ingredients import read_signature  # torch: only once a model is there to read
+    from manifoldmix_core.families import detect
+    from manifoldmix_core.ingredients import read_folder_config, read_signature  # torch: only once a model is there to read
 
     signature = read_signature(path)
-    layout = detect_key_layout(signature)
+    layout = detect(signature, path, read_folder_config(path), family)
     names = network_order(float_names(signature), layout)
     return names, layout, {n for n in names if layout.classifier_name(n)}, {n: math.prod(signature[n].shape) for n in names}
 
 
 first = Path(config["ingredients"][0]["path"])
 try:
-    names, layout, live, sizes = model_names(str(first), first.stat().st_mtime)
+    names, layout, live, sizes = model_names(str(first), first.stat().st_mtime, (config.get("model") or {}).get("family"))
 except Exception as exc:  # unreadable reference ingredient
     st.error(f"Cannot read {first}: {exc}")
     st.stop()

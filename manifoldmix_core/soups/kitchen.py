@@ -25,7 +25,7 @@ from .. import events
 from ..data import EvalSet
 from ..evaluate import Evaluator
 from ..fingerprint import file_digest
-from ..ingredients import Ingredient, check_finite, read_fingerprinted, read_state_dict
+from ..ingredients import Ingredient, check_finite, ingredient_fingerprinted, ingredient_state, read_state_dict
 from ..logits_cache import LogitsCache
 from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
@@ -64,14 +64,14 @@ class Kitchen:
     def theta(self, name: str) -> torch.Tensor:
         """Ingredient `name` as a flat float32 vector on the device (one-slot cache)."""
         if self._slot is None or self._slot[0] != name:
-            self._fill_slot(name, read_state_dict(self.ingredients[name].path))
+            self._fill_slot(name, ingredient_state(self.ingredients[name]))
         return self._slot[1]
 
     def fingerprint(self, name: str) -> str:
         """Ingredient `name`'s content hash; when it is not cached yet, the read that hashes it also fills the slot."""
         if self._slot is not None and self._slot[0] != name:
             self._slot = None  # not held while the file's bytes and tensors are: the peak stays two models' worth
-        digest, state = read_fingerprinted(self.ingredients[name].path, self.cache_dir)
+        digest, state = ingredient_fingerprinted(self.ingredients[name], self.cache_dir)
         if state is not None:
             self._fill_slot(name, state)
         self._fingerprints[name] = digest

@@ -20,7 +20,11 @@ from .errors import IngredientError
 
 SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 HPARAMS_FILE = "hparams.json"
-FOLDER_CONFIG, FOLDER_WEIGHTS, FOLDER_INDEX = "config.json", "model.safetensors", "model.safetensors.index.json"
+FOLDER_CONFIG = "config.json"
+# A model folder's weights as transformers writes them, preferred in this order (as from_pretrained prefers them): one file,
+# or the index of its shards; the older pytorch_model.bin is read with weights_only=True like every torch checkpoint.
+FOLDER_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+FOLDER_INDEX = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the image normalisation CLIP's towers were trained with
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -46,10 +50,10 @@ OPEN_CLIP_ANATOMY = Anatomy(r"(?:^|\.)transformer\.resblocks\.(?P<idx>\d+)\.(?P<
 
 
 def is_model_folder(path: Path) -> bool:
-    """A model folder as Hugging Face writes one: config.json and the weights (`model.safetensors`, or its shards' index)."""
+    """A model folder as Hugging Face writes one: config.json and the weights (`model.safetensors` or `pytorch_model.bin`,
+    or the index of their shards)."""
     path = Path(path)
-    return path.is_dir() and (path / FOLDER_CONFIG).is_file() and \
-        ((path / FOLDER_WEIGHTS).is_file() or (path / FOLDER_INDEX).is_file())
+    return path.is_dir() and (path / FOLDER_CONFIG).is_file() and any((path / f).is_file() for f in (*FOLDER_WEIGHTS, *FOLDER_INDEX))
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def find_ingredients(folder: str | Path) -> list[Ingredient]:
             _check_checkpoint_entry(path)
     if not files:
         raise IngredientError(folder, f"holds no checkpoint files (looked for {', '.join(SUFFIXES)}) nor model folders "
-                              f"({FOLDER_CONFIG} with {FOLDER_WEIGHTS} or {FOLDER_INDEX})")
+                              f"({FOLDER_CONFIG} with one of {', '.join((*FOLDER_WEIGHTS, *FOLDER_INDEX))})")
     hparams = read_hparams(folder / HPARAMS_FILE)
     return [Ingredient(_name(p), p, hparams.get(_name(p))) for p in files]
 
@@ -81,18 +81,20 @@ def weight_files(path: Path) -> list[Path]:
     whose names must be plain file names inside the folder)."""
     if not path.is_dir():
         return [path]
-    if not (path / FOLDER_INDEX).is_file():
-        return [path / FOLDER_WEIGHTS]
+    index = next((path / name for name in FOLDER_INDEX if (path / name).is_file()), None)
+    if index is None:
+        return [next((path / name for name in FOLDER_WEIGHTS if (path / name).is_file()), path / FOLDER_WEIGHTS[0])]
     try:
-        weight_map = jsonfile.load(path / FOLDER_INDEX).get("weight_map")
+        weight_map = jsonfile.load(index).get("weight_map")
     except (OSError, DamagedFile, AttributeError) as exc:
-        raise IngredientError(path / FOLDER_INDEX, f"is not a shard index ({exc})") from exc
+        raise IngredientError(index, f"is not a shard index ({exc})") from exc
     if not isinstance(weight_map, dict) or not weight_map:
-        raise IngredientError(path / FOLDER_INDEX, 'must hold {"weight_map": {parameter: shard file name, ...}}')
+        raise IngredientError(index, 'must hold {"weight_map": {parameter: shard file name, ...}}')
+    suffix = Path(index.name.removesuffix(".index.json")).suffix  # the shards' kind (.safetensors or .bin), as the index's name says
     shards = sorted(set(weight_map.values()))
-    bad = next((s for s in shards if not isinstance(s, str) or Path(s).name != s or not s.endswith(".safetensors")), None)
+    bad = next((s for s in shards if not isinstance(s, str) or Path(s).name != s or not s.endswith(suffix)), None)
     if bad is not None:
-        raise IngredientError(path / FOLDER_INDEX, f"names the shard {bad!r}; shards are .safetensors files beside the index")
+        raise IngredientError(index, f"names the shard {bad!r}; shards are {suffix} files beside the index")
     return [path / shard for shard in shards]
 
 

@@ -135,15 +135,24 @@ def timm_world(root: Path, n: int = 3) -> Path:
     return write_config(root, names, {"architecture": TIMM_NAME, "options": TIMM_OPTIONS})
 
 
-def shard(folder: Path) -> None:
-    """Split a model folder's model.safetensors into two shards with their index, as transformers writes big models."""
+def shard(folder: Path, torch_files: bool = False) -> None:
+    """Split a model folder's model.safetensors into two shards with their index, as transformers writes big models
+    (`torch_files`: as older transformers wrote them, pytorch_model-0000N-of-00002.bin and pytorch_model.bin.index.json)."""
     state = load_file(folder / "model.safetensors")
     names = sorted(state)
-    parts = {"model-00001-of-00002.safetensors": names[: len(names) // 2], "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    stem, suffix = ("pytorch_model", ".bin") if torch_files else ("model", ".safetensors")
+    parts = {f"{stem}-00001-of-00002{suffix}": names[: len(names) // 2], f"{stem}-00002-of-00002{suffix}": names[len(names) // 2:]}
     for file, keys in parts.items():
-        save_file({k: state[k] for k in keys}, folder / file)
+        part = {k: state[k] for k in keys}
+        torch.save(part, folder / file) if torch_files else save_file(part, folder / file)
     (folder / "model.safetensors").unlink()
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {k: f for f, ks in parts.items() for k in ks}}))
+    (folder / f"{stem}{suffix}.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {k: f for f, ks in parts.items() for k in ks}}))
+
+
+def as_torch_file(folder: Path) -> None:
+    """A model folder as older transformers wrote it: pytorch_model.bin instead of model.safetensors."""
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
 
 
 def backbone_detect(names: set[str], folder_config=None):

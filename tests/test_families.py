@@ -10,13 +10,14 @@ import subprocess
 import sys
 
 import families_toy as ft
+import open_clip
 import pytest
 import timm
 import torch
 import toy
 import transformers
 from app_support import app_env  # noqa: F401  (the app tests' environment)
-from helpers import REPO, cli, run_config
+from helpers import REPO, cli, events_of, run_config
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -115,6 +116,22 @@ def test_model_folders_single_and_sharded_read_as_one_checkpoint(tmp_path):
     assert validate_pool(found) == read_signature(found[0].path)
 
 
+def test_model_folders_of_pytorch_model_bin_files_read_like_safetensors_ones(tmp_path):
+    """Folders older transformers wrote: pytorch_model.bin, or its shards with pytorch_model.bin.index.json (read with
+    weights_only=True, as every torch checkpoint)."""
+    config = load_config(ft.hf_world(tmp_path / "w", n=3))
+    wholes = [read_state_dict(i.path) for i in config.ingredients]
+    zoo = tmp_path / "w" / "zoo"
+    ft.as_torch_file(zoo / "ft1")
+    ft.shard(zoo / "ft2", torch_files=True)
+    found = find_ingredients(zoo)
+    assert [i.name for i in found] == ["ft0", "ft1", "ft2"]
+    for ingredient, whole in zip(found, wholes, strict=True):
+        state = read_state_dict(ingredient.path)
+        assert state.keys() == whole.keys() and all(torch.equal(state[k], whole[k]) for k in whole)
+    assert validate_pool(found) == read_signature(found[0].path)
+
+
 def test_a_shard_index_naming_a_file_outside_its_folder_is_refused(tmp_path):
     ft.hf_world(tmp_path / "w", n=1)
     ft.shard(tmp_path / "w" / "zoo" / "ft0")
@@ -166,6 +183,19 @@ def test_timm_run_end_to_end_and_fused_state_dict_loads_in_timm(tmp_path):
     assert (ft.timm_logits(model.eval(), images) - _engine_logits(tmp_path / "run", images)).abs().max() <= 1e-5
 
 
+def test_open_clip_fused_model_loads_into_an_open_clip_tower(finished_run):
+    """The demo's family: the fused image tower loads into open_clip's own CLIP model, whose encode_image plus the
+    fused head gives the engine's logits."""
+    fused = load_file(finished_run / runs.FUSED)
+    clip = open_clip.model.CLIP(toy.EMBED, toy.VISION, {"context_length": 8, "vocab_size": 50, "width": 16, "heads": 2, "layers": 1})
+    clip.visual.load_state_dict({k.removeprefix("visual."): v for k, v in fused.items() if k.startswith("visual.")}, strict=True)
+    images = torch.randint(0, 256, (32, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(99))
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD))
+    with torch.no_grad():
+        logits = clip.eval().encode_image((images / 255.0 - mean) / std) @ fused["head.weight"].T + fused["head.bias"]
+    assert (logits - _engine_logits(finished_run, images)).abs().max() <= 1e-5
+
+
 @pytest.mark.parametrize("folders, shared_head", [(True, False), (False, False), (True, True)],
                          ids=["model folders", "prefix-less files", "headless folders + shared head"])
 def test_hf_clip_run_end_to_end_and_fused_folder_loads_with_from_pretrained(tmp_path, folders, shared_head):
@@ -178,6 +208,18 @@ def test_hf_clip_run_end_to_end_and_fused_folder_loads_with_from_pretrained(tmp_
     assert (ft.hf_logits(tower, head, images) - _engine_logits(tmp_path / "run", images)).abs().max() <= 1e-5
     with safe_open(folder / "head.safetensors", "pt") as f:
         assert json.loads(f.metadata()["manifoldmix_recipe"])["method"] == "manifoldmixms"
+
+
+def test_wise_ft_gives_a_headless_zero_shot_model_the_shared_head(tmp_path):
+    """WiSE-FT on headless Hugging Face folders: the zero-shot folder takes the pool's shared head, so α = 0 is that
+    model as an ingredient, and its content (with the head's) is journaled."""
+    config = ft.hf_world(tmp_path / "w", n=3, shared_head=True)
+    data = json.loads(config.read_text())
+    data.update(methods=["wise_ft"], wise_ft={"zero_shot": "zoo/ft2", "alphas": [0.0]})
+    config.write_text(json.dumps(data))
+    results = run_config(config, tmp_path / "run")
+    assert results["methods"]["wise_ft"]["valacc"] == results["ingredients"]["ft2"]["valacc"]
+    assert [e["role"] for e in events_of(tmp_path / "run", type="input")] == ["zero_shot"]
 
 
 def test_a_shared_head_is_for_headless_checkpoints_only(tmp_path):

@@ -24,8 +24,7 @@ import torch
 from .. import events
 from ..data import EvalSet
 from ..evaluate import Evaluator
-from ..fingerprint import file_digest
-from ..ingredients import Ingredient, check_finite, ingredient_fingerprinted, ingredient_state, read_state_dict
+from ..ingredients import SHARED_HEAD, Ingredient, check_finite, ingredient_fingerprinted, ingredient_state, read_signature
 from ..logits_cache import LogitsCache
 from ..mixing import FlatLayout, copy_spans, mix
 from ..runs import Journal
@@ -87,11 +86,17 @@ class Kitchen:
         self._slot = (name, self.flat_layout.flatten(state, self.work.device, str(path)))
 
     def outside_model(self, path: str | Path, role: str) -> torch.Tensor:
-        """A checkpoint that is not an ingredient (WiSE-FT's zero-shot model) as a flat vector; its content is journaled."""
-        state = read_state_dict(path)
+        """A checkpoint that is not an ingredient (WiSE-FT's zero-shot model: a file or a model folder) as a flat vector;
+        its content is journaled. A headless one takes the pool's shared head (`model.head`), as the ingredients do."""
+        head = next(iter(self.ingredients.values())).head
+        if head is not None and any(n.startswith(SHARED_HEAD) for n in read_signature(path)):
+            head = None  # a zero-shot model with its own (zero-shot) head keeps it
+        outside = Ingredient(role, Path(path), None, head)
+        digest, state = ingredient_fingerprinted(outside, self.cache_dir)
+        state = state if state is not None else ingredient_state(outside)
         check_finite(path, state)
         flat = self.flat_layout.flatten(state, self.work.device, str(path))
-        self.record(events.input_file(self.method, role, file_digest(path, self.cache_dir)))
+        self.record(events.input_file(self.method, role, digest))
         return flat
 
     # -- building the parameters to evaluate into the work buffer -------------------------------

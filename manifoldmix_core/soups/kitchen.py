@@ -128,7 +128,8 @@ class Kitchen:
 
     def measure(self, phase: str, candidate: str, lam: Sequence[float] | None, value: Callable[[], float]) -> float:
         """A ValAcc that value() computes (an ensemble's, say), recorded as an eval event (or replayed from it)."""
-        return self.journal.record(events.evaluation(self.method, phase, candidate, lam), lambda: {"valacc": value()})["valacc"]
+        recorded = self.journal.record(events.evaluation(self.method, phase, candidate, lam), lambda: events.measured_valacc(value()))
+        return events.parse(recorded).valacc
 
     def unrecorded_valacc(self, build: Build) -> float:
         """ValAcc of the parameters `build` writes, not journaled (held-out accuracy on demand)."""

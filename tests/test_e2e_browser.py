@@ -10,6 +10,7 @@ the toy world stands in for it through $MANIFOLDMIX_DEMO_CONFIG.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -187,10 +188,10 @@ def picture_labels(page) -> str:
     return page.locator('.js-plotly-plot .barlayer').first.text_content()
 
 
-def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(server, page):
+def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(server, page, tmp_path):
     """Issue 9's acceptance walk on the demo: build a custom partition by clicking the picture, reload, find it still
     there, launch a 2-setting x 2-seed sweep and see the comparison with 2 settings and error bars. Coarse and medium
-    only: on zoo v3 a OnePlusOne member at one component (whole) takes about 3 minutes on two loaded cores."""
+    only, at 3 evaluations per component (set on the Run page)."""
     page.goto(f"{server}/partition")  # a deep link to a fresh server: the app's navigation, not a pages/ folder's
     page.locator('[data-testid="stMain"] h1').filter(has_text="Partition").wait_for(timeout=60_000)
     settle(page)
@@ -215,7 +216,17 @@ def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(s
     assert page.get_by_text(re.compile(r"Valid: \d+ components?")).first.inner_text() == valid
     assert picture_labels(page).count("stem") == 2
 
-    page.goto(page.url.replace("/partition", "/experiments"))
+    # A quick sweep, as a teacher would set one up for a lesson: 3 λ-search evaluations per component instead of the
+    # demo's 60 per candidate (each member then takes about a minute on two cores, not three); the sweep runs what
+    # the Run page's one budget control says.
+    page.goto(page.url.replace("/partition", "/run"))
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_label("Budget per component (evaluations)", exact=True).fill("3")
+    page.get_by_label("Budget per component (evaluations)", exact=True).press("Enter")
+    settle(page)
+
+    page.goto(page.url.replace("/run", "/experiments"))
     page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=60_000)
     settle(page)
     page.get_by_role("button", name="fine").click()
@@ -239,6 +250,9 @@ def test_partition_by_clicking_survives_a_reload_and_a_sweep_compares_settings(s
     settle(page)
     no_exception(page)
     assert page.get_by_text(re.compile(r"finished · 4 finished")).count(), "the sweep did not finish in time"
+    members = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("config.json")]
+    assert len(members) == 4 and all(m["manifoldmix"]["budget_per_component"] == 3 and m["manifoldmix"].get("budget") is None
+                                     for m in members)
     figure = page.locator(".js-plotly-plot").first
     assert figure.locator(".scatterlayer .trace").count() == 2
     assert figure.locator(".errorbar").count() >= 2

@@ -32,7 +32,8 @@ class Control:
     help: str
     kind: str  # bool / int / float / text; "file" (a path the page checks); "pick" (closed: a Literal); "open" (a registry's
     # names, or any typed); "choice" (closed, each option shown by its label: a registry of records, an optional bool);
-    # "json" (a JSON object typed as text); "name" (a name, or a JSON object typed as text)
+    # "json" (a JSON object typed as text); "name" (a name, or a JSON object typed as text); "numbers" (a tuple typed as
+    # numbers separated by commas)
     options: tuple
     value: Any  # the draft's value, else the model's default; None for a required field not given yet
     labels: tuple = ()  # "choice": what each option is called (None: "auto")
@@ -105,6 +106,8 @@ def _kind(hint, marks: Mapping) -> tuple[str | None, tuple, tuple, bool]:
         return "choice", (None, True, False), ("auto", "on", "off"), True
     if inner is dict:
         return "json", (), (), optional
+    if inner is tuple:
+        return "numbers", (), (), optional
     if hint is Any:
         return "name", (), (), True
     if optional and inner is not str:
@@ -113,17 +116,26 @@ def _kind(hint, marks: Mapping) -> tuple[str | None, tuple, tuple, bool]:
 
 
 def shown_text(control: Control) -> str:
-    """A text control's starting text: "json" and "name" controls show an object as JSON, an unset value as blank."""
+    """A text control's starting text: "json" and "name" controls show an object as JSON, "numbers" its numbers separated
+    by commas, an unset value as blank."""
     if control.value is None or (control.kind == "json" and not control.value):
         return ""
+    if control.kind == "numbers":
+        return ", ".join(repr(v) for v in control.value)  # every digit: the default read back is the default
     return json.dumps(control.value) if isinstance(control.value, (dict, list)) else str(control.value)
 
 
 def typed(control: Control, text: str) -> tuple[Any, str | None]:
-    """The value of what was typed into a "json" or "name" control, or (None, the problem naming the key) when it is not
-    one: "json" takes a JSON object (blank: {}); "name" a JSON object when the text starts with "{", else the name."""
+    """The value of what was typed into a "json", "name" or "numbers" control, or (None, the problem naming the key) when
+    it is not one: "json" takes a JSON object (blank: {}); "name" a JSON object when the text starts with "{", else the
+    name; "numbers" numbers separated by commas."""
     text = text.strip()
     where = f"{control.section}.{control.name}"
+    if control.kind == "numbers":
+        try:
+            return tuple(float(part) for part in text.split(",")), None
+        except ValueError:
+            return None, f"{where} must be numbers separated by commas, such as 0.5, 0.5, 0.5; got {text[:80]!r}; not saved"
     if control.kind == "name" and not text.startswith("{"):
         return text or None, None
     if control.kind == "json" and not text:

@@ -266,7 +266,7 @@ def setting_widget(where, control: Control) -> tuple[Any, str | None]:
         index = control.options.index(control.value) if control.value in control.options else 0
         chosen = where.selectbox(label, control.labels, index=index, help=help, key=key)
         return control.options[control.labels.index(chosen)], None
-    if control.kind in ("json", "name"):
+    if control.kind in ("json", "name", "numbers"):
         return typed(control, where.text_input(label, shown_text(control), help=help, key=key))
     text = where.text_input(label, "" if control.value is None else str(control.value), help=help, key=key).strip()
     if not text and control.optional and control.kind != "file":

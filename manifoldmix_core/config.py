@@ -46,9 +46,10 @@ class ModelConfig(Settings):
                                        "head, as CLIP's zero-shot heads and the model-soups checkpoints expect")
     quick_gelu: bool | None = setting(None, "Quick GELU", "open_clip towers only (OpenAI's were trained with "
                                       "QuickGELU); auto: the open_clip config's own choice")
-    image_mean: tuple = setting(OPENAI_MEAN, "Image mean (R, G, B)", "the normalisation the tower was trained with",
-                                app="hidden")
-    image_std: tuple = setting(OPENAI_STD, "Image std (R, G, B)", "the normalisation the tower was trained with", app="hidden")
+    image_mean: tuple = setting(OPENAI_MEAN, "Image mean (R, G, B)", "the image normalisation the tower was trained with; "
+                                "the default is CLIP's (timm's ViTs often use 0.5, 0.5, 0.5)")
+    image_std: tuple = setting(OPENAI_STD, "Image std (R, G, B)", "the image normalisation the tower was trained with; the "
+                               "default is CLIP's (timm's ViTs often use 0.5, 0.5, 0.5)")
     family: str | None = setting(None, "Model family", "auto: detected from the checkpoints' parameter names",
                                  choices="manifoldmix_core.families.registry:FAMILIES")
     options: dict = setting(label="Options (JSON object)", help="keyword arguments for the family's builder, e.g. "

@@ -15,6 +15,7 @@ from helpers import run_config
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
+from app_lib import workspace
 from app_lib.draft import blockers
 from manifoldmix_core.checkpoint_files import check_model
 from manifoldmix_core.config import ModelConfig, load_config
@@ -32,11 +33,16 @@ def world_draft(config: Path, model: dict | None = None) -> dict:
 
 
 def runnable(draft: dict, tmp_path: Path) -> Path:
-    """The app's draft as a config file, with the toy worlds' image normalisation (no control shows it)."""
-    config = {**draft, "model": {**draft["model"], "image_mean": list(ft.MEAN), "image_std": list(ft.STD)}}
+    """The app's draft as a config file, as the Run page writes it."""
     path = tmp_path / "from_app.json"
-    path.write_text(json.dumps(config))
+    path.write_text(json.dumps(draft))
     return path
+
+
+def normalisation(at: AppTest) -> None:
+    """The toy worlds' image mean and std, typed as a user would."""
+    for name, values in (("image_mean", ft.MEAN), ("image_std", ft.STD)):
+        model_control(at, name).input(", ".join(map(str, values))).run()
 
 
 def model_control(at: AppTest, name: str):
@@ -54,7 +60,7 @@ def test_the_model_controls_come_from_model_config_and_a_timm_pool_typed_in_the_
     assert "model.architecture names a timm model" in texts(at.error)
     at.switch_page("views/ingredients.py").run()
     assert not at.exception
-    for name in ("family", "architecture", "options", "normalize_features", "quick_gelu"):
+    for name in ("family", "architecture", "options", "normalize_features", "quick_gelu", "image_mean", "image_std"):
         assert model_control(at, name).label == FIELDS[name].title
     assert model_control(at, "family").options[1:] == [f.label for f in FAMILIES.values()]
     assert model_control(at, "quick_gelu").options == ["auto", "on", "off"]
@@ -62,9 +68,14 @@ def test_the_model_controls_come_from_model_config_and_a_timm_pool_typed_in_the_
     model_control(at, "family").set_value(FAMILIES["timm_vit"].label).run()
     model_control(at, "architecture").input(ft.TIMM_NAME).run()
     model_control(at, "options").input(json.dumps(ft.TIMM_OPTIONS)).run()
+    normalisation(at)
     assert not at.exception and not at.error
     saved = at.session_state["draft"]["model"]
-    assert saved == {"family": "timm_vit", "architecture": ft.TIMM_NAME, "options": ft.TIMM_OPTIONS}
+    assert saved == {"family": "timm_vit", "architecture": ft.TIMM_NAME, "options": ft.TIMM_OPTIONS, "image_mean": ft.MEAN,
+                     "image_std": ft.STD}
+    at.run()  # the workspace file holds what the last run changed (a page run alone saves with the next run)
+    on_disk, _ = workspace.load_versioned(at.session_state["ws"])
+    assert on_disk["model"] == {**saved, "image_mean": list(ft.MEAN), "image_std": list(ft.STD)}
     assert blockers(at.session_state["draft"]) == []
     results = run_config(runnable(at.session_state["draft"], tmp_path), tmp_path / "run")
     assert set(results["methods"]) == {"uniform_soup", "greedy_soup", "manifoldmixms"}
@@ -85,8 +96,18 @@ def test_bad_options_are_refused_with_a_message_naming_the_key_and_not_saved(app
     model_control(at, "architecture").input('{"width": ').run()  # an object must be JSON too
     assert "model.architecture is not valid JSON" in texts(at.error)
     assert at.session_state["draft"]["model"]["architecture"] == ft.TIMM_NAME
+    model_control(at, "architecture").input(ft.TIMM_NAME).run()
+    model_control(at, "image_std").input("0.5, 0, 0.5").run()  # the engine's own check: std is positive
+    assert "model.image_std must be three numbers (R, G, B), all positive" in texts(at.error)
+    model_control(at, "image_std").input("0.5, 0.5").run()
+    assert "model.image_std must be three numbers" in texts(at.error)
+    assert "image_std" not in at.session_state["draft"]["model"]
+    model_control(at, "image_std").input("").run()
+    assert "model.image_std must be numbers separated by commas" in texts(at.error)
+    model_control(at, "image_std").input("0.26862954, 0.26130258, 0.27577711").run()  # CLIP's, the default: left out
     model_control(at, "quick_gelu").set_value("on").run()
     model_control(at, "normalize_features").check().run()
+    assert not at.error
     assert at.session_state["draft"]["model"] == {"architecture": ft.TIMM_NAME, "quick_gelu": True, "normalize_features": True}
 
 
@@ -108,8 +129,10 @@ def test_a_headless_hugging_face_pool_with_its_head_picked_in_the_app_runs(app_e
     at.selectbox(key="head_file").set_value("head.safetensors").run()
     at.button(key="use_head").click().run()
     assert at.session_state["draft"]["model"] == {"head": str(tmp_path / "h" / "head.safetensors")}
+    assert "Shared head file: head.safetensors" in [e.label for e in at.expander]
     at.multiselect(key="server_files").set_value(["zoo/ft0/model.safetensors", "zoo/ft1/model.safetensors"]).run()
     at.button(key="add_server").click().run()
+    normalisation(at)
     assert not at.exception and not at.error
     assert [i["name"] for i in at.session_state["draft"]["ingredients"]] == ["ft0", "ft1"]
     assert "Family detected from the checkpoints: Hugging Face CLIP vision." in texts(at.caption)

@@ -177,7 +177,10 @@ def model_section(found: set[str]) -> None:
         if problem:
             st.error(f"Not saved: {problem}")
     if trouble is None:
+        head_changed = section.get("head") != model_settings.given(config).get("head")
         config["model"] = section
+        if head_changed:
+            st.rerun()  # the head's expander, the table and the checks show the new head
     if pool and not problems and trouble is None:
         try:
             warning = model_problem(parse_config(config)) if config.get("val") else None

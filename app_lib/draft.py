@@ -48,7 +48,7 @@ def blockers(config: dict) -> list[str]:
         first = said.split(" ", 1)[0]
         return [(said if "." in first or "_" in first else said[:1].upper() + said[1:]) + "."]  # a config key keeps its case
     trouble = model_problem(parsed)
-    return [trouble] if trouble else []
+    return [f"{trouble}; set the model in the Model section of the Ingredients page."] if trouble else []
 
 
 def model_problem(config) -> str | None:
@@ -59,7 +59,7 @@ def model_problem(config) -> str | None:
     try:
         check_model(config.model, config.ingredients[0].path)
     except ManifoldMixError as exc:
-        return f"{exc} (model settings: Ingredients page)"
+        return str(exc)
     return None
 
 

@@ -24,8 +24,9 @@ def given(draft: Mapping) -> dict:
 
 
 def controls(draft: Mapping) -> list[Control]:
-    """ModelConfig's controls, the family first, valued from the draft's `model`."""
-    return sorted(section_controls(SECTION, ModelConfig, given(draft)), key=lambda c: c.name != "family")
+    """ModelConfig's controls valued from the draft's `model`: the family first, then what names the model (architecture,
+    options: the typed ones), then the rest in the schema's order."""
+    return sorted(section_controls(SECTION, ModelConfig, given(draft)), key=lambda c: (c.name != "family", c.kind not in ("name", "json")))
 
 
 def saved(draft: Mapping, values: Mapping[str, Any]) -> dict:

@@ -173,3 +173,23 @@ def test_the_pre_launch_check_reads_headers_only_and_names_the_model_problem(tmp
         raise AssertionError("a headless pool passed without a head")
     ft.as_torch_file(tmp_path / "h" / "zoo" / "ft0")
     assert check_model(ModelConfig(), hf.ingredients[0].path) is None  # a torch file's names cost a full read: the run says
+
+
+def test_an_uploaded_head_is_checked_and_a_head_outside_the_allowed_folders_is_dropped(app_env, tmp_path):
+    ft.hf_world(tmp_path / "h", n=2, shared_head=True)
+    head = (tmp_path / "h" / "head.safetensors").read_bytes()
+    hostile = {"name": "hf", "model": {"head": "/etc/passwd"}, "ingredients": [], "val": None, "test": [], "ood": []}
+    at = open_page("views/ingredients.py", draft=hostile)
+    assert "Shared head dropped" in texts(at.error) and "outside the allowed folders" in texts(at.error)
+    assert at.session_state["draft"]["model"] == {}
+    at.file_uploader(key="head_upload").set_value(("bad.safetensors", (tmp_path / "h" / "val.safetensors").read_bytes(),
+                                                   "application/octet-stream")).run()
+    at.button(key="use_uploaded_head").click().run()
+    assert "is not a linear head" in texts(at.error) and "head" not in at.session_state["draft"]["model"]
+    assert not list((tmp_path / "uploads").glob("bad*"))  # a refused upload is not kept
+    at.file_uploader(key="head_upload").set_value(("zeroshot head.safetensors", head, "application/octet-stream")).run()
+    at.button(key="use_uploaded_head").click().run()
+    assert not at.error
+    assert at.session_state["draft"]["model"] == {"head": str(tmp_path / "uploads" / "zeroshot_head.safetensors")}
+    at.button(key="clear_head").click().run()
+    assert at.session_state["draft"]["model"] == {}

@@ -111,10 +111,11 @@ if problems and st.button("Dismiss errors", key="dismiss"):
 
 
 
-def head_picker(control) -> str | None:
-    """The shared head file of headless finetunes (the `file` control of the model settings): kept, cleared, or picked
-    from an allowed server folder or uploaded, as checkpoints are, and used only once it reads as a linear head. A head
-    the draft names outside those folders (a hand-edited workspace) is dropped with a message."""
+def head_picker(control) -> tuple[str | None, bool]:
+    """The shared head file of headless finetunes (the `file` control of the model settings), and whether the user just
+    changed it: kept, cleared, or picked from an allowed server folder or uploaded, as checkpoints are, and used only
+    once it reads as a linear head. A head the draft names outside those folders (a hand-edited workspace) is dropped
+    with a message."""
     current, chosen = control.value, None
     if current:
         try:
@@ -139,15 +140,15 @@ def head_picker(control) -> str | None:
                 except UploadTooLarge as exc:
                     st.error(str(exc))
         if current and st.button("No shared head", key="clear_head"):
-            return None
+            return None, True
     if chosen is None:
-        return current
+        return current, False
     error = check_head(chosen)
     if error:
         st.error(f"Not used as the shared head: {error}")
         remove_upload(chosen)
-        return current
-    return str(chosen)
+        return current, False
+    return str(chosen), True
 
 
 def model_section(found: set[str]) -> None:
@@ -160,7 +161,7 @@ def model_section(found: set[str]) -> None:
                "The family is detected from the checkpoints' parameter names. Headless finetunes need their shared "
                "head file first.")
     controls = model_settings.controls(config)
-    values, problems = {}, []
+    values, problems, picked = {}, [], False
     columns = st.columns(3)
     for n, control in enumerate(c for c in controls if c.kind != "file"):
         value, trouble = setting_widget(columns[n % 3], control)
@@ -170,16 +171,15 @@ def model_section(found: set[str]) -> None:
             values[control.name] = value
     for control in controls:
         if control.kind == "file":
-            values[control.name] = head_picker(control)
+            values[control.name], picked = head_picker(control)
     section = model_settings.saved(config, values)
     trouble = model_settings.problem(section)
     for problem in [*problems, trouble]:
         if problem:
             st.error(f"Not saved: {problem}")
     if trouble is None:
-        head_changed = section.get("head") != model_settings.given(config).get("head")
         config["model"] = section
-        if head_changed:
+        if picked:
             st.rerun()  # the head's expander, the table and the checks show the new head
     if pool and not problems and trouble is None:
         try:

@@ -141,6 +141,9 @@ def test_a_headless_hugging_face_pool_with_its_head_picked_in_the_app_runs(app_e
              "methods": world["methods"], "manifoldmix": world["manifoldmix"], "device": "cpu"}
     draft["test"] = [{**t, "path": str(tmp_path / "h" / t["path"])} for t in draft["test"]]
     assert blockers(draft) == []
+    at.switch_page("views/partition.py").run()  # the anatomy of a headless pool, its head from the shared file
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["unit"])[:3] == ["embeddings", "block 0 attention", "block 0 MLP"]
     results = run_config(runnable(draft, tmp_path), tmp_path / "run")
     assert set(results["methods"]) == {"uniform_soup", "greedy_soup", "manifoldmixms"}
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 
-from manifoldmix_core.anatomy import FLOAT_DTYPES, detect_key_layout
+from manifoldmix_core.anatomy import FLOAT_DTYPES, KeyLayout
 from manifoldmix_core.errors import ManifoldMixError
+from manifoldmix_core.families.registry import detect
 from manifoldmix_core.partition import NAMED_PRESETS, NamedPreset, fits_layout, resolve
 
 _FLOATS = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
@@ -30,12 +31,21 @@ def _float_names(config: Mapping) -> list[str] | None:
         return None
 
 
+def _layout(names: list[str] | None) -> KeyLayout | None:
+    """The key layout of any registered family (the runner's detection), None when no family recognises the names (a
+    headless finetune's head is in the shared head file): the page then says less instead of failing."""
+    try:
+        return detect(names) if names else None
+    except ManifoldMixError:
+        return None
+
+
 def named_partitions(config: Mapping) -> list[NamedPreset]:
     """The engine's named presets that fit the draft's model (all of them while no ingredient can be read)."""
     names = _float_names(config)
-    if not names:
+    layout = _layout(names)
+    if layout is None:
         return list(NAMED_PRESETS)
-    layout = detect_key_layout(names)
     return [p for p in NAMED_PRESETS if fits_layout(p, layout)]
 
 
@@ -43,9 +53,9 @@ def partition_size(config: Mapping) -> tuple[int | None, int | None]:
     """(components, components holding classifier parameters) of the config's partition; (None, None) when the first
     ingredient is not a readable safetensors file or the partition does not resolve on it."""
     names = _float_names(config)
-    if not names:
+    layout = _layout(names)
+    if layout is None:
         return None, None
-    layout = detect_key_layout(names)
     try:
         spec = config.get("partition") or {"preset": "structural"}
         partition = resolve(spec if isinstance(spec, Mapping) else {"preset": None}, names, layout)

@@ -42,12 +42,25 @@ def blockers(config: dict) -> list[str]:
     from manifoldmix_core.config import parse_config
     from manifoldmix_core.errors import ConfigError
     try:
-        parse_config(config)
+        parsed = parse_config(config)
     except ConfigError as exc:
         said = str(exc)
         first = said.split(" ", 1)[0]
         return [(said if "." in first or "_" in first else said[:1].upper() + said[1:]) + "."]  # a config key keeps its case
-    return []
+    trouble = model_problem(parsed)
+    return [f"{trouble}; set the model in the Model section of the Ingredients page."] if trouble else []
+
+
+def model_problem(config) -> str | None:
+    """What the engine can tell cheaply (safetensors headers, no torch) about the model settings and the pool's first
+    checkpoint (a timm pool without a model name, a shared head for checkpoints with their own), or None."""
+    from manifoldmix_core.checkpoint_files import check_model
+    from manifoldmix_core.errors import ManifoldMixError
+    try:
+        check_model(config.model, config.ingredients[0].path)
+    except ManifoldMixError as exc:
+        return str(exc)
+    return None
 
 
 def degenerate(config: dict) -> list[str]:

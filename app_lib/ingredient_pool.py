@@ -117,22 +117,37 @@ class Checked:
     family: str = ""  # the model family's label (families/), detected from the parameter names
 
 
-def check_file(path: Path, name: str | None = None, reference: Path | None = None) -> Checked:
-    """Read a checkpoint's signature (never unpickling code) and compare it with the reference ingredient's."""
+def check_file(path: Path, name: str | None = None, reference: Path | None = None, head: str | None = None) -> Checked:
+    """Read a checkpoint's signature (never unpickling code) and compare it with the reference ingredient's; with the
+    draft's shared head (`head`, config model.head) a headless finetune reads as one with that head."""
     from manifoldmix_core.errors import ManifoldMixError
-    from manifoldmix_core.ingredients import check_compatible, read_folder_config, read_signature
+    from manifoldmix_core.ingredients import Ingredient, check_compatible, ingredient_signature, read_folder_config
 
     name = name or Path(path).stem
     size = _size(path)
+    shared = Path(head) if head else None
     try:
-        signature = read_signature(path)
+        signature = ingredient_signature(Ingredient(name, Path(path), head=shared))
         family = FAMILIES[detect(signature, path, read_folder_config(path)).family].label
         if reference is not None and Path(reference) != Path(path):
-            check_compatible(path, signature, read_signature(reference), reference)
+            check_compatible(path, signature, ingredient_signature(Ingredient("reference", Path(reference), head=shared)), reference)
     except ManifoldMixError as exc:
         return Checked(name, path, size, error=str(exc))
     n_params = sum(math.prod(info.shape) for info in signature.values())
     return Checked(name, path, size, n_params, len(signature), family=family)
+
+
+def check_head(path: Path) -> str | None:
+    """Why a file cannot be the shared head of headless finetunes (it must hold exactly a linear head's weight and
+    bias), or None."""
+    from manifoldmix_core.errors import ManifoldMixError
+    from manifoldmix_core.ingredients import read_head
+
+    try:
+        read_head(path)
+    except ManifoldMixError as exc:
+        return str(exc)
+    return None
 
 
 def _size(path: Path) -> int:

@@ -5,6 +5,8 @@ saves. A method registered with a settings model gets its controls here with no 
 
 from __future__ import annotations
 
+import json
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +30,14 @@ class Control:
     name: str
     label: str
     help: str
-    kind: str  # bool / int / float / text; "file" (a path the page checks); "pick" (closed: a Literal); "open" (a registry's names, or any typed)
+    kind: str  # bool / int / float / text; "file" (a path the page checks); "pick" (closed: a Literal); "open" (a registry's
+    # names, or any typed); "choice" (closed, each option shown by its label: a registry of records, an optional bool);
+    # "json" (a JSON object typed as text); "name" (a name, or a JSON object typed as text); "numbers" (a tuple typed as
+    # numbers separated by commas)
     options: tuple
     value: Any  # the draft's value, else the model's default; None for a required field not given yet
+    labels: tuple = ()  # "choice": what each option is called (None: "auto")
+    optional: bool = False  # blank means unset (None), not missing
 
     @property
     def key(self) -> str:
@@ -49,19 +56,27 @@ def controls(selected: list[str], draft: Mapping, components: int | None = None,
     "replaced", and fields of a type no control shows (lists), are left to config.json."""
     found = []
     for section, model in models(selected).items():
-        given = model.shown(_section(draft, section), components, live)
-        for name, field in model.model_fields.items():
-            marks = extra(model, name)
-            kind, options = _kind(field.annotation, marks)
-            if marks.get("app") or kind is None:
-                continue
-            default = None if field.is_required() else field.get_default(call_default_factory=True)
-            value = given.get(name, default)
-            if value is not None and not fits(value, field.annotation):  # a damaged draft: its control starts from the default
-                value = default
-            if kind == "open" and value is not None and value not in options:
-                options = (*options, value)  # a valid value the list lacks is shown as it is, never replaced
-            found.append(Control(section, name, field.title or name, field.description or "", kind, options, value))
+        found += section_controls(section, model, model.shown(_section(draft, section), components, live))
+    return found
+
+
+def section_controls(section: str, model: type[BaseModel], given: Mapping) -> list[Control]:
+    """The controls of one settings model's fields, their values from `given` (else the defaults): a method's section on
+    the Run page, the run's `model` on Ingredients. Fields marked app="hidden"/"replaced" and of types no control shows
+    (lists, numbers that may be unset) are left to config.json."""
+    found = []
+    for name, field in model.model_fields.items():
+        marks = extra(model, name)
+        kind, options, labels, optional = _kind(field.annotation, marks)
+        if marks.get("app") or kind is None:
+            continue
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        value = given.get(name, default)
+        if value is not None and not fits(value, field.annotation):  # a damaged draft: its control starts from the default
+            value = default
+        if kind == "open" and value is not None and value not in options:
+            options = (*options, value)  # a valid value the list lacks is shown as it is, never replaced
+        found.append(Control(section, name, field.title or name, field.description or "", kind, options, value, labels, optional))
     return found
 
 
@@ -71,14 +86,68 @@ def _section(draft: Mapping, section: str) -> dict:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def _kind(hint, marks: Mapping) -> tuple[str | None, tuple]:
-    if typing.get_origin(hint) is typing.Literal:
-        return "pick", typing.get_args(hint)
+def _kind(hint, marks: Mapping) -> tuple[str | None, tuple, tuple, bool]:
+    """(kind, options, their labels, optional) of a field: a registry given as a mapping of records is closed (its names
+    are all there is), one given as a list is open (the usual names; any other is typed in)."""
+    args = typing.get_args(hint)
+    optional = type(None) in args or hint is Any
+    inner = next(a for a in args if a is not type(None)) if typing.get_origin(hint) in (typing.Union, types.UnionType) else hint
+    if typing.get_origin(inner) is typing.Literal:
+        return "pick", typing.get_args(inner), (), optional
     if marks.get("choices"):
-        return "open", tuple(load_ref(marks["choices"]))
+        registry = load_ref(marks["choices"])
+        if isinstance(registry, Mapping):
+            names = ((None,) if optional else ()) + tuple(registry)
+            return "choice", names, tuple("auto" if n is None else getattr(registry[n], "label", n) for n in names), optional
+        return "open", tuple(registry), (), optional
     if marks.get("file"):
-        return "file", ()
-    return KINDS.get(hint), ()
+        return "file", (), (), optional
+    if inner is bool and optional:
+        return "choice", (None, True, False), ("auto", "on", "off"), True
+    if inner is dict:
+        return "json", (), (), optional
+    if inner is tuple:
+        return "numbers", (), (), optional
+    if hint is Any:
+        return "name", (), (), True
+    if optional and inner is not str:
+        return None, (), (), optional  # an unset number has no control
+    return KINDS.get(inner), (), (), optional
+
+
+def shown_text(control: Control) -> str:
+    """A text control's starting text: "json" and "name" controls show an object as JSON, "numbers" its numbers separated
+    by commas, an unset value as blank."""
+    if control.value is None or (control.kind == "json" and not control.value):
+        return ""
+    if control.kind == "numbers":
+        return ", ".join(repr(v) for v in control.value)  # every digit: the default read back is the default
+    return json.dumps(control.value) if isinstance(control.value, (dict, list)) else str(control.value)
+
+
+def typed(control: Control, text: str) -> tuple[Any, str | None]:
+    """The value of what was typed into a "json", "name" or "numbers" control, or (None, the problem naming the key) when
+    it is not one: "json" takes a JSON object (blank: {}); "name" a JSON object when the text starts with "{", else the
+    name; "numbers" numbers separated by commas."""
+    text = text.strip()
+    where = f"{control.section}.{control.name}"
+    if control.kind == "numbers":
+        try:
+            return tuple(float(part) for part in text.split(",")), None
+        except ValueError:
+            return None, f"{where} must be numbers separated by commas, such as 0.5, 0.5, 0.5; got {text[:80]!r}; not saved"
+    if control.kind == "name" and not text.startswith("{"):
+        return text or None, None
+    if control.kind == "json" and not text:
+        return {}, None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"{where} is not valid JSON ({exc.msg} at column {exc.colno}): {text[:80]!r}; not saved"
+    if not isinstance(value, dict):
+        return None, (f"{where} must be a JSON object such as {{\"depth\": 12}}, got a {type(value).__name__}: "
+                      f"{text[:80]!r}; not saved")
+    return value, None
 
 
 def saved(draft: Mapping, selected: list[str], values: Mapping[tuple[str, str], Any]) -> dict[str, dict]:

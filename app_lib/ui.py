@@ -15,7 +15,7 @@ from manifoldmix_core.safepaths import shown
 
 from . import workspace
 from .draft import initial_draft
-from .method_settings import Control
+from .method_settings import Control, shown_text, typed
 from .paths import data_roots, inside_roots
 from .run_store import RunInfo, find_run, list_runs
 
@@ -262,7 +262,15 @@ def setting_widget(where, control: Control) -> tuple[Any, str | None]:
         options = list(control.options)
         return where.selectbox(label, options, index=options.index(control.value) if control.value in options else 0, help=help,
                                accept_new_options=True, key=key), None
+    if control.kind == "choice":
+        index = control.options.index(control.value) if control.value in control.options else 0
+        chosen = where.selectbox(label, control.labels, index=index, help=help, key=key)
+        return control.options[control.labels.index(chosen)], None
+    if control.kind in ("json", "name", "numbers"):
+        return typed(control, where.text_input(label, shown_text(control), help=help, key=key))
     text = where.text_input(label, "" if control.value is None else str(control.value), help=help, key=key).strip()
+    if not text and control.optional and control.kind != "file":
+        return None, None
     if not text:
         return None, f"Give {label}." if control.value is None or control.kind == "file" else None
     if control.kind != "file":

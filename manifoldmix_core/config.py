@@ -39,14 +39,24 @@ class ModelConfig(Settings):
     vision-config dict, default ViT-B-32; a timm model name; a Hugging Face vision config, read from a model folder's
     config.json when omitted), the family builder's options, and how features meet the head."""
 
-    architecture: Any = None
-    normalize_features: bool = False
-    quick_gelu: bool | None = None
-    image_mean: tuple = OPENAI_MEAN
-    image_std: tuple = OPENAI_STD
-    family: str | None = None
-    options: dict = Field(default_factory=dict)
-    head: str | None = setting(None, file=True)  # one head file shared by headless finetunes
+    architecture: Any = setting(None, "Architecture", "the family's own name for the model; blank: the family's default "
+                                "(open_clip: ViT-B-32; Hugging Face: the model folder's config.json; timm needs a model name "
+                                "such as vit_base_patch16_224). A JSON object gives open_clip's or Hugging Face's vision config")
+    normalize_features: bool = setting(False, "Normalize features", "scale the image features to unit length before the "
+                                       "head, as CLIP's zero-shot heads and the model-soups checkpoints expect")
+    quick_gelu: bool | None = setting(None, "Quick GELU", "open_clip towers only (OpenAI's were trained with "
+                                      "QuickGELU); auto: the open_clip config's own choice")
+    image_mean: tuple = setting(OPENAI_MEAN, "Image mean (R, G, B)", "the image normalisation the tower was trained with; "
+                                "the default is CLIP's (timm's ViTs often use 0.5, 0.5, 0.5)")
+    image_std: tuple = setting(OPENAI_STD, "Image std (R, G, B)", "the image normalisation the tower was trained with; the "
+                               "default is CLIP's (timm's ViTs often use 0.5, 0.5, 0.5)")
+    family: str | None = setting(None, "Model family", "auto: detected from the checkpoints' parameter names",
+                                 choices="manifoldmix_core.families.registry:FAMILIES")
+    options: dict = setting(label="Options (JSON object)", help="keyword arguments for the family's builder, e.g. "
+                            '{"img_size": 384} for timm or {"num_attention_heads": 12} for Hugging Face; blank: none',
+                            default_factory=dict)
+    head: str | None = setting(None, "Shared head file", "one linear head (weight and bias) shared by headless "
+                               "finetunes; leave it out for checkpoints that hold their own head", file=True)
 
     @field_validator("architecture")
     @classmethod

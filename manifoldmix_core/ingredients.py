@@ -28,13 +28,13 @@ from .anatomy import (
     FOLDER_CONFIG,
     FOLDER_INDEX,
     FOLDER_WEIGHTS,
-    HEAD_PREFIXES,
     HPARAMS_FILE,
     SUFFIXES,
     ParamInfo,
     Signature,
     is_model_folder,
 )
+from .checkpoint_files import SHARED_HEAD, check_headless, head_file_prefix, read_folder_config, weight_files
 from .errors import DamagedFile, IngredientError
 from .families.registry import FAMILIES, detect
 from .fingerprint import cached_file_digest, file_digest, files_digest
@@ -74,41 +74,6 @@ def find_ingredients(folder: str | Path) -> list[Ingredient]:
 
 def _name(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
-
-
-def weight_files(path: Path) -> list[Path]:
-    """The files holding a checkpoint's tensors: the file itself, or a model folder's weights or shards (from its index,
-    whose names must be plain file names inside the folder)."""
-    if not path.is_dir():
-        return [path]
-    index = next((path / name for name in FOLDER_INDEX if (path / name).is_file()), None)
-    if index is None:
-        return [next((path / name for name in FOLDER_WEIGHTS if (path / name).is_file()), path / FOLDER_WEIGHTS[0])]
-    try:
-        weight_map = jsonfile.load(index).get("weight_map")
-    except (OSError, DamagedFile, AttributeError) as exc:
-        raise IngredientError(index, f"is not a shard index ({exc})") from exc
-    if not isinstance(weight_map, dict) or not weight_map:
-        raise IngredientError(index, 'must hold {"weight_map": {parameter: shard file name, ...}}')
-    suffix = Path(index.name.removesuffix(".index.json")).suffix  # the shards' kind (.safetensors or .bin), as the index's name says
-    shards = sorted(set(weight_map.values()))
-    bad = next((s for s in shards if not isinstance(s, str) or Path(s).name != s or not s.endswith(suffix)), None)
-    if bad is not None:
-        raise IngredientError(index, f"names the shard {bad!r}; shards are {suffix} files beside the index")
-    return [path / shard for shard in shards]
-
-
-def read_folder_config(path: Path) -> dict | None:
-    """A model folder's config.json (None for a single file): it may say which family and shape the model has."""
-    if not Path(path).is_dir():
-        return None
-    try:
-        data = jsonfile.load(Path(path) / FOLDER_CONFIG)
-    except (OSError, DamagedFile) as exc:
-        raise IngredientError(Path(path) / FOLDER_CONFIG, f"cannot be read as JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise IngredientError(Path(path) / FOLDER_CONFIG, "must hold a JSON object (the model's config)")
-    return data
 
 
 def _check_checkpoint_entry(path: Path) -> None:
@@ -240,25 +205,11 @@ def _unwrap(path: Path, state) -> dict[str, torch.Tensor]:
     return state
 
 
-SHARED_HEAD = "head."  # the names a shared head file's tensors take in each ingredient
-
-
 def read_head(path: str | Path) -> dict[str, torch.Tensor]:
     """A shared head file's weight and bias (stored as `weight`/`bias` or under a head prefix), named `head.*`."""
     state = read_state_dict(path)
-    for prefix in ("", *HEAD_PREFIXES):
-        if {prefix + "weight", prefix + "bias"} <= state.keys() and len(state) == 2:
-            return {SHARED_HEAD + k: state[prefix + k] for k in ("weight", "bias")}
-    raise IngredientError(path, f"is not a linear head: expected exactly 'weight' and 'bias' (or 'head.weight' and "
-                          f"'head.bias'), found {sorted(state)[:6]}")
-
-
-def _with_head(ing: Ingredient, names) -> None:
-    """A shared head is for headless checkpoints only: one that has a head of its own is refused, naming the parameter."""
-    own = next((n for n in names if n.startswith(SHARED_HEAD)), None)
-    if own is not None:
-        raise IngredientError(ing.path, f"has a head of its own, but model.head gives a shared one ({ing.head}); "
-                              "remove model.head or use headless checkpoints", param=own)
+    prefix = head_file_prefix(path, state)
+    return {SHARED_HEAD + k: state[prefix + k] for k in ("weight", "bias")}
 
 
 def ingredient_signature(ing: Ingredient) -> Signature:
@@ -266,7 +217,7 @@ def ingredient_signature(ing: Ingredient) -> Signature:
     signature = read_signature(ing.path)
     if ing.head is None:
         return signature
-    _with_head(ing, signature)
+    check_headless(ing.path, ing.head, signature)
     return {**signature, **signature_of(read_head(ing.head))}
 
 
@@ -275,7 +226,7 @@ def ingredient_state(ing: Ingredient) -> dict[str, torch.Tensor]:
     state = read_state_dict(ing.path)
     if ing.head is None:
         return state
-    _with_head(ing, state)
+    check_headless(ing.path, ing.head, state)
     return {**state, **read_head(ing.head)}
 
 
@@ -285,7 +236,7 @@ def ingredient_fingerprinted(ing: Ingredient, cache_dir: Path | None) -> tuple[s
     if ing.head is None:
         return digest, state
     if state is not None:
-        _with_head(ing, state)
+        check_headless(ing.path, ing.head, state)
         state = {**state, **read_head(ing.head)}
     return files_digest([("checkpoint " + digest, ing.head)], cache_dir), state
 

@@ -5,8 +5,9 @@ Each method declares its settings model (a `Settings` subclass) in its own modul
 exact: "10" is no int, true is no number), then the model's own validators run; every failure is a ConfigError such as
 "manifoldmix.tau must be in (0, 1], got 2". A field's `json_schema_extra` says how the app treats it: `file` (a path,
 resolved against the config's folder, whose content alone counts for resume), `choices` (a registry whose names the
-app offers), `app` ("hidden": not a widget; "replaced": not a widget, and dropped when the page saves, since a shown
-control means the same thing).
+app offers: a mapping of records is a closed list shown by their labels, a list of names an open one), `app`
+("hidden": not a widget; "replaced": not a widget, and dropped when the page saves, since a shown control means the
+same thing).
 """
 
 from __future__ import annotations

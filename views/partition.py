@@ -39,13 +39,13 @@ if not config.get("ingredients"):
 
 
 @st.cache_resource(max_entries=8)
-def model_names(path: str, mtime: float, family: str | None):
+def model_names(path: str, mtime: float, family: str | None, head: str | None):
     """Float parameter names (the ones mixing touches) in network order, the layout, the classifier's own parameters,
-    and each parameter's number of values."""
+    and each parameter's number of values; a headless finetune's head is the shared head file's (`head`)."""
     from manifoldmix_core.families import detect
-    from manifoldmix_core.ingredients import read_folder_config, read_signature  # torch: only once a model is there to read
+    from manifoldmix_core.ingredients import Ingredient, ingredient_signature, read_folder_config  # torch: only once a model is there
 
-    signature = read_signature(path)
+    signature = ingredient_signature(Ingredient(Path(path).name, Path(path), head=Path(head) if head else None))
     layout = detect(signature, path, read_folder_config(path), family)
     names = network_order(float_names(signature), layout)
     return names, layout, {n for n in names if layout.classifier_name(n)}, {n: math.prod(signature[n].shape) for n in names}
@@ -53,7 +53,8 @@ def model_names(path: str, mtime: float, family: str | None):
 
 first = Path(config["ingredients"][0]["path"])
 try:
-    names, layout, live, sizes = model_names(str(first), first.stat().st_mtime, (config.get("model") or {}).get("family"))
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    names, layout, live, sizes = model_names(str(first), first.stat().st_mtime, model.get("family"), model.get("head"))
 except Exception as exc:  # unreadable reference ingredient
     st.error(f"Cannot read {first}: {exc}")
     st.stop()

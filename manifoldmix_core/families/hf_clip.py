@@ -34,11 +34,20 @@ def detect(names: set[str], folder_config: Mapping | None = None) -> KeyLayout |
     return None
 
 
+def check(model_config, folder_config: Mapping | None = None) -> None:
+    """Without transformers: model.architecture, when given, is a CLIPVisionConfig object, not a name."""
+    from ..errors import ConfigError
+
+    if model_config.architecture is not None and not isinstance(model_config.architecture, Mapping):
+        raise ConfigError("for the hf_clip family, model.architecture is a CLIPVisionConfig object "
+                          f"(e.g. {{\"num_attention_heads\": 12}}) or blank (a model folder's config.json is read), "
+                          f"got {model_config.architecture!r}")
+
+
 def vision_config(model_config, signature, layout: KeyLayout, folder_config: Mapping | None) -> dict:
     """CLIPVisionConfig's keys: the checkpoint's shapes, then config.json (its vision_config for a full CLIPConfig),
     then `model.architecture` (an object) and `model.options`, each overriding the one before."""
     from ..anatomy import vit_depth
-    from ..errors import ConfigError
 
     tower = {layout.tower_name(n).removeprefix("vision_model."): info.shape for n, info in signature.items() if layout.tower_name(n)}
     width, _, patch, _ = tower[PATCH]
@@ -50,10 +59,7 @@ def vision_config(model_config, signature, layout: KeyLayout, folder_config: Map
         config["projection_dim"] = tower[PROJECTION][0]
     folder_config = dict(folder_config or {})
     config.update({k: v for k, v in folder_config.get("vision_config", folder_config).items() if k not in _NOT_CONFIG})
-    if model_config.architecture is not None and not isinstance(model_config.architecture, Mapping):
-        raise ConfigError("for the hf_clip family, model.architecture is a CLIPVisionConfig object "
-                          f"(e.g. {{\"num_attention_heads\": 12}}) or omitted (a model folder's config.json is read), "
-                          f"got {model_config.architecture!r}")
+    check(model_config)
     return {**config, **(model_config.architecture or {}), **model_config.options}
 
 
@@ -116,4 +122,4 @@ HF_CLIP = register(Family(
     "hf_clip", "Hugging Face CLIP vision", detect, ("vision_model." + PATCH, PATCH),
     spec="manifoldmix_core.families.hf_clip:spec", build="manifoldmix_core.families.hf_clip:build",
     features="manifoldmix_core.families.hf_clip:features", save="manifoldmix_core.families.hf_clip:save",
-    library="transformers"))
+    library="transformers", check="manifoldmix_core.families.hf_clip:check"))

@@ -27,7 +27,9 @@ class Family:
     raises an IngredientError when they are but something is missing (a head). The import paths ("module:function"):
     `spec(model_config, signature, layout, folder_config) -> ModelSpec`, `build(spec) -> nn.Module` (the tower),
     `features(tower, x) -> Tensor` (what the head sees), `save(tensors, layout, spec, folder, metadata)` (optional: the
-    fused model in the family's own format beside fused.safetensors).
+    fused model in the family's own format beside fused.safetensors), `check(model_config, folder_config)` (optional,
+    torch-free: what the family can tell about the model settings without its library, raising a ConfigError; the app
+    runs it before a launch, `spec` runs it too).
     """
 
     name: str
@@ -38,6 +40,7 @@ class Family:
     build: str
     features: str
     save: str | None = None
+    check: str | None = None
     library: str = ""  # the package its builder needs (imported only when a model of this family is built)
     author_preset: bool = False  # the author's C8/C15/C26 grouping is defined on this family's (model-soups) names
 

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from ..anatomy import Anatomy, KeyLayout, head_prefix
+from ..errors import ConfigError
 from .registry import Family, register
 
 ANATOMY = Anatomy(r"^blocks\.(?P<idx>\d+)\.(?P<rest>.*)$", ("norm1", "attn", "ls1"), ("norm.", "fc_norm.", "attn_pool."))
@@ -22,19 +23,32 @@ def detect(names: set[str], folder_config: Mapping | None = None) -> KeyLayout |
     return KeyLayout("", head_prefix(names), "timm_vit", ANATOMY)
 
 
+def _name(model_config, folder_config: Mapping | None):
+    return model_config.architecture or (folder_config or {}).get("architecture")
+
+
+def _needs_name(name, known: str) -> ConfigError:
+    return ConfigError(f"for the timm_vit family, model.architecture names a timm model (e.g. {known}, ...), "
+                       f"got {name!r}; shape changes such as depth or img_size go into model.options")
+
+
+def check(model_config, folder_config: Mapping | None = None) -> None:
+    """Without timm: a timm pool needs a model name (timm cannot tell one from the checkpoint's names)."""
+    name = _name(model_config, folder_config)
+    if not isinstance(name, str):
+        raise _needs_name(name, "vit_base_patch16_224, vit_small_patch16_224")
+
+
 def spec(model_config, signature, layout: KeyLayout, folder_config: Mapping | None = None):
     """The classifier's spec: the timm model name (required), its `options`, and the image size the model is built for."""
     import timm
     import torch
 
-    from ..errors import ConfigError
     from ..models import ModelSpec
 
-    name = model_config.architecture or (folder_config or {}).get("architecture")
+    name = _name(model_config, folder_config)
     if not isinstance(name, str) or not timm.is_model(name):
-        known = ", ".join(timm.list_models("vit_*")[:12])
-        raise ConfigError(f"for the timm_vit family, model.architecture names a timm model (e.g. {known}, ...), "
-                          f"got {name!r}; shape changes such as depth or img_size go into model.options")
+        raise _needs_name(name, ", ".join(timm.list_models("vit_*")[:12]))
     head = signature[layout.head_prefix + "weight"].shape
     spec = ModelSpec(name, embed_dim=head[1], num_classes=head[0], normalize_features=model_config.normalize_features,
                      image_mean=tuple(model_config.image_mean), image_std=tuple(model_config.image_std), family="timm_vit",
@@ -47,8 +61,6 @@ def spec(model_config, signature, layout: KeyLayout, folder_config: Mapping | No
 def build(spec):
     """timm's public builder, without its head (the classifier's head is ours) and without pretrained weights."""
     import timm
-
-    from ..errors import ConfigError
 
     try:
         return timm.create_model(spec.architecture, pretrained=False, num_classes=0, **spec.options)
@@ -65,4 +77,5 @@ def features(tower, images):
 TIMM_VIT = register(Family(
     "timm_vit", "timm ViT", detect, KEYS,
     spec="manifoldmix_core.families.timm_vit:spec", build="manifoldmix_core.families.timm_vit:build",
-    features="manifoldmix_core.families.timm_vit:features", library="timm"))
+    features="manifoldmix_core.families.timm_vit:features", library="timm",
+    check="manifoldmix_core.families.timm_vit:check"))

@@ -1,12 +1,14 @@
 # ruff: noqa: F811  (pytest fixtures imported from app_support are redefined as arguments)
-"""One contract over every registry entry (issue 19): methods, optimizers, named partition presets and dataset sources.
-For each: the app offers it, config validation accepts it, and it round-trips through a small run on the toy world."""
+"""One contract over every registry entry (issue 19): methods, optimizers, named partition presets, dataset sources and
+model families. For each: the app offers it, config validation accepts it, and it round-trips through a small run (on
+the toy world, or on a small pool of the family's own checkpoints)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import families_toy as ft
 import numpy as np
 import pytest
 from app_support import APP, app_env, toy_draft  # noqa: F401
@@ -19,6 +21,7 @@ from app_lib.components import partition_size
 from app_lib.datasets import sets_of
 from manifoldmix_core import runs
 from manifoldmix_core.config import load_config, sections
+from manifoldmix_core.families import FAMILIES
 from manifoldmix_core.methods import METHODS
 from manifoldmix_core.optim import OPTIMIZERS
 from manifoldmix_core.partition import NAMED_PRESETS, named_spec
@@ -26,7 +29,8 @@ from manifoldmix_core.settings import extra
 from manifoldmix_core.sources import SOURCES
 
 ENTRIES = ([("method", name) for name in METHODS] + [("optimizer", name) for name in OPTIMIZERS]
-           + [("preset", p.key) for p in NAMED_PRESETS] + [("source", name) for name in SOURCES])
+           + [("preset", p.key) for p in NAMED_PRESETS] + [("source", name) for name in SOURCES]
+           + [("family", name) for name in FAMILIES])
 PAIR = [{"name": "a", "path": "a.safetensors"}, {"name": "a_copy", "path": "a_copy.safetensors"}]  # a search is never skipped
 
 
@@ -63,6 +67,17 @@ def sample_set(source: str, toy_world: Path, root: Path) -> dict:
     raise AssertionError(f"source {source!r} has no sample set in this contract test; add one")
 
 
+def family_config(family: str, toy_world: Path, root: Path) -> Path:
+    """A small pool of each registered family, the family named in the config; a family registered without one here
+    fails the contract."""
+    worlds = {"open_clip": lambda: derived_config(toy_world, "family-open_clip", ingredients=PAIR),
+              "hf_clip": lambda: ft.hf_world(root / "hf", n=2), "timm_vit": lambda: ft.timm_world(root / "timm", n=2)}
+    if family not in worlds:
+        raise AssertionError(f"family {family!r} has no sample pool in this contract test; add one")
+    base = worlds[family]()
+    return derived_config(base, f"named-{family}", model={"family": family}, methods=["uniform_soup"])
+
+
 def method_config(name: str, toy_world: Path) -> Path:
     """The toy world running one method; a required file setting (WiSE-FT's zero-shot model) gets an ingredient file."""
     settings = METHODS[name].settings
@@ -87,6 +102,9 @@ def test_every_registry_entry_is_offered_accepted_and_runs(kind, name, app_env, 
         config = derived_config(base, f"preset-{name}", methods=["manifoldmixms"], ingredients=json.loads(base.read_text())["ingredients"]
                                 if preset.model_soups_only else PAIR, partition=named_spec(name), manifoldmix={"budget_per_component": 1})
         assert preset.label in open_page("views/experiments.py", load_config(base).to_dict()).pills(key="sweep_partitions").options
+    elif kind == "family":
+        assert FAMILIES[name].label in open_page("views/ingredients.py", draft).selectbox(key="run_model.family").options
+        config = family_config(name, toy_world, tmp_path)
     else:
         sample = sample_set(name, toy_world, tmp_path)
         at = open_page("views/datasets.py", draft)
@@ -111,5 +129,7 @@ def test_every_registry_entry_is_offered_accepted_and_runs(kind, name, app_env, 
     elif kind == "preset":
         assert written["partition"] == named_spec(name)
         assert results["partition"]["n"] == partition_size(written)[0]
+    elif kind == "family":
+        assert loaded.model.family == written["model"]["family"] == name and "uniform_soup" in results["methods"]
     else:
         assert written["test"][0]["source"] == name and "extra" in results["methods"]["uniform_soup"]["accuracy"]

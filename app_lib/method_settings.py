@@ -28,7 +28,8 @@ class Control:
     name: str
     label: str
     help: str
-    kind: str  # bool / int / float / text; "file" (a path the page checks); "pick" (closed: a Literal); "open" (a registry's names, or any typed)
+    kind: str  # bool / int / float / text; "count" (an int or empty: None); "file" (a path the page checks);
+    #            "pick" (closed: a Literal); "open" (a registry's names, or any typed)
     options: tuple
     value: Any  # the draft's value, else the model's default; None for a required field not given yet
 
@@ -78,6 +79,8 @@ def _kind(hint, marks: Mapping) -> tuple[str | None, tuple]:
         return "open", tuple(load_ref(marks["choices"]))
     if marks.get("file"):
         return "file", ()
+    if hint == int | None:
+        return "count", ()  # a number or nothing (the setting's default meaning: every image, the run's seed)
     return KINDS.get(hint), ()
 
 

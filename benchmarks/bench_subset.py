@@ -58,16 +58,55 @@ def one_run(work: Path, partition: str, subset: int | None, seed: int | None) ->
             "valacc": entry["valacc"], "test": accuracy["test"], "ood": sum(accuracy[d] for d in ood) / len(ood)}
 
 
-def table(rows: list[dict]) -> str:
+def evaluation_costs(subset: int, rounds: int) -> dict:
+    """Seconds of one ValAcc evaluation on every held-out image and on the subset, interleaved (whole, subset, whole, ...)
+    after a warm-up, medians: the run's wall time drifts with a shared machine's load, these two do so together."""
+    import statistics
+
+    from manifoldmix_core import runs
+    from manifoldmix_core.config import parse_config
+    from manifoldmix_core.demo.run_config import demo_config
+    from manifoldmix_core.runner import prepare
+
+    config = demo_config(partition="whole", methods=[METHOD])
+    config.update(device="cpu", ingredient_tests="none", manifoldmix={**config["manifoldmix"], "search_subset": subset})
+    with tempfile.TemporaryDirectory() as scratch:
+        kitchen = prepare(parse_config(config), runs.Journal(Path(scratch))).kitchen
+    build = kitchen.copy_stored(name=next(iter(kitchen.ingredients)))
+    times: dict[str, list[float]] = {"whole": [], "subset": []}
+    for round_no in range(rounds + 1):
+        for mode, evalset in (("whole", kitchen.val), ("subset", kitchen.search_set)):
+            started = time.perf_counter()
+            kitchen.unrecorded_valacc(build, evalset)
+            if round_no:  # the first round warms up
+                times[mode].append(time.perf_counter() - started)
+    return {mode: statistics.median(t) for mode, t in times.items()}
+
+
+def images_read(row: dict, heldout: int) -> int:
+    """Held-out images the run's ManifoldMixMS evaluations went through: the cost of its search whatever the machine's load."""
+    subset = row["subset"] or heldout
+    return row["subset_evaluations"] * subset + (row["evaluations"] - row["subset_evaluations"]) * heldout
+
+
+def modelled_ratio(row: dict, full: dict, costs: dict) -> float:
+    """The search's time in this mode over full mode's, from its evaluation counts and the interleaved costs per evaluation."""
+    whole = row["evaluations"] - row["subset_evaluations"]
+    return (row["subset_evaluations"] * costs["subset"] + whole * costs["whole"]) / (full["evaluations"] * costs["whole"])
+
+
+def table(rows: list[dict], costs: dict, heldout: int = 2500) -> str:
     """The benchmarks/README.md table: each subset run against its granularity's full run."""
     full = {r["partition"]: r for r in rows if r["subset"] is None}
-    lines = ["| partition | mode | evaluations (subset / whole set) | search time | time ratio to full | accepted set = full? | "
-             "ΔValAcc (pts) | Δtest (pts) | ΔOOD mean (pts) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| partition | mode | evaluations (subset / whole set) | images evaluated, ratio to full | search time | "
+             "time ratio to full (measured / from interleaved costs) | accepted set = full? | ΔValAcc (pts) | Δtest (pts) | "
+             "ΔOOD mean (pts) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         f = full[r["partition"]]
         whole = r["evaluations"] - r["subset_evaluations"]
         lines.append(f"| {r['partition']} | {r['mode']} | {r['evaluations']} ({r['subset_evaluations']} / {whole}) | "
-                     f"{r['search_s']:.1f} s | {r['search_s'] / f['search_s']:.2f} | "
+                     f"{images_read(r, heldout):,} ({images_read(r, heldout) / images_read(f, heldout):.2f}) | "
+                     f"{r['search_s']:.1f} s | {r['search_s'] / f['search_s']:.2f} / {modelled_ratio(r, f, costs):.2f} | "
                      f"{'yes' if r['accepted'] == f['accepted'] else 'no: ' + ', '.join(r['accepted'])} | "
                      f"{100 * (r['valacc'] - f['valacc']):+.2f} | {100 * (r['test'] - f['test']):+.2f} | "
                      f"{100 * (r['ood'] - f['ood']):+.2f} |")
@@ -79,8 +118,17 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--partitions", nargs="+", default=["whole", "coarse"])
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds timing one evaluation per mode")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--table", type=Path, default=None, help="print the table of a JSON file this script wrote (timing the costs per evaluation if it lacks them)")
     args = parser.parse_args()
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        if "costs" not in saved:  # a file from before the costs were timed: time them now, and keep them
+            saved["costs"] = evaluation_costs(args.subset, args.rounds)
+            args.table.write_text(json.dumps(saved, indent=1))
+        print(table(saved["rows"], saved["costs"]))
+        return
     import torch
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     load_before, rows, started = os.getloadavg(), [], time.time()
@@ -89,12 +137,13 @@ def main() -> None:
             for subset, seed in [(None, None), *((args.subset, s) for s in args.seeds)]:
                 rows.append(one_run(Path(scratch), partition, subset, seed))
                 print(json.dumps(rows[-1]), flush=True)
+    costs = evaluation_costs(args.subset, args.rounds)
     machine = {"cpus": os.cpu_count(), "threads": torch.get_num_threads(), "load_before": load_before,
                "load_after": os.getloadavg(), "minutes": round((time.time() - started) / 60, 1)}
-    print(table(rows))
-    print(f"machine: {machine}")
+    print(table(rows, costs))
+    print(f"seconds per evaluation (interleaved medians): {costs}; machine: {machine}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "machine": machine}, indent=1))
+        args.json.write_text(json.dumps({"rows": rows, "costs": costs, "machine": machine}, indent=1))
 
 
 if __name__ == "__main__":

@@ -150,3 +150,12 @@ def test_the_run_page_offers_the_subset_and_launches_it(app_env, toy_world, monk
     at.button(key="launch").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert json.loads((launched[-1] / runs.CONFIG).read_text())["manifoldmix"]["search_subset"] == 50
+
+
+@pytest.mark.slow
+def test_two_ranks_search_the_subset_as_one_process_does(subset_config, subset_run, tmp_path):
+    """Under torchrun each rank evaluates its shard of the subset (counts summed): the run one process writes."""
+    from test_distributed import torchrun
+    done = torchrun("run", subset_config, "--run-dir", tmp_path / "run", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_run(tmp_path / "run", subset_run)

@@ -95,6 +95,13 @@ def modelled_ratio(row: dict, full: dict, costs: dict) -> float:
     return (row["subset_evaluations"] * costs["subset"] + whole * costs["whole"]) / (full["evaluations"] * costs["whole"])
 
 
+def _same(row: dict, full: dict) -> str:
+    """Whether a run accepted full mode's ingredients, each list written out where they differ (and for full mode)."""
+    if row is full:
+        return "(full: " + ", ".join(full["accepted"]) + ")"
+    return "yes" if row["accepted"] == full["accepted"] else "no: " + ", ".join(row["accepted"])
+
+
 def table(rows: list[dict], costs: dict, heldout: int = 2500) -> str:
     """The benchmarks/README.md table: each subset run against its granularity's full run."""
     full = {r["partition"]: r for r in rows if r["subset"] is None}
@@ -107,7 +114,7 @@ def table(rows: list[dict], costs: dict, heldout: int = 2500) -> str:
         lines.append(f"| {r['partition']} | {r['mode']} | {r['evaluations']} ({r['subset_evaluations']} / {whole}) | "
                      f"{images_read(r, heldout):,} ({images_read(r, heldout) / images_read(f, heldout):.2f}) | "
                      f"{r['search_s']:.1f} s | {r['search_s'] / f['search_s']:.2f} / {modelled_ratio(r, f, costs):.2f} | "
-                     f"{'yes' if r['accepted'] == f['accepted'] else 'no: ' + ', '.join(r['accepted'])} | "
+                     f"{_same(r, f)} | "
                      f"{100 * (r['valacc'] - f['valacc']):+.2f} | {100 * (r['test'] - f['test']):+.2f} | "
                      f"{100 * (r['ood'] - f['ood']):+.2f} |")
     return "\n".join(lines)
@@ -120,7 +127,7 @@ def main() -> None:
     parser.add_argument("--partitions", nargs="+", default=["whole", "coarse"])
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds timing one evaluation per mode")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--table", type=Path, default=None, help="print the table of a JSON file this script wrote (timing the costs per evaluation if it lacks them)")
+    parser.add_argument("--table", type=Path, default=None, help="print the table of a JSON file this script wrote (timing costs it lacks)")
     args = parser.parse_args()
     if args.table:
         saved = json.loads(args.table.read_text())

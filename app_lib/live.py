@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from manifoldmix_core import methods, runs
-from manifoldmix_core.events import INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, read_from
+from manifoldmix_core.events import ACCEPT_TEST, INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, read_from
 from manifoldmix_core.intervals import to_percent
 from manifoldmix_core.run_records import Results, Status
 
@@ -50,6 +50,7 @@ class LiveLog:
         self._steps: dict[str, str] = {}  # method -> the Algorithm 1 step its latest event belongs to
         self._ingredients: set[str] = set()  # ingredients whose ValAcc was measured (Algorithm 1's candidates are the rest)
         self._latest: Eval | IngredientEval | None = None
+        self._heldout = 0  # held-out images of a whole-set evaluation, once an event says (runs with a search subset)
         self._frame: pd.DataFrame | None = None
 
     def poll(self) -> LiveLog:
@@ -69,7 +70,8 @@ class LiveLog:
                 self.components = list(e.components)
             if isinstance(e, (IngredientEval, Eval)):
                 method = INGREDIENTS if isinstance(e, IngredientEval) else e.method
-                best = max(self._best.get(method, e.valacc), e.valacc)
+                self._heldout = max(self._heldout, getattr(e, "images", None) or 0)
+                best = self._best.get(method, e.valacc) if self.on_subset(e) else max(self._best.get(method, e.valacc), e.valacc)
                 self._best[method] = best
                 phase, candidate = ("ingredient", e.name) if isinstance(e, IngredientEval) else (e.phase, e.candidate)
                 self._eval_rows.append((len(self._eval_rows) + 1, e.t, method, phase, candidate, e.valacc, best))
@@ -102,6 +104,14 @@ class LiveLog:
             row.update(status="skipped", valacc=e.valacc)
         elif isinstance(e, Decision) and row["status"] != "skipped":  # the replayed log also decides skipped ones
             row.update(status="accepted" if e.accepted else "rejected", valacc=e.valacc)
+
+    def on_subset(self, e: Eval | IngredientEval) -> bool:
+        """Whether an evaluation used only the λ search's subset of the held-out images (its ValAcc is not a whole-set one)."""
+        return getattr(e, "images", None) is not None and e.images < self._heldout
+
+    def images_used(self, e: Eval | IngredientEval) -> str:
+        """Which held-out images an evaluation used, in words: "on 500 of 2,500 held-out images", or "" for all of them."""
+        return f"on {e.images:,} of {self._heldout:,} held-out images" if self.on_subset(e) else ""
 
     # -- what the live view draws ---------------------------------------------------------------------------------
     def evaluations(self) -> pd.DataFrame:
@@ -171,9 +181,12 @@ class LiveLog:
         if e.search_pass is not None:
             tried = sum(1 for x in self._searches[e.method][e.candidate] if x.search_pass == e.search_pass)
             second = ", second pass" if e.search_pass > 1 else ""
-            what = f"λ search{second}, candidate {e.candidate}{of}: {tried} evaluations so far"
+            subset = f" {self.images_used(e)}" if self.on_subset(e) else ""
+            what = f"λ search{second}, candidate {e.candidate}{of}: {tried} evaluations so far{subset}"
         elif e.phase == "skip_test":
             what = f"skip test, candidate {e.candidate}{of}"
+        elif e.phase == ACCEPT_TEST:
+            what = f"accept test on every held-out image, candidate {e.candidate}{of}"
         else:
             what = f"candidate {e.candidate}{of}" if e.candidate != e.method else "measuring the soup"
         return f"{label} · {what} · best ValAcc {_percent(self._best[e.method])}"
@@ -209,7 +222,7 @@ def _step_after(e: Eval | SkipTest | SearchEnd | Decision) -> str:
     """The Algorithm 1 step running once this event is written: the skip test's ValAcc is measured, then the λ search
     (or the next candidate), the search's end leads to the accept test, a decision to the next candidate."""
     if isinstance(e, Eval):
-        return "search" if e.search_pass is not None else "skip"
+        return "search" if e.search_pass is not None else "accept" if e.phase == ACCEPT_TEST else "skip"
     if isinstance(e, SkipTest):
         return "search" if e.passed else "next"
     return "accept" if isinstance(e, SearchEnd) else "next"

@@ -30,10 +30,10 @@ class Control:
     name: str
     label: str
     help: str
-    kind: str  # bool / int / float / text; "file" (a path the page checks); "pick" (closed: a Literal); "open" (a registry's
-    # names, or any typed); "choice" (closed, each option shown by its label: a registry of records, an optional bool);
-    # "json" (a JSON object typed as text); "name" (a name, or a JSON object typed as text); "numbers" (a tuple typed as
-    # numbers separated by commas)
+    kind: str  # bool / int / float / text; "count" (an int or empty: None); "file" (a path the page checks); "pick"
+    # (closed: a Literal); "open" (a registry's names, or any typed); "choice" (closed, each option shown by its label: a
+    # registry of records, an optional bool); "json" (a JSON object typed as text); "name" (a name, or a JSON object typed
+    # as text); "numbers" (a tuple typed as numbers separated by commas)
     options: tuple
     value: Any  # the draft's value, else the model's default; None for a required field not given yet
     labels: tuple = ()  # "choice": what each option is called (None: "auto")
@@ -63,7 +63,7 @@ def controls(selected: list[str], draft: Mapping, components: int | None = None,
 def section_controls(section: str, model: type[BaseModel], given: Mapping) -> list[Control]:
     """The controls of one settings model's fields, their values from `given` (else the defaults): a method's section on
     the Run page, the run's `model` on Ingredients. Fields marked app="hidden"/"replaced" and of types no control shows
-    (lists, numbers that may be unset) are left to config.json."""
+    (lists, floats that may be unset) are left to config.json."""
     found = []
     for name, field in model.model_fields.items():
         marks = extra(model, name)
@@ -110,6 +110,8 @@ def _kind(hint, marks: Mapping) -> tuple[str | None, tuple, tuple, bool]:
         return "numbers", (), (), optional
     if hint is Any:
         return "name", (), (), True
+    if inner is int and optional:
+        return "count", (), (), True  # a number or nothing (the setting's default meaning: every image, the run's seed)
     if optional and inner is not str:
         return None, (), (), optional  # an unset number has no control
     return KINDS.get(inner), (), (), optional

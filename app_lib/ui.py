@@ -254,6 +254,10 @@ def setting_widget(where, control: Control) -> tuple[Any, str | None]:
         return where.checkbox(label, value=bool(control.value), help=help, key=key), None
     if control.kind == "int":
         return int(where.number_input(label, value=int(control.value), step=1, help=help, key=key)), None
+    if control.kind == "count":
+        value = where.number_input(label, value=None if control.value is None else int(control.value), step=1, help=help,
+                                   placeholder="empty: the default", key=key)
+        return None if value is None else int(value), None
     if control.kind == "float":
         return float(where.number_input(label, value=float(control.value), step=0.001, format="%.3f", help=help, key=key)), None
     if control.kind == "pick":

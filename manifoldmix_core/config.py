@@ -127,6 +127,10 @@ class RunConfig(BaseModel):
         existed read the same (and runs started before it resume: the settings digest is over this)."""
         data = self.model_dump(mode="json")
         data["model"] = {key: value for key, value in data["model"].items() if key not in UNSET_MODEL or value != UNSET_MODEL[key]}
+        for name, model in sections().items():
+            if isinstance(data.get(name), dict):
+                data[name] = {key: value for key, value in data[name].items()
+                              if value is not None or not extra(model, key).get("omitted")}
         return {key: value for key, value in data.items() if value is not None or key not in optional_sections()}
 
     def settings_digest(self) -> str:
@@ -140,6 +144,16 @@ class RunConfig(BaseModel):
                 if extra(model, key).get("file") and data.get(name):
                     data[name].pop(key, None)
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+    def search_rows(self) -> tuple[int, int] | None:
+        """(images, seed) of a held-out subset that a selected method's λ search evaluates on (its settings'
+        `search_rows`), or None when every search evaluates on the whole held-out set."""
+        for name in self.methods:
+            section = methods.METHODS[name].settings
+            rows = getattr(getattr(self, section.section, None), "search_rows", None) if section else None
+            if rows is not None:
+                return rows
+        return None
 
     @property
     def datasets(self) -> list[DatasetConfig]:

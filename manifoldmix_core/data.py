@@ -69,6 +69,16 @@ class EvalSet:
         self.images, self.labels, self.first = images, self.labels.to(device), rows.start
         return self
 
+    def select(self, rows: torch.Tensor, name: str) -> EvalSet:
+        """A new set holding images `rows` (ascending indices) of this one, read now into memory (from the file for a set
+        left on disk): the λ search's held-out subset, small enough to keep whole wherever the held-out set lives."""
+        if isinstance(self.images, StoredImages):
+            images = torch.stack([self.images.read(int(i), int(i) + 1)[0] for i in rows])
+        else:  # before `place`: the whole set is here
+            images = self.images[rows.to(self.images.device)]
+        return EvalSet(name, images, self.labels[rows.to(self.labels.device)], self.class_subset, self.class_map,
+                       f"{self.fingerprint}:rows:{len(rows)}")
+
     def pinned(self) -> EvalSet:
         """Keep the set on the host in page-locked memory, so batches stream to a GPU asynchronously."""
         self.images, self.labels = self.images.pin_memory(), self.labels.pin_memory()
@@ -116,6 +126,28 @@ class EvalSet:
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """How many of these model logits (a batch of this set, with its labels) pick the right class, as a device scalar."""
         return (self.project(logits).argmax(dim=1) == labels.to(logits.device)).sum()
+
+
+def stratified_rows(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """`n` row indices (ascending) drawn without replacement, each class getting its share of `n` in proportion to its
+    count (largest remainders first, ties to the lower class), the rows of each class drawn by a seeded permutation:
+    the subset keeps the held-out set's class mix, so its accuracy estimate has no between-class sampling error."""
+    labels = labels.cpu()
+    if not 1 <= n <= len(labels):
+        raise ValueError(f"a subset of {n} rows of a set of {len(labels)}")
+    classes, counts = labels.unique(return_counts=True)
+    exact = counts.double() * n / len(labels)
+    take = exact.floor().long()
+    remainder = exact - take
+    order = sorted(range(len(classes)), key=lambda c: (-float(remainder[c]), c))
+    for c in order[:n - int(take.sum())]:
+        take[c] += 1
+    generator = torch.Generator().manual_seed(seed)
+    picked = []
+    for c, k in zip(classes.tolist(), take.tolist()):
+        members = (labels == c).nonzero().flatten()
+        picked.append(members[torch.randperm(len(members), generator=generator)[:k]])
+    return torch.cat(picked).sort().values
 
 
 RESIDENT_SHARE = 0.5  # the held-out set stays on a GPU only when it takes at most this share of the free memory

@@ -23,6 +23,7 @@ from .errors import EventError
 
 INGREDIENTS = "ingredients"  # the "method" an ingredient's own ValAcc is filed under on disk
 _SEARCH = "optimize_"  # phase prefix of an optimizer pass: optimize_1, optimize_2
+ACCEPT_TEST = "accept_test"  # phase of the whole-set ValAcc of a λ found on the search subset (the accept test's value)
 
 
 class _Event(BaseModel):
@@ -61,6 +62,7 @@ class Eval(_Event):
     candidate: str
     lam: list[float] | None = Field(None, alias="lambda")
     valacc: float
+    images: int | None = None  # held-out images it was measured on; written by runs with a search subset, else None: all
 
     @property
     def search_pass(self) -> int | None:
@@ -204,9 +206,11 @@ def method_accuracy(method: str) -> dict:
     return _written(Accuracy, model=method, kind="method")
 
 
-def evaluation(method: str, phase: str, candidate: str, lam: Sequence[float] | None) -> dict:
-    """One ValAcc evaluation of a method (the journal adds "valacc"); λ has one entry per component."""
-    return _written(Eval, method=method, phase=phase, candidate=candidate, lam=_lam(lam))
+def evaluation(method: str, phase: str, candidate: str, lam: Sequence[float] | None, images: int | None = None) -> dict:
+    """One ValAcc evaluation of a method (the journal adds "valacc"); λ has one entry per component; `images` (how many
+    held-out images it used) is written only when given, so logs of runs without a search subset keep their lines."""
+    extra = {} if images is None else _fields(Eval, images=images)
+    return {**_written(Eval, method=method, phase=phase, candidate=candidate, lam=_lam(lam)), **extra}
 
 
 def search_phase(pass_no: int) -> str:

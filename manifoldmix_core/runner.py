@@ -29,7 +29,7 @@ from . import events, methods, runs
 from .anatomy import KeyLayout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
-from .data import EvalSet, SetMemory, load_dataset, place
+from .data import EvalSet, SetMemory, load_dataset, place, stratified_rows
 from .distributed import SINGLE, FollowerJournal, Group
 from .errors import Cancelled, ConfigError, ManifoldMixError, ResumeError, RunWarning
 from .evaluate import Evaluator, bound_classifier, pick_device
@@ -77,13 +77,15 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
                             is_live=lambda n: key_layout.classifier_name(n) is not None)
     model, weights = bound_classifier(spec, flat, key_layout, device)
     evaluator = Evaluator(model, device, config.batch_size, weights, group)
-    datasets, memory = {}, {}
+    datasets, memory, search_set = {}, {}, None
     for ds in config.datasets:
         evalset = load_dataset(ds, spec.image_size, cache_dir or default_cache_dir())
         evalset.check_classes(spec.num_classes)
         if isinstance(evalset.images, StoredImages):
             evaluator.staging.check(evalset.images, config.host_memory_mb << 20, ds.name)
         free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+        if ds.name == config.val.name and config.search_rows():
+            search_set = _search_set(evalset, *config.search_rows(), evaluator.staging, free, group)
         memory[ds.name] = place(evalset, evaluator.staging, ds.name == config.val.name, free, group.shard(len(evalset)))
         datasets[ds.name] = evalset
     classes = datasets[config.val.name].labels.unique()
@@ -93,8 +95,20 @@ def prepare(config: RunConfig, journal: runs.Journal | FollowerJournal, on_step:
                       stacklevel=2)
     logits_cache = LogitsCache(cache_dir or default_cache_dir(), _logits_context(spec, key_layout, evaluator, weights.compute.dtype),
                                spec.num_classes)
-    kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir, logits_cache)
+    kitchen = Kitchen(flat, ingredients, evaluator, weights.work, datasets, config.val.name, journal, on_step, cache_dir, logits_cache,
+                      search_set)
     return Prepared(kitchen, partition, signature, datasets, device, memory, key_layout, spec)
+
+
+def _search_set(val: EvalSet, n: int, seed: int, staging, free: int | None, group: Group) -> EvalSet:
+    """The held-out subset the λ search evaluates on (config `search_subset`): its class-stratified, seeded rows, read before
+    the held-out set is placed (a rank may keep only its shard), then placed like it, each rank holding its shard."""
+    if n > len(val):
+        raise ConfigError(f"manifoldmix.search_subset must be at most the {len(val):,} images of the held-out set {val.name}, "
+                          f"got {n:,}; leave it out to search on every image")
+    subset = val.select(stratified_rows(val.labels, n, seed), f"{val.name} (search subset)")
+    place(subset, staging, True, free, group.shard(n))
+    return subset
 
 
 def _logits_context(spec: ModelSpec, key_layout: KeyLayout, evaluator: Evaluator, dtype: torch.dtype) -> str:
@@ -138,7 +152,8 @@ class Progress:
             self.bar.set_postfix(valacc=f"{event.valacc:.4f}")
             what = f"ingredient {event.name}" if isinstance(event, events.IngredientEval) else \
                 f"{event.method}: {event.candidate} ({event.phase})"
-            self._write(f"{what} ValAcc {event.valacc:.4f}")
+            images = f" on {event.images:,} images" if isinstance(event, events.Eval) and event.images is not None else ""
+            self._write(f"{what} ValAcc {event.valacc:.4f}{images}")
 
     def _write(self, message: str, force: bool = False) -> None:
         now = time.time()

@@ -5,9 +5,10 @@ Each method declares its settings model (a `Settings` subclass) in its own modul
 exact: "10" is no int, true is no number), then the model's own validators run; every failure is a ConfigError such as
 "manifoldmix.tau must be in (0, 1], got 2". A field's `json_schema_extra` says how the app treats it: `file` (a path,
 resolved against the config's folder, whose content alone counts for resume), `choices` (a registry whose names the
-app offers: a mapping of records is a closed list shown by their labels, a list of names an open one), `app`
-("hidden": not a widget; "replaced": not a widget, and dropped when the page saves, since a shown control means the
-same thing).
+app offers: a mapping of records is a closed list shown by their labels, a list of names an open one), `omitted` (left
+out of the canonical config.json while None: a setting added later, so runs started before it keep their settings digest
+and resume), `app` ("hidden": not a widget; "replaced": not a widget, and dropped when the page saves, since a shown
+control means the same thing).
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ class Settings(BaseModel):
 
 
 def setting(default: Any = ..., label: str = "", help: str = "", *, file: bool = False, choices: str | None = None,
-            app: str | None = None, **kwargs) -> Any:
-    """A field of a settings model with what the app and the README show: its label, help, and how the app treats it."""
-    extra = {k: v for k, v in {"file": file or None, "choices": choices, "app": app}.items() if v is not None}
+            app: str | None = None, omitted: bool = False, **kwargs) -> Any:
+    """A field of a settings model with what the app and the README show: its label, help, and how the app treats it;
+    `omitted`: left out of the canonical config while None (a setting added later, so older runs keep their digest)."""
+    extra = {k: v for k, v in {"file": file or None, "choices": choices, "app": app, "omitted": omitted or None}.items()
+             if v is not None}
     return Field(default, title=label or None, description=help or None, json_schema_extra=extra or None, **kwargs)
 
 

@@ -41,11 +41,12 @@ class Kitchen:
 
     def __init__(self, flat_layout: FlatLayout, ingredients: Sequence[Ingredient], evaluator: Evaluator, work: torch.Tensor,
                  datasets: Mapping[str, EvalSet], val_name: str, journal: Journal, on_step: Callable[[str], None] = lambda _: None,
-                 cache_dir: Path | None = None, logits_cache: LogitsCache | None = None):
+                 cache_dir: Path | None = None, logits_cache: LogitsCache | None = None, search_set: EvalSet | None = None):
         self.flat_layout, self.evaluator, self.work, self.journal = flat_layout, evaluator, work, journal
         self.logits_cache = logits_cache
         self.ingredients = {ing.name: ing for ing in ingredients}
         self.datasets, self.val = datasets, datasets[val_name]
+        self.search_set = search_set  # the held-out subset a λ search evaluates on (config `search_subset`), or None: every image
         self.on_step, self.cache_dir = on_step, cache_dir
         self.valacc_of: dict[str, float] = {}
         self.order: list[str] = []
@@ -122,19 +123,25 @@ class Kitchen:
         out.copy_(self.work)
 
     # -- journaled measurements -----------------------------------------------------------------
-    def valacc(self, phase: str, candidate: str, lam: Sequence[float] | None, build: Build) -> float:
-        """ValAcc of the parameters `build` writes, recorded as an eval event (or replayed from it)."""
-        return self.measure(phase, candidate, lam, lambda: self.unrecorded_valacc(build))
+    def valacc(self, phase: str, candidate: str, lam: Sequence[float] | None, build: Build, search: bool = False) -> float:
+        """ValAcc of the parameters `build` writes, recorded as an eval event (or replayed from it); a λ search's inner
+        evaluation (`search`) uses the search subset when the run has one, every other one the whole held-out set."""
+        evalset = self.search_set if search and self.search_set is not None else self.val
+        return self.measure(phase, candidate, lam, lambda: self.unrecorded_valacc(build, evalset), len(evalset))
 
-    def measure(self, phase: str, candidate: str, lam: Sequence[float] | None, value: Callable[[], float]) -> float:
-        """A ValAcc that value() computes (an ensemble's, say), recorded as an eval event (or replayed from it)."""
-        recorded = self.journal.record(events.evaluation(self.method, phase, candidate, lam), lambda: events.measured_valacc(value()))
+    def measure(self, phase: str, candidate: str, lam: Sequence[float] | None, value: Callable[[], float],
+                images: int | None = None) -> float:
+        """A ValAcc that value() computes on `images` held-out images (an ensemble's, say), recorded as an eval event (or
+        replayed from it); the count is written in runs with a search subset only, so other runs' logs stay as they were."""
+        images = None if self.search_set is None else images or len(self.val)
+        event = events.evaluation(self.method, phase, candidate, lam, images)
+        recorded = self.journal.record(event, lambda: events.measured_valacc(value()))
         return events.parse(recorded).valacc
 
-    def unrecorded_valacc(self, build: Build) -> float:
-        """ValAcc of the parameters `build` writes, not journaled (held-out accuracy on demand)."""
+    def unrecorded_valacc(self, build: Build, evalset: EvalSet | None = None) -> float:
+        """ValAcc of the parameters `build` writes on the held-out set (or `evalset`), not journaled (held-out accuracy on demand)."""
         build(self.work)
-        return self.evaluator.accuracy(self.val)
+        return self.evaluator.accuracy(evalset or self.val)
 
     def record(self, event: dict) -> dict:
         return self.journal.record(event)

@@ -4,6 +4,9 @@ paper:         λ ∈ [0,1]^m; skip unless ValAcc(Ψ~) > τ·ValAcc(Ψ); accept 
 code-release:  λ ∈ init ± 0.5·(1−init); both tests with ≥; optional second pass in [0.3, 1].
 Components that hold no parameter of the classifier cannot change ValAcc; unless
 `optimize_inert` is set they stay at init = k/(k+1) and the optimizer searches the others.
+`search_subset` (off by default): the optimizer's inner evaluations use a fixed, seeded, class-stratified subset of the
+held-out set (mergenetic's subset estimators do the same for evolutionary merging); the λ it finds is then measured on
+the whole set, and skip tests, accept tests and the reported ValAcc only ever use whole-set values.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from .. import events
 from ..optim import Search, check_optimizer, maximize
 from ..settings import Settings, setting
 from .result import SoupResult
+
+SUBSET_MOST = 10_000_000  # more held-out images than any set the paper uses: a larger value is a typo
 
 if TYPE_CHECKING:  # the kitchen holds torch and the config sits above this module: names for hints only
     from ..config import RunConfig
@@ -41,6 +46,12 @@ class ManifoldMixSettings(Settings):
                         "changes nothing")
     optimize_inert: bool = setting(False, "Optimise inert components", "search λ also for components that hold no parameter "
                                    "of the classifier (they cannot change ValAcc)", app="hidden")
+    search_subset: int | None = setting(None, "Search subset (held-out images)", "the λ search's inner evaluations use this many "
+                                        "held-out images (a fixed, seeded, class-stratified subset); skip tests, accept tests "
+                                        "and reported ValAcc still use every image; absent (empty on the Run page): every image, as in the paper",
+                                        omitted=True)
+    search_subset_seed: int | None = setting(None, "Search subset seed", "which images the search subset holds; absent (empty): the "
+                                             "optimizer's seed", omitted=True)
 
     @classmethod
     def describe(cls, values: Mapping, components: int | None, live: int | None) -> str:
@@ -89,12 +100,27 @@ class ManifoldMixSettings(Settings):
             raise ValueError("must be in (0, 1]")
         return value
 
-    @field_validator("seed")
+    @field_validator("seed", "search_subset_seed")
     @classmethod
-    def _seed(cls, value: int) -> int:
-        if not 0 <= value < 2**32:
+    def _seed(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value < 2**32:
             raise ValueError("must be between 0 and 2**32 - 1")
         return value
+
+    @field_validator("search_subset")
+    @classmethod
+    def _subset(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= SUBSET_MOST:
+            raise ValueError(f"must be between 1 and {SUBSET_MOST:,} held-out images (or absent: every image), and at most "
+                             "the held-out set's size")
+        return value
+
+    @property
+    def search_rows(self) -> tuple[int, int] | None:
+        """(images, seed) of the λ search's held-out subset, or None when the search evaluates on every held-out image."""
+        if self.search_subset is None:
+            return None
+        return self.search_subset, self.seed if self.search_subset_seed is None else self.search_subset_seed
 
 
 def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
@@ -125,13 +151,15 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
             kitchen.commit(psi, name, lam)
             psi_acc, chosen = acc, chosen + [name]
             lambdas.append([float(x) for x in lam])
-    return SoupResult(chosen, psi_acc, params=psi, lambdas=lambdas, extra={"beta": beta(lambdas, m)})
+    search = {} if cfg.search_rows is None else {"search_subset": cfg.search_rows[0], "search_subset_seed": cfg.search_rows[1]}
+    return SoupResult(chosen, psi_acc, params=psi, lambdas=lambdas, extra={"beta": beta(lambdas, m), **search})
 
 
 def _search_lambda(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                    free: list[int], cfg: ManifoldMixSettings, pass_no: int) -> tuple[np.ndarray, float]:
-    """argmax_λ ValAcc(Ψ'(λ)) over the free components; repeated λ are answered from a cache, so a converged optimizer
-    costs nothing more, and the search_end event says how many distinct evaluations the budget bought."""
+    """argmax_λ ValAcc(Ψ'(λ)) over the free components (on the search subset, when the run has one) and that λ's ValAcc on
+    the whole held-out set; repeated λ are answered from a cache, so a converged optimizer costs nothing more, and the
+    search_end event says how many distinct evaluations the budget bought."""
     seen: dict[tuple, float] = {}
     start = np.clip(start, lower, upper)
 
@@ -144,15 +172,23 @@ def _search_lambda(kitchen: Kitchen, psi, name: str, start: np.ndarray, lower: n
         lam = full(x)
         key = tuple(lam.tolist())
         if key not in seen:
-            seen[key] = kitchen.valacc(events.search_phase(pass_no), name, lam, kitchen.mixed(psi, name, lam))
+            seen[key] = kitchen.valacc(events.search_phase(pass_no), name, lam, kitchen.mixed(psi, name, lam), search=True)
         return seen[key]
 
     if not free:
-        return start, objective(start[free])
+        return start, _whole_set(kitchen, psi, name, start, objective(start[free]))
     budget = cfg.budget or cfg.budget_per_component * len(free)
     x, value = maximize(objective, start[free], lower[free], upper[free], Search(cfg.optimizer, budget, cfg.seed), kitchen.evaluator.group)
     kitchen.record(events.search_end(kitchen.method, name, pass_no, budget, len(seen)))
-    return full(x), value
+    return full(x), _whole_set(kitchen, psi, name, full(x), value)
+
+
+def _whole_set(kitchen: Kitchen, psi, name: str, lam: np.ndarray, value: float) -> float:
+    """ValAcc of the λ a search found on the whole held-out set: `value` itself when the search used it, else one more
+    evaluation, so the accept test (and a second pass's choice) compares whole-set ValAccs, never a subset's."""
+    if kitchen.search_set is None:
+        return value
+    return kitchen.valacc(events.ACCEPT_TEST, name, lam, kitchen.mixed(psi, name, lam))
 
 
 def beta(lambdas: list[list[float]], m: int) -> list[list[float]]:

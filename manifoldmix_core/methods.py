@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .registry import Registry
+
 
 def one_step(_n: int) -> int:
     return 1
@@ -62,13 +64,8 @@ class Method:
         return self.kind == "fused"
 
 
-METHODS: dict[str, Method] = {}
-
-
-def register(method: Method) -> Method:
-    """Make a method available to run configs, the runner and the app under its name."""
-    METHODS[method.name] = method
-    return method
+METHODS: Registry[Method] = Registry("methods")
+register = METHODS.register  # make a method available to run configs, the runner and the app under its name
 
 
 def defaults() -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .lazy import load_ref
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,9 @@ class Source:
     offered: bool = True  # added by hand on the Datasets page (the demo's splits come with its own button)
 
 
-SOURCES: dict[str, Source] = {}
-
-
-def register(source: Source) -> Source:
-    """Make a source available to run configs under its name."""
-    SOURCES[source.name] = source
-    return source
-
-
-def get(name: str, where: str = "source") -> Source:
-    """The source of that name, or a ConfigError listing the known ones."""
-    if name not in SOURCES:
-        raise ConfigError(f"{where} must be one of {tuple(SOURCES)}, got {name!r}")
-    return SOURCES[name]
+SOURCES: Registry[Source] = Registry("source")
+register = SOURCES.register  # make a source available to run configs under its name
+get = SOURCES.named  # the source of that name, or a ConfigError listing the known ones
 
 
 def check(name: str, path: str) -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..anatomy import KeyLayout
-from ..errors import ConfigError, IngredientError
+from ..errors import IngredientError
+from ..registry import Registry
 
 Detect = Callable[[set[str], Mapping | None], KeyLayout | None]
 
@@ -45,20 +46,9 @@ class Family:
     author_preset: bool = False  # the author's C8/C15/C26 grouping is defined on this family's (model-soups) names
 
 
-FAMILIES: dict[str, Family] = {}
-
-
-def register(family: Family) -> Family:
-    """Make a family available to detection, run configs, the runner and the app under its name."""
-    FAMILIES[family.name] = family
-    return family
-
-
-def get(name: str, where: str = "model.family") -> Family:
-    """The family of that name, or a ConfigError listing the known ones."""
-    if name not in FAMILIES:
-        raise ConfigError(f"{where} must be one of {tuple(FAMILIES)}, got {name!r}")
-    return FAMILIES[name]
+FAMILIES: Registry[Family] = Registry("model.family")
+register = FAMILIES.register  # make a family available to detection, run configs, the runner and the app under its name
+get = FAMILIES.named  # the family of that name, or a ConfigError listing the known ones
 
 
 def detect(names: Iterable[str], source: str | Path = "<checkpoint>", folder_config: Mapping | None = None,

@@ -177,14 +177,16 @@ def _span(centres: pd.Series, halves: pd.Series) -> list[float]:
 
 
 def sweep_figure(frame: pd.DataFrame) -> go.Figure:
-    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars the 95 % interval of the mean the
-    table gives (none with one seed), on axes at least MIN_SPAN points wide."""
-    fig, id_set = go.Figure(), frame.attrs.get("id_set")
+    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars the 95 % interval the table gives
+    (none with one seed of a seeded optimizer; a deterministic setting's one run has its own), on axes at least MIN_SPAN
+    points wide."""
+    fig, id_set, one_run = go.Figure(), frame.attrs.get("id_set"), frame.attrs.get("one_run") or []
     frame = frame.reset_index(drop=True)
     id_half, ood_half = frame["ID ±95%"].astype(float).fillna(0), frame["OOD ±95%"].astype(float).fillna(0)
     for i, row in frame.iterrows():
+        runs = "one run: the seed changes nothing" if row["setting"] in one_run else counted(row["seeds"], "seed")
         fig.add_trace(go.Scatter(
-            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({counted(row['seeds'], 'seed')})",
+            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({runs})",
             marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
             error_x={"type": "data", "array": [ood_half[i]], "visible": True},
             error_y={"type": "data", "array": [id_half[i]], "visible": True},

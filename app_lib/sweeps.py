@@ -34,9 +34,13 @@ def launch_sweep(config: dict, partitions: list[str], optimizers: list[str], see
 
 def sweep_name(partitions: list[str], optimizers: list[str], n_seeds: int) -> str:
     """A sweep named after what it sweeps ("whole-vs-coarse", "Cobyla-vs-CMA", both joined by "-by-"; "medium-CMA-3-seeds"
-    when only the seed varies), so the sweep list tells sweeps apart without opening them."""
+    when only the seed varies, "medium-Cobyla" when nothing does: that optimizer ignores the seed), so the sweep list tells
+    sweeps apart without opening them."""
+    from manifoldmix_core.optim import seed_matters
     varied = ["-vs-".join(values) for values in (partitions, optimizers) if len(values) > 1]
-    return "-by-".join(varied) or f"{partitions[0]}-{optimizers[0]}-{n_seeds}-seeds"
+    if varied:
+        return "-by-".join(varied)
+    return f"{partitions[0]}-{optimizers[0]}" + (f"-{n_seeds}-seeds" if seed_matters(optimizers[0]) else "")
 
 
 def plan_text(partitions: list[str], optimizers: list[str], seeds: list[int]) -> tuple[str, str | None]:

@@ -31,6 +31,17 @@ def ingredient(name: str, order: Sequence[str]) -> str:
     return f"ingredient {list(order).index(name) + 1} of {len(order)} ({name})" if name in order else f"ingredient {name}"
 
 
+PHASES = {"ingredient": "its own ValAcc", "skip_test": "skip test", "candidate": "trying a candidate", "soup": "the soup",
+          "alpha": "trying an α"}  # the phases events.jsonl files evaluations under; a λ search's are optimize_<pass>
+
+
+def phase(name: str) -> str:
+    """An evaluation's phase in words ('λ search', 'λ search (second pass)', 'skip test'); an unknown one as it is."""
+    if name.startswith("optimize_"):
+        return "λ search" if name == "optimize_1" else "λ search (second pass)"
+    return PHASES.get(name, name)
+
+
 def components(searched: int | None) -> str:
     """How many λ a search optimises at once: 'all 7 components at once', or per component when the number is unknown."""
     if searched is None:

@@ -133,7 +133,7 @@ def test_results_page_has_figure2_table1_heatmap_and_downloads(app_env):
     assert "Best finetuned (a)" in table.index and "ManifoldMixMS-C5" in table.index
     assert table.loc["Greedy soup", "Avg OOD"] == pytest.approx(100.0)
     labels = [b.label for b in at.get("download_button")]
-    assert any(label.startswith("Download fused model (manifoldmixms") for label in labels)
+    assert any(label.startswith("Download fused model (ManifoldMixMS, ") for label in labels)
     assert "Download recipe (JSON)" in labels
 
 

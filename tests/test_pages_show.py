@@ -130,6 +130,7 @@ def test_sweep_names_say_what_varies():
     assert sweep_name(["medium"], ["Cobyla", "CMA"], 3) == "Cobyla-vs-CMA"
     assert sweep_name(["whole", "fine"], ["CMA", "DE"], 2) == "whole-vs-fine-by-CMA-vs-DE"
     assert sweep_name(["medium"], ["CMA"], 5) == "medium-CMA-5-seeds"
+    assert sweep_name(["medium"], ["Cobyla"], 3) == "medium-Cobyla"  # one run: Cobyla ignores the seed
 
 
 
@@ -277,6 +278,15 @@ def test_the_run_page_names_the_searched_ingredient_and_its_components_like_the_
     assert "λ search for ingredient 3 of 4 (c): running." in texts(at.caption)
     assert [m.value for m in at.metric if m.label == "λ search for"] == ["3 of 4 (c)"]
     assert "optimize_" not in at.get("progress")[0].proto.text
+    charts = " ".join(json.dumps(json.loads(chart.proto.spec), ensure_ascii=False) for chart in at.get("plotly_chart"))
+    assert "optimize_" not in charts and "skip_test" not in charts and "λ search" in charts  # hovers name steps in words
+    timeline = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if '"type":"bar"' in c.proto.spec)
+    assert "ValAcc %{customdata[0]:.2f} %" in timeline["data"][0]["hovertemplate"]
+    from app_lib.figures import timeline_figure
+    from app_lib.live import LiveLog
+    from manifoldmix_core.events import parse
+    bars = timeline_figure(LiveLog().feed(parse(line) for line in _search_log(4)).candidate_timeline()).data
+    assert sorted(float(row[0]) for bar in bars for row in bar.customdata) == [91.0, 91.92]  # %, not fractions
 
 
 def test_the_engine_status_messages_use_words_and_labels_not_step_ids(toy_world, tmp_path, monkeypatch):

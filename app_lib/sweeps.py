@@ -181,7 +181,7 @@ def one_run_text(frame: pd.DataFrame) -> str | None:
 
 def differences(frame: pd.DataFrame) -> list[str]:
     """In words, which settings of a comparison differ beyond their 95 % intervals (the intervals do not overlap), on the
-    ID and on the average OOD accuracy; a setting without an interval (one seed) is not compared."""
+    ID and on the average OOD accuracy; a setting without an interval (one seed of a seeded optimizer) is not compared."""
     sentences, compared = [], frame[frame["ID ±95%"].notna() & frame["OOD ±95%"].notna()]
     for what, column in (("ID", "ID"), ("average OOD", "OOD")):
         mean, half = compared[f"{column} mean"], compared[f"{column} ±95%"]
@@ -190,7 +190,7 @@ def differences(frame: pd.DataFrame) -> list[str]:
                 sentences.append(f"{compared.at[i, 'setting']} beats {compared.at[j, 'setting']} on {what} accuracy by "
                                  f"{mean[i] - mean[j]:.2f} points, beyond both 95 % intervals.")
     if len(compared) < 2:
-        return ["Fewer than two settings have an interval yet (it needs 2 seeds or more), so none is compared."]
+        return ["Fewer than two settings have an interval yet (a seeded optimizer needs 2 seeds or more), so none is compared."]
     if not sentences:
         return ["No two settings differ beyond their 95 % intervals, on ID or on average OOD accuracy: the differences "
                 "in the figure may be noise."]

@@ -332,6 +332,19 @@ def test_run_page_says_a_run_is_starting_before_its_first_evaluation(app_env):
     assert "Starting: setting up." in texts(at.info)
 
 
+def test_a_queued_run_is_said_to_wait_once_not_to_be_starting(app_env, monkeypatch):
+    import os
+
+    from manifoldmix_core import run_queue
+    monkeypatch.setenv(run_queue.MAX_RUNS_ENV, "1")
+    fake_run(app_env, "20990101-000000-waiting", {"state": "queued", "message": "queued, 2 ahead of you", "queue_ahead": 2,
+                                                  "pid": os.getpid()})
+    at = open_page("views/run.py", query={"run": "20990101-000000-waiting"})
+    assert [i.value for i in at.info] == ["Queued, 2 ahead of you. At most 1 run executes at once on this server "
+                                          f"(`{run_queue.MAX_RUNS_ENV}`); this run starts when one finishes, and whoever "
+                                          "launches the same setup joins it."]
+
+
 # -- item 9: names are plain at upload, and an ingredient can be renamed ----------------------------------------------
 
 def test_an_upload_with_a_long_unicode_name_gets_a_name_every_run_accepts_and_can_be_renamed(app_env, toy_world, tmp_path):

@@ -96,7 +96,7 @@ def live_view() -> None:
         st.info(note, icon=":material/hourglass_top:")
     if memory := memory_text(status):
         st.caption(memory)
-    if state in run_store.ACTIVE and not len(evals):  # the seconds before the first evaluation must not look like nothing
+    if state in run_store.ACTIVE and not len(evals) and not note:  # the seconds before the first evaluation must not look like nothing
         st.info(f"Starting: {status.message or 'the engine is starting'}. The engine loads the model and the datasets "
                 "and measures each ingredient first; the charts appear with the first evaluation, in a few seconds.",
                 icon=":material/hourglass_top:")

@@ -63,3 +63,11 @@ def partition_size(config: Mapping) -> tuple[int | None, int | None]:
         return None, None
     live = sum(any(layout.classifier_name(n) is not None for n in c.params) for c in partition.components)
     return len(partition.components), live
+
+
+def searched_components(config: Mapping) -> int | None:
+    """How many components ManifoldMixMS's λ search optimises at once on this config: those holding classifier parameters
+    (all of them with `optimize_inert`); None when partition_size cannot tell. The live view names it."""
+    components, live = partition_size(config)
+    mm = config.get("manifoldmix")
+    return components if isinstance(mm, Mapping) and mm.get("optimize_inert") is True else live

@@ -77,18 +77,6 @@ def degenerate(config: dict) -> list[str]:
     return notes
 
 
-def seed_notes(optimizers: list[str], n_seeds: int) -> list[str]:
-    """A sweep's seeds that would be identical runs: optimizers that never draw a random number give sd 0 over seeds,
-    which says nothing about how much a result would move."""
-    from manifoldmix_core.optim import seed_matters
-    fixed = [o for o in optimizers if not seed_matters(o)]
-    if n_seeds < 2 or not fixed:
-        return []
-    return [f"{' and '.join(fixed)} {'does' if len(fixed) == 1 else 'do'} not depend on the seed: its {n_seeds} seeds per "
-            "setting would be identical runs with sd 0. For a spread over seeds pick a stochastic optimizer "
-            "(OnePlusOne, CMA, DE, ...); to compare settings alone, 1 seed is enough."]
-
-
 def with_settings(draft: dict, methods: list[str], sections: dict[str, dict], device: str, name: str) -> dict:
     """The draft with the Run page's settings (the methods' sections from method_settings.saved), as a config for config.json."""
     config = copy.deepcopy(draft)

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from manifoldmix_core import activity
 from manifoldmix_core.events import INGREDIENTS
 from manifoldmix_core.methods import METHODS, Marker
 
@@ -80,9 +81,12 @@ def figure2(points: pd.DataFrame, y_label: str, title: str = "") -> go.Figure:
 def valacc_figure(evals: pd.DataFrame, follow: str | None = None) -> go.Figure:
     """Every ValAcc evaluation in order (in %), coloured by method label, with the best-so-far of the followed method."""
     shown = evals.assign(method=evals["method"].map(lambda m: INGREDIENT_LABEL if m == INGREDIENTS else method_label(m)),
-                         valacc=to_percent(evals["valacc"]), best=to_percent(evals["best"]))
+                         valacc=to_percent(evals["valacc"]), best=to_percent(evals["best"]), phase=evals["phase"].map(activity.phase),
+                         candidate=evals["candidate"].where(evals["candidate"] != evals["method"], "–"),  # a soup measures itself
+                         t=evals["t"].round(1))
     fig = px.scatter(shown, x="n", y="valacc", color="method", hover_data=["candidate", "phase", "t"],
-                     color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc (%)", "method": "method"})
+                     color_discrete_map=method_colours(), labels={"n": "evaluation", "valacc": "ValAcc (%)", "method": "method",
+                                                                  "candidate": "ingredient", "phase": "step", "t": "time (s)"})
     fig.update_traces(marker={"size": 5})
     followed = shown[evals["method"] == follow] if follow else shown.iloc[0:0]
     if len(followed):
@@ -110,9 +114,10 @@ def timeline_figure(timeline: pd.DataFrame, time_unit: str = "s") -> go.Figure:
         if not len(group):
             continue
         span = (group["end"] - group["start"]).clip(lower=(timeline["end"].max() - timeline["start"].min()) / 300 or 0.05)
+        measured = group[["valacc", "evaluations"]].assign(valacc=to_percent(group["valacc"].astype(float)))  # ValAcc in %
         fig.add_trace(go.Bar(y=group["candidate"], x=span, base=group["start"], orientation="h", name=status,
-                             marker_color=colour, customdata=group[["valacc", "evaluations"]],
-                             hovertemplate="%{y}: " + status + "<br>ValAcc %{customdata[0]:.4f}<br>"
+                             marker_color=colour, customdata=measured,
+                             hovertemplate="%{y}: " + status + "<br>ValAcc %{customdata[0]:.2f} %<br>"
                                            "%{customdata[1]} evaluations<extra></extra>"))
     fig.update_yaxes(categoryorder="array", categoryarray=list(timeline["candidate"])[::-1], title="candidate")
     fig.update_layout(barmode="overlay", height=max(220, 18 * len(timeline) + 80), margin={"t": 10, "b": 10},
@@ -177,14 +182,16 @@ def _span(centres: pd.Series, halves: pd.Series) -> list[float]:
 
 
 def sweep_figure(frame: pd.DataFrame) -> go.Figure:
-    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars the 95 % interval of the mean the
-    table gives (none with one seed), on axes at least MIN_SPAN points wide."""
-    fig, id_set = go.Figure(), frame.attrs.get("id_set")
+    """Figure 2 for a sweep: one marker per setting at its mean over seeds, error bars the 95 % interval the table gives
+    (none with one seed of a seeded optimizer; a deterministic setting's one run has its own), on axes at least MIN_SPAN
+    points wide."""
+    fig, id_set, one_run = go.Figure(), frame.attrs.get("id_set"), frame.attrs.get("one_run") or []
     frame = frame.reset_index(drop=True)
     id_half, ood_half = frame["ID ±95%"].astype(float).fillna(0), frame["OOD ±95%"].astype(float).fillna(0)
     for i, row in frame.iterrows():
+        runs = "one run: the seed changes nothing" if row["setting"] in one_run else counted(row["seeds"], "seed")
         fig.add_trace(go.Scatter(
-            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({counted(row['seeds'], 'seed')})",
+            x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({runs})",
             marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
             error_x={"type": "data", "array": [ood_half[i]], "visible": True},
             error_y={"type": "data", "array": [id_half[i]], "visible": True},

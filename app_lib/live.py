@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from manifoldmix_core import activity as words
 from manifoldmix_core import methods, runs
 from manifoldmix_core.events import ACCEPT_TEST, INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, read_from
-from manifoldmix_core.intervals import to_percent
 from manifoldmix_core.run_records import Results, Status
 
 from .vocabulary import size_text
@@ -35,8 +35,9 @@ class LiveLog:
     events from elsewhere (the replay of the author's log).
     """
 
-    def __init__(self, run_dir: str | Path | None = None):
+    def __init__(self, run_dir: str | Path | None = None, searched: int | None = None):
         self.path = Path(run_dir) / runs.EVENTS if run_dir is not None else None
+        self.searched = searched  # components a λ search optimises at once (the run's partition); None: not known
         self.offset, self.broken, self.count = 0, False, 0
         self.components: list[str] = []
         self._eval_rows: list[tuple] = []
@@ -48,7 +49,7 @@ class LiveLog:
         self._evals: list[float] = []  # t of every ValAcc evaluation
         self._search_ends: dict[str, dict[str, SearchEnd]] = {}
         self._steps: dict[str, str] = {}  # method -> the Algorithm 1 step its latest event belongs to
-        self._ingredients: set[str] = set()  # ingredients whose ValAcc was measured (Algorithm 1's candidates are the rest)
+        self._ingredients: dict[str, float] = {}  # ingredient -> its ValAcc, as measured (Algorithm 1 takes them best first)
         self._latest: Eval | IngredientEval | None = None
         self._heldout = 0  # held-out images of a whole-set evaluation, once an event says (runs with a search subset)
         self._frame: pd.DataFrame | None = None
@@ -58,7 +59,7 @@ class LiveLog:
         if self.path is None or self.broken or not self.path.is_file():
             return self
         if self.path.stat().st_size < self.offset:  # the file was replaced: start again
-            self.__init__(self.path.parent)
+            self.__init__(self.path.parent, self.searched)
         parsed, self.offset, self.broken = read_from(self.path, self.offset)
         return self.feed(parsed)
 
@@ -78,7 +79,7 @@ class LiveLog:
                 self._evals.append(e.t)
                 self._latest = e
                 if isinstance(e, IngredientEval):
-                    self._ingredients.add(e.name)
+                    self._ingredients[e.name] = e.valacc
             if isinstance(e, (Eval, Decision)):
                 self._last_method = e.method
                 if self._first_per_component is None and e.method in methods.METHODS and methods.METHODS[e.method].per_component:
@@ -111,7 +112,7 @@ class LiveLog:
 
     def images_used(self, e: Eval | IngredientEval) -> str:
         """Which held-out images an evaluation used, in words: "on 500 of 2,500 held-out images", or "" for all of them."""
-        return f"on {e.images:,} of {self._heldout:,} held-out images" if self.on_subset(e) else ""
+        return words.images(getattr(e, "images", None), self._heldout)
 
     # -- what the live view draws ---------------------------------------------------------------------------------
     def evaluations(self) -> pd.DataFrame:
@@ -168,28 +169,26 @@ class LiveLog:
         done = sum(1 for e in running if e.search_pass == running[-1].search_pass)
         return max(0, ended[-1].budget - done) if ended else None
 
+    def order(self) -> list[str]:
+        """The ingredients measured so far in ValAcc order, best first (the runner's order once all are measured)."""
+        return sorted(self._ingredients, key=lambda name: -self._ingredients[name])
+
+    def ingredient(self, name: str | None) -> str:
+        """'ingredient 3 of 8 (c)': a candidate by its place in the ValAcc order, as the status line names it."""
+        return words.ingredient(name, self.order()) if name else "—"
+
     def activity(self) -> str:
-        """What the run is doing now, in words and percentages, from its latest ValAcc evaluation ('' before the first)."""
+        """What the run is doing now, in the engine's words (manifoldmix_core.activity) and percentages, from its latest
+        ValAcc evaluation ('' before the first): which ingredient's λ are searched, how many components at once."""
         e = self._latest
         if e is None:
             return ""
         if isinstance(e, IngredientEval):
-            return f"measuring the ingredients: {e.name} has ValAcc {_percent(e.valacc)} ({len(self._ingredients)} so far)"
-        label = methods.METHODS[e.method].label if e.method in methods.METHODS else e.method
-        position = list(self._timelines.get(e.method, {})).index(e.candidate) + 1 if e.candidate in self._timelines.get(e.method, {}) else None
-        of = f" ({position} of {len(self._ingredients) - 1})" if position and len(self._ingredients) > 1 else ""
-        if e.search_pass is not None:
-            tried = sum(1 for x in self._searches[e.method][e.candidate] if x.search_pass == e.search_pass)
-            second = ", second pass" if e.search_pass > 1 else ""
-            subset = f" {self.images_used(e)}" if self.on_subset(e) else ""
-            what = f"λ search{second}, candidate {e.candidate}{of}: {tried} evaluations so far{subset}"
-        elif e.phase == "skip_test":
-            what = f"skip test, candidate {e.candidate}{of}"
-        elif e.phase == ACCEPT_TEST:
-            what = f"accept test on every held-out image, candidate {e.candidate}{of}"
-        else:
-            what = f"candidate {e.candidate}{of}" if e.candidate != e.method else "measuring the soup"
-        return f"{label} · {what} · best ValAcc {_percent(self._best[e.method])}"
+            return words.evaluation(e, [], None, measured=len(self._ingredients))
+        tried = sum(1 for x in self._searches[e.method][e.candidate] if x.search_pass == e.search_pass) \
+            if e.search_pass is not None else None
+        line = words.evaluation(e, self.order(), self.searched, tried, subset=self.images_used(e))
+        return f"{line} · best ValAcc {words.percent(self._best[e.method])}"
 
     def lambda_trajectory(self, candidate: str | None = None, method: str | None = None) -> pd.DataFrame:
         """Long frame (evaluation, component, λ, valacc) of the λ the optimizer tried for one candidate."""
@@ -269,10 +268,6 @@ def final_lambdas(results: Results) -> pd.DataFrame:
         [f"component {j}" for j in range(width)]
     accepted = entry.ingredients[1:]
     return pd.DataFrame(entry.lambdas, index=accepted[: len(entry.lambdas)], columns=names)
-
-
-def _percent(fraction: float) -> str:
-    return f"{to_percent(fraction):.2f} %"
 
 
 def eta_text(status: Status, live: LiveLog | None = None) -> str:

@@ -146,7 +146,8 @@ def queue_note(status: runs.Status) -> str | None:
     if status.state != "queued" or status.queue_ahead is None:
         return None
     try:
-        limit = f"At most {run_queue.capacity()} runs execute at once on this server"
+        capacity = run_queue.capacity()
+        limit = f"At most {capacity} run{'s' if capacity != 1 else ''} execute{'s' if capacity == 1 else ''} at once on this server"
     except ManifoldMixError as exc:
         limit = str(exc)
     return (f"{(status.message or 'queued').capitalize()}. {limit} (`{run_queue.MAX_RUNS_ENV}`); this run starts "

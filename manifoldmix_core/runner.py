@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from . import events, methods, runs
+from . import activity, events, methods, runs
 from .anatomy import KeyLayout, float_names
 from .claim import claimed
 from .config import RunConfig, load_config
@@ -130,7 +130,7 @@ def _steps(config: RunConfig) -> int:
 
 
 class Progress:
-    """Feeds status.json (and a terminal bar) with progress, ETA and the latest ValAcc."""
+    """Feeds status.json (and a terminal bar) with progress, ETA and what the run does now in words (activity.py)."""
 
     def __init__(self, status: runs.StatusWriter, total: int, show: bool):
         self.status, self.total, self.done, self.evals = status, total, 0, 0
@@ -138,6 +138,7 @@ class Progress:
         self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, disable=not show)
         self.last_write = 0.0
         self.finish_at: float | None = None  # estimated at each finished step; between steps the ETA counts down to it
+        self.kitchen: Kitchen | None = None  # once set up: the ValAcc order and the λ search's width that the words name
 
     def step(self, label: str) -> None:
         self.done += 1
@@ -150,10 +151,10 @@ class Progress:
         if isinstance(event, events.EVALUATIONS):
             self.evals += 1
             self.bar.set_postfix(valacc=f"{event.valacc:.4f}")
-            what = f"ingredient {event.name}" if isinstance(event, events.IngredientEval) else \
-                f"{event.method}: {event.candidate} ({event.phase})"
-            images = f" on {event.images:,} images" if isinstance(event, events.Eval) and event.images is not None else ""
-            self._write(f"{what} ValAcc {event.valacc:.4f}{images}")
+            order, searched = (self.kitchen.order, self.kitchen.searched) if self.kitchen else ([], None)
+            used = event.images if isinstance(event, events.Eval) and self.kitchen else None
+            what = activity.evaluation(event, order, searched, subset=activity.images(used, len(self.kitchen.val)) if used else "")
+            self._write(what if isinstance(event, events.IngredientEval) else f"{what} · ValAcc {activity.percent(event.valacc)}")
 
     def _write(self, message: str, force: bool = False) -> None:
         now = time.time()
@@ -187,6 +188,7 @@ def execute(run_dir: str | Path, show_progress: bool = False, cache_dir: Path | 
             progress = Progress(status, _steps(config), show_progress)
             journal.listeners.append(progress.event)
             setup = prepare(config, journal, progress.step, cache_dir, group)
+            progress.kitchen = setup.kitchen
             status.update(datasets={name: dataclasses.asdict(m) for name, m in setup.memory.items()})
             results = _cook(run_dir, config, setup)
         except Cancelled:
@@ -235,7 +237,7 @@ def _cook(run_dir: Path, config: RunConfig, setup: Prepared) -> dict:
             measure = lambda r=result: kitchen.ensemble_accuracy(r.ingredients)
         recorded = kitchen.journal.record(events.method_accuracy(name), lambda measure=measure: events.measured_accuracy(measure()))
         accuracy = events.parse(recorded).accuracy
-        kitchen.on_step(f"{name}: test accuracy")
+        kitchen.on_step(activity.done(name, "test accuracy measured"))
         valacc = accuracy[config.val.name] if result.valacc is None else result.valacc
         entries[name] = {"accuracy": accuracy, "ingredients": result.ingredients, "valacc": valacc,
                          "lambdas": result.lambdas, **result.extra}
@@ -304,7 +306,7 @@ def _ingredient_accuracy(run_dir: Path, kitchen: Kitchen, name: str, fingerprint
     measure = lambda: events.measured_accuracy(kitchen.ingredient_accuracies(name, sets))
     accuracy = events.parse(kitchen.journal.record(events.ingredient_accuracy(name, fingerprint), measure)).accuracy
     kitchen.record(events.ingredient_valacc(name, accuracy[kitchen.val.name]))
-    kitchen.on_step(f"ingredient {name}")
+    kitchen.on_step(f"ingredient {name}: ValAcc measured")
     return accuracy
 
 
@@ -313,7 +315,7 @@ def _ingredient_tests(kitchen: Kitchen, name: str) -> dict[str, float]:
     sets = [ds for ds in kitchen.datasets if ds != kitchen.val.name]
     measure = lambda: events.measured_accuracy(kitchen.ingredient_accuracies(name, sets))
     accuracy = events.parse(kitchen.journal.record(events.ingredient_tests(name), measure)).accuracy
-    kitchen.on_step(f"ingredient {name}: test accuracy")
+    kitchen.on_step(f"ingredient {name}: test accuracy measured")
     return accuracy
 
 

@@ -6,7 +6,9 @@ skip it; each member is a normal run directory beside it (<sweep id>-NN), placed
 work, and run by `run_sweep` exactly as `run`/`resume` would. CANCEL in the sweep directory stops the queue;
 running the sweep again skips finished members, resumes a cancelled or interrupted one and goes on.
 Members run only the methods that search λ per component, and skip the ingredients' own test evaluations: neither
-depends on the settings, and on the demo the ingredients' tests are two thirds of a member's time.
+depends on the settings, and on the demo the ingredients' tests are two thirds of a member's time. A setting whose
+optimizer never draws a random number (Cobyla; optim.seed_matters) runs once, with the first seed: every seed would give
+the same run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from . import claim, jsonfile, lifecycle, methods, runs, safepaths
 from .claim import claimed
@@ -44,6 +46,7 @@ class Member(BaseModel):
     run_id: Annotated[StrictStr, AfterValidator(_run_id)]
     setting: StrictStr
     seed: Annotated[StrictInt, Field(ge=0)]
+    deterministic: StrictBool = False  # its optimizer ignores the seed: this one run stands for every seed (old files: False)
 
 
 class Sweep(BaseModel):
@@ -57,6 +60,11 @@ class Sweep(BaseModel):
     @property
     def settings(self) -> list[str]:
         return list(dict.fromkeys(m.setting for m in self.members))
+
+    @property
+    def one_run(self) -> list[str]:
+        """The settings planned as one run because their optimizer ignores the seed."""
+        return list(dict.fromkeys(m.setting for m in self.members if m.deterministic))
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -114,23 +122,34 @@ def check_plan(partitions, optimizers, seeds) -> None:
             raise ConfigError(f"a sweep's seeds must be whole numbers between 0 and 2**32 - 1, got {safepaths.shown(seed)}")
 
 
+def plan_runs(partitions: list[str], optimizers: list[str], seeds: list[int]) -> list[tuple[str, str, int]]:
+    """The runs a sweep starts, (partition, optimizer, seed) in the order they run: seed by seed, so early results cover
+    every setting; a setting whose optimizer ignores the seed only with the first seed. The Experiments page counts them."""
+    from .optim import seed_matters
+    check_plan(partitions, optimizers, seeds)
+    seeded = {optimizer: seed_matters(optimizer) for optimizer in optimizers}
+    return [(partition, optimizer, seed) for seed in seeds for partition in partitions for optimizer in optimizers
+            if seeded[optimizer] or seed == seeds[0]]
+
+
 def plan_sweep(sweep_dir: Path, base: dict, partitions: list[str], optimizers: list[str], seeds: list[int]) -> Sweep:
-    """Write one run directory (config.json only) per setting × seed, then sweep.json; nothing runs yet. Planning is
-    all or nothing: a bad input or a taken name leaves nothing on disk."""
+    """Write one run directory (config.json only) per run of plan_runs (setting × seed, one run for a deterministic
+    optimizer), then sweep.json; nothing runs yet. Planning is all or nothing: a bad input or a taken name leaves
+    nothing on disk."""
     sweep_dir = Path(sweep_dir)
     safepaths.check_label(sweep_dir.name, "sweep id")
-    check_plan(partitions, optimizers, seeds)
+    from .optim import seed_matters
     mixing = [m.name for m in methods.METHODS.values() if m.per_component]
     planned: list[tuple[Member, dict]] = []
-    for seed in seeds:
-        for partition in partitions:
-            for optimizer in optimizers:
-                setting = setting_label(partition, optimizer, len(partitions) > 1, len(optimizers) > 1)
-                config = copy.deepcopy(base)
-                config.update(name=f"{sweep_dir.name} {setting} seed {seed}", methods=mixing, partition=named_spec(partition),
-                              ingredient_tests="none")
-                config["manifoldmix"] = {**config.get("manifoldmix", {}), "optimizer": optimizer, "seed": seed}
-                planned.append((Member(run_id=f"{sweep_dir.name}-{len(planned) + 1:02d}", setting=setting, seed=seed), config))
+    for partition, optimizer, seed in plan_runs(partitions, optimizers, seeds):
+        setting = setting_label(partition, optimizer, len(partitions) > 1, len(optimizers) > 1)
+        config = copy.deepcopy(base)
+        config.update(name=f"{sweep_dir.name} {setting} seed {seed}", methods=mixing, partition=named_spec(partition),
+                      ingredient_tests="none")
+        config["manifoldmix"] = {**config.get("manifoldmix", {}), "optimizer": optimizer, "seed": seed}
+        member = Member(run_id=f"{sweep_dir.name}-{len(planned) + 1:02d}", setting=setting, seed=seed,
+                        deterministic=not seed_matters(optimizer))
+        planned.append((member, config))
     sweep = Sweep(name=sweep_dir.name, members=tuple(m for m, _ in planned))
     folders = [sweep_dir, *(member_dir(sweep_dir, m) for m in sweep.members)]
     taken = next((f for f in folders if f.exists() or f.is_symlink()), None)

@@ -130,7 +130,60 @@ def test_sweep_names_say_what_varies():
     assert sweep_name(["medium"], ["Cobyla", "CMA"], 3) == "Cobyla-vs-CMA"
     assert sweep_name(["whole", "fine"], ["CMA", "DE"], 2) == "whole-vs-fine-by-CMA-vs-DE"
     assert sweep_name(["medium"], ["CMA"], 5) == "medium-CMA-5-seeds"
+    assert sweep_name(["medium"], ["Cobyla"], 3) == "medium-Cobyla"  # one run: Cobyla ignores the seed
 
+
+
+def test_a_sweep_mixing_cobyla_with_a_seeded_optimizer_plans_cobyla_once(tmp_path):
+    from manifoldmix_core import sweep
+    plan = sweep.plan_sweep(tmp_path / "s", {"name": "x"}, ["whole", "coarse"], ["Cobyla", "NGOpt"], [0, 1, 2])
+    assert [(m.setting, m.seed) for m in plan.members if m.deterministic] == [("whole · Cobyla", 0), ("coarse · Cobyla", 0)]
+    assert [(m.setting, m.seed) for m in plan.members if not m.deterministic] == [
+        (f"{p} · NGOpt", seed) for seed in (0, 1, 2) for p in ("whole", "coarse")]
+    assert plan.one_run == ["whole · Cobyla", "coarse · Cobyla"] and sweep.Sweep.read(tmp_path / "s") == plan
+    assert len(sweep.plan_runs(["whole", "coarse"], ["Cobyla", "NGOpt"], [0, 1, 2])) == len(plan.members) == 8
+    old = {"name": "t", "members": [{"run_id": "t-01", "setting": "w", "seed": 0}]}  # a sweep.json written before
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / sweep.SWEEP).write_text(json.dumps(old))
+    assert sweep.Sweep.read(tmp_path / "t").one_run == []
+
+
+def test_experiments_counts_the_runs_a_mixed_sweep_starts_and_says_why_cobyla_runs_once(app_env, toy_world, monkeypatch):
+    from app_support import open_page as open_with_draft
+    from app_support import toy_draft
+
+    from manifoldmix_core import sweep
+    monkeypatch.setattr("app_lib.run_store.spawn", lambda args, run_dir: None)
+    at = open_with_draft("views/experiments.py", draft=toy_draft(toy_world))
+    at.pills(key="sweep_optimizers").set_value(["Cobyla", "NGOpt"]).run()
+    at.number_input(key="sweep_seeds").set_value(3).run()
+    assert "4 settings × 3 seeds + 4 settings × 1 run = 16 runs" in texts(at.caption)
+    assert "Cobyla never draws a random number: every seed gives the same run" in texts(at.info) and not at.warning
+    at.button(key="launch_sweep").click().run()
+    assert len(sweep.Sweep.read(app_env / at.query_params["sweep"]).members) == 16
+
+
+def test_a_deterministic_setting_is_shown_once_with_its_own_runs_interval(app_env):
+    from app_lib.scoreboard import board_from_results
+    from app_lib.sweeps import comparison
+    sweep_dir = app_env / "20250102-000000-Cobyla-vs-OnePlusOne"
+    members = [{"run_id": TOY_RUN, "setting": "Cobyla", "seed": 0, "deterministic": True}]
+    for seed in (0, 1):
+        shutil.copytree(app_env / TOY_RUN, app_env / f"{sweep_dir.name}-0{seed + 2}")
+        members.append({"run_id": f"{sweep_dir.name}-0{seed + 2}", "setting": "OnePlusOne", "seed": seed})
+    sweep_dir.mkdir()
+    (sweep_dir / "sweep.json").write_text(json.dumps({"name": sweep_dir.name, "members": members}))
+    frame = comparison(sweep_dir).set_index("setting")
+    board = board_from_results(runs.read_results(app_env / TOY_RUN))
+    entry = next(e for e in board.entries if e.kind == "manifoldmixms")
+    assert list(frame["seeds"]) == [1, 2] and frame.attrs["one_run"] == ["Cobyla"]
+    assert frame.at["Cobyla", "OOD ±95%"] == pytest.approx(100 * board.avg_ood_half_width(entry), rel=1e-4)
+    assert frame.at["Cobyla", "ID ±95%"] == pytest.approx(100 * board.half_width(entry, "val"), rel=1e-4)  # the toy has no ID test
+    at = open_page("views/experiments.py", query={"sweep": sweep_dir.name})
+    assert "Cobyla ran once: its optimizer never draws a random number" in texts(at.caption)
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    cobyla = next(t for t in figure["data"] if t["name"].startswith("Cobyla"))
+    assert cobyla["name"] == "Cobyla (one run: the seed changes nothing)" and cobyla["error_y"]["array"][0] > 0
 
 # -- item 7: the sweep figure draws the table's 95 % intervals on a sensible axis and says what differs -------------
 
@@ -193,13 +246,73 @@ def _search_log(second_search: int) -> list[dict]:
 
 
 def test_live_words_use_labels_percentages_and_algorithm_steps_not_internal_names():
+    """Algorithm 1 searches λ once per candidate ingredient, in ValAcc order, one λ per component all at once."""
     from app_lib.live import LiveLog, progress_text
     from manifoldmix_core.events import parse
-    live = LiveLog().feed(parse(line) for line in _search_log(4))
+    live = LiveLog(searched=7).feed(parse(line) for line in _search_log(4))
     text = progress_text(Status.model_validate({"state": "running", "progress": 0.51, "eta_s": 0.0,
                                                 "message": "manifoldmixms: c (optimize_1) ValAcc 0.9050"}), live)
-    assert text.startswith("ManifoldMixMS · λ search, candidate c (2 of 3): 4 evaluations so far · best ValAcc 91.92 %")
+    assert text.startswith("ManifoldMixMS · λ search for ingredient 3 of 4 (c), all 7 components at once: 4 evaluations "
+                           "so far · best ValAcc 91.92 %")
     assert "optimize_" not in text and "0.9" not in text.replace("91.92", "")
+    assert LiveLog().feed(parse(line) for line in _search_log(4)).activity().startswith(
+        "ManifoldMixMS · λ search for ingredient 3 of 4 (c), one λ per component, all at once")  # the partition unknown
+
+
+def test_the_run_page_names_the_searched_ingredient_and_its_components_like_the_status_line(app_env, toy_world):
+    import os
+
+    from app_support import toy_draft
+
+    from app_lib.components import searched_components
+    config = toy_draft(toy_world)
+    searched = searched_components(config)
+    assert searched and searched > 1
+    fake_run(app_env, "20990101-000000-searching", {"state": "running", "progress": 0.5, "pid": os.getpid(),
+                                                     "message": "manifoldmixms: c (optimize_1) ValAcc 0.9050"},
+             events=_search_log(4), config=config)
+    at = open_page("views/run.py", query={"run": "20990101-000000-searching"})
+    words = f"λ search for ingredient 3 of 4 (c), all {searched} components at once: 4 evaluations so far"
+    assert words in at.get("progress")[0].proto.text
+    assert "**λ per component in the search for ingredient 3 of 4 (c)**" in texts(at.markdown)
+    assert "λ search for ingredient 3 of 4 (c): running." in texts(at.caption)
+    assert [m.value for m in at.metric if m.label == "λ search for"] == ["3 of 4 (c)"]
+    assert "optimize_" not in at.get("progress")[0].proto.text
+    charts = " ".join(json.dumps(json.loads(chart.proto.spec), ensure_ascii=False) for chart in at.get("plotly_chart"))
+    assert "optimize_" not in charts and "skip_test" not in charts and "λ search" in charts  # hovers name steps in words
+    timeline = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if '"type":"bar"' in c.proto.spec)
+    assert "ValAcc %{customdata[0]:.2f} %" in timeline["data"][0]["hovertemplate"]
+    from app_lib.figures import timeline_figure
+    from app_lib.live import LiveLog
+    from manifoldmix_core.events import parse
+    bars = timeline_figure(LiveLog().feed(parse(line) for line in _search_log(4)).candidate_timeline()).data
+    assert sorted(float(row[0]) for bar in bars for row in bar.customdata) == [91.0, 91.92]  # %, not fractions
+
+
+def test_the_engine_status_messages_use_words_and_labels_not_step_ids(toy_world, tmp_path, monkeypatch):
+    """status.json's messages as the run makes them (every one, also those a write at most every 0.25 s leaves out):
+    labels, percentages and Algorithm 1's words."""
+    import re
+
+    from helpers import run_config, small_toy_config
+
+    from manifoldmix_core import runner
+    from manifoldmix_core.methods import METHODS
+    messages, write = [], runner.Progress._write
+
+    def recorded(self, message: str, force: bool = False):
+        messages.append(message)
+        return write(self, message, force)
+    monkeypatch.setattr(runner.Progress, "_write", recorded)
+    results = run_config(small_toy_config(toy_world, "words"), tmp_path / "run")
+    shown = [m for m in messages if m] + [runs.read_status(tmp_path / "run").message]
+    searched, order = len(results["partition"]["live"]), results["order"]
+    search = rf"ManifoldMixMS · λ search for ingredient (\d) of 3 \((\w+)\), all {searched} components at once · ValAcc \d+\.\d\d %"
+    found = [re.fullmatch(search, m) for m in shown if re.fullmatch(search, m)]
+    assert found and all(order[int(f[1]) - 1] == f[2] and f[1] != "1" for f in found), shown
+    ids = [name for name in METHODS if name != METHODS[name].label.lower()] + ["optimize_", "skip_test", "ValAcc 0."]
+    assert not [m for m in shown if any(i in m for i in ids)], shown
+    assert "ManifoldMixMS: test accuracy measured" in shown and any(m.startswith("Greedy soup: ingredient ") for m in shown)
 
 
 def test_live_eta_counts_the_running_search_at_the_measured_cost_per_evaluation():
@@ -217,6 +330,19 @@ def test_run_page_says_a_run_is_starting_before_its_first_evaluation(app_env):
     fake_run(app_env, "20990101-000000-demo", {"state": "running", "message": "setting up", "progress": 0.0, "pid": os.getpid()})
     at = open_page("views/run.py", query={"run": "20990101-000000-demo"})
     assert "Starting: setting up." in texts(at.info)
+
+
+def test_a_queued_run_is_said_to_wait_once_not_to_be_starting(app_env, monkeypatch):
+    import os
+
+    from manifoldmix_core import run_queue
+    monkeypatch.setenv(run_queue.MAX_RUNS_ENV, "1")
+    fake_run(app_env, "20990101-000000-waiting", {"state": "queued", "message": "queued, 2 ahead of you", "queue_ahead": 2,
+                                                  "pid": os.getpid()})
+    at = open_page("views/run.py", query={"run": "20990101-000000-waiting"})
+    assert [i.value for i in at.info] == ["Queued, 2 ahead of you. At most 1 run executes at once on this server "
+                                          f"(`{run_queue.MAX_RUNS_ENV}`); this run starts when one finishes, and whoever "
+                                          "launches the same setup joins it."]
 
 
 # -- item 9: names are plain at upload, and an ingredient can be renamed ----------------------------------------------

@@ -319,7 +319,7 @@ def test_maximize_finds_the_best_point_it_measured():
 
 @pytest.mark.parametrize("optimizer", ["Cobyla", "SQP", "OnePlusOne", "CMA"])
 def test_seed_matters_says_whether_two_seeds_search_differently(optimizer):
-    """The Experiments page warns when a sweep's seeds would be identical runs: the claim is checked by running both seeds."""
+    """A sweep runs a setting once when its optimizer ignores the seed: the claim is checked by running both seeds."""
     def objective(x):
         return float(-((x - 0.3) ** 2).sum() + 0.01 * np.sin(20 * x).sum())
 

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def planned(toy_world, tmp_path):
-    """A 2-setting × 2-seed sweep of the toy world, placed and not run."""
+    """A 2-setting × 2-seed sweep of the toy world, placed and not run (OnePlusOne: its seeds differ)."""
     base = toy_draft(toy_world)
     sweep_dir = tmp_path / "runs" / "20250101-000000-sweep"
-    plan = sweep.plan_sweep(sweep_dir, base, ["whole", "medium"], ["Cobyla"], [0, 1])
+    plan = sweep.plan_sweep(sweep_dir, base, ["whole", "medium"], ["OnePlusOne"], [0, 1])
     return sweep_dir, plan
 
 
@@ -67,10 +67,10 @@ def test_experiments_page_launches_a_sweep_and_compares_its_settings(app_env, to
     at = open_page("views/experiments.py", draft=toy_draft(toy_world))
     at.pills(key="sweep_partitions").set_value(["whole", "coarse", "fine"]).run()
     at.number_input(key="sweep_seeds").set_value(2).run()
-    assert "3 settings × 2 seeds = 6 runs" in texts(at.caption)
-    assert at.pills(key="sweep_optimizers").value == ["Cobyla"] and "identical runs with sd 0" in texts(at.warning)
+    assert "3 settings × 1 run = 3 runs" in texts(at.caption)  # Cobyla: every seed would be the same run
+    assert at.pills(key="sweep_optimizers").value == ["Cobyla"] and "pick a stochastic optimizer" in texts(at.info)
     at.pills(key="sweep_optimizers").set_value(["OnePlusOne"]).run()  # its seeds do differ
-    assert not at.warning and "3 settings × 2 seeds = 6 runs" in texts(at.caption)
+    assert "random number" not in texts(at.info) and "3 settings × 2 seeds = 6 runs" in texts(at.caption)
     at.button(key="launch_sweep").click().run()
     assert not at.exception
     sweep_dir = app_env / at.query_params["sweep"]

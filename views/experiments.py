@@ -7,10 +7,9 @@ import streamlit as st
 
 from app_lib import sweeps
 from app_lib.components import named_partitions
-from app_lib.draft import blockers, seed_notes
+from app_lib.draft import blockers
 from app_lib.figures import sweep_figure
 from app_lib.ui import STATE_ICONS, draft, url_choice
-from app_lib.vocabulary import counted
 from manifoldmix_core import sweep
 from manifoldmix_core.errors import ManifoldMixError
 from manifoldmix_core.optim import OPTIMIZERS
@@ -39,17 +38,16 @@ with st.expander("Start a sweep", expanded=not found):
         problems.append("Seeds per setting must be between 1 and 20.")
     for problem in problems:
         st.error(f"Cannot start yet: {problem}")
-    for note in seed_notes(list(optimizers), int(n_seeds)) if not problems else []:
-        st.warning(note)
+    base_seed = int((config.get("manifoldmix") or {}).get("seed", 0))
+    seeds = list(range(base_seed, base_seed + int(n_seeds)))
     if not problems:
-        n_settings = len(partitions) * len(optimizers)
-        st.caption(f"{counted(n_settings, 'setting')} × {counted(int(n_seeds), 'seed')} = "
-                   f"{counted(n_settings * int(n_seeds), 'run')} of ManifoldMixMS on the current workspace's setup.")
+        count, why = sweeps.plan_text(list(partitions), list(optimizers), seeds)
+        if why:
+            st.info(why)
+        st.caption(count)
     if st.button("Run sweep", type="primary", disabled=bool(problems), key="launch_sweep"):
-        base_seed = int((config.get("manifoldmix") or {}).get("seed", 0))
         try:
-            sweep_dir = sweeps.launch_sweep(config, list(partitions), list(optimizers),
-                                            list(range(base_seed, base_seed + int(n_seeds))),
+            sweep_dir = sweeps.launch_sweep(config, list(partitions), list(optimizers), seeds,
                                             name=sweeps.sweep_name(list(partitions), list(optimizers), int(n_seeds)))
         except ManifoldMixError as exc:
             st.error(f"Cannot start this sweep: {exc}")
@@ -98,7 +96,8 @@ def sweep_view() -> None:
     st.markdown("\n".join(f"- {sentence}" for sentence in sweeps.differences(frame)))
     st.subheader("Settings compared (%)")
     st.caption(f"ID columns: {frame.attrs['id_set']}. Mean and standard deviation over seeds; ±95 % is the half-width of the "
-               "mean's 95 % confidence interval (Student's t, so 2 seeds give wide intervals).")
+               "mean's 95 % confidence interval (Student's t, so 2 seeds give wide intervals). "
+               + (sweeps.one_run_text(frame) or ""))
     st.dataframe(frame.style.format(precision=2, na_rep="–"), hide_index=True, key="sweep_table", placeholder="–")
 
 

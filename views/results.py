@@ -21,7 +21,7 @@ from app_lib.scoreboard import (
 )
 from app_lib.sweeps import grouped_runs, sweep_members
 from app_lib.ui import run_label
-from app_lib.vocabulary import RANK_CAPTION, counted, size_text
+from app_lib.vocabulary import RANK_CAPTION, counted, method_label, size_text
 from manifoldmix_core import runs
 
 st.title("Results")
@@ -92,7 +92,7 @@ for column, (run_id, run_results) in zip(columns, results.items(), strict=True):
         path = find_run(run_id) / runs.FUSED
         if fused and path.is_file():
             recipe = read_recipe(path) or {"method": fused.method}
-            st.download_button(f"Download fused model ({fused.method}, {size_text(path.stat().st_size)})",
+            st.download_button(f"Download fused model ({method_label(fused.method)}, {size_text(path.stat().st_size)})",
                                lambda path=path: path.read_bytes(), f"{run_id}-fused.safetensors",
                                "application/octet-stream", on_click="ignore", key=f"fused_{run_id}")
             st.download_button("Download recipe (JSON)", json.dumps(recipe, indent=1), f"{run_id}-recipe.json",

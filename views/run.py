@@ -6,7 +6,7 @@ import streamlit as st
 
 from app_lib import run_store
 from app_lib.algorithm import ALGORITHM_STEPS, algorithm_dot
-from app_lib.components import partition_size
+from app_lib.components import partition_size, searched_components
 from app_lib.device import device_options, gpu_available
 from app_lib.draft import blockers, degenerate, with_settings
 from app_lib.figures import lambda_figure, timeline_figure, valacc_figure
@@ -79,20 +79,24 @@ def live_view() -> None:
     state = status.state
     if state != state_at_start:
         st.rerun()
-    live = st.session_state.setdefault(f"live_log:{run_dir}", LiveLog(run_dir)).poll()  # reads only the lines added since
+    if f"live_log:{run_dir}" not in st.session_state:  # read on from where the last poll stopped
+        run_config = runs.read_json(run_dir / runs.CONFIG, default={})
+        st.session_state[f"live_log:{run_dir}"] = LiveLog(run_dir, searched_components(run_config if isinstance(run_config, dict) else {}))
+    live = st.session_state[f"live_log:{run_dir}"].poll()
     evals = live.evaluations()
     method = live.mixing_method()
     head = st.columns([2, 1, 1, 1])
     head[0].markdown(f"### {STATE_ICONS.get(state, '')} {state}")
     head[1].metric("Evaluations", len(evals))
     head[2].metric("Best ValAcc", percent(evals["valacc"].max()) if len(evals) else "–")
-    head[3].metric("Candidate", live.current_candidate() or "–")
+    head[3].metric("λ search for" if state in run_store.ACTIVE else "Last λ search",
+                   live.ingredient(live.current_candidate()).removeprefix("ingredient "))
     st.progress(status.progress, text=progress_text(status, live))
     if note := run_store.queue_note(status):
         st.info(note, icon=":material/hourglass_top:")
     if memory := memory_text(status):
         st.caption(memory)
-    if state in run_store.ACTIVE and not len(evals):  # the seconds before the first evaluation must not look like nothing
+    if state in run_store.ACTIVE and not len(evals) and not note:  # the seconds before the first evaluation must not look like nothing
         st.info(f"Starting: {status.message or 'the engine is starting'}. The engine loads the model and the datasets "
                 "and measures each ingredient first; the charts appear with the first evaluation, in a few seconds.",
                 icon=":material/hourglass_top:")
@@ -119,14 +123,14 @@ def live_view() -> None:
             shown = live.current_candidate(method) if active else (options[-1] if options else None)
             if not active and options:
                 shown = st.selectbox("λ trajectory of candidate", options, index=options.index(shown), key="lambda_candidate")
-            st.markdown(f"**λ per component while optimising {shown or '—'}**")
+            st.markdown(f"**λ per component in the search for {live.ingredient(shown)}**")
             trajectory = live.lambda_trajectory(shown, method)
             if trajectory.empty:
                 st.caption("No λ search yet: candidates so far were skipped or are baselines.")
             else:
                 st.plotly_chart(lambda_figure(trajectory, shown, live.components), key="lambda_chart")
                 ended = live.search_end(shown, method)
-                st.caption(f"λ search of {shown}: {ended.reason}." if ended else f"λ search of {shown}: running.")
+                st.caption(f"λ search for {live.ingredient(shown)}: {ended.reason if ended else 'running'}.")
         timeline_col, algorithm_col = st.columns(2)  # the flowchart scales to its column: half the width keeps its text readable
         with timeline_col:
             st.markdown(f"**Candidates of {method_label(method)}** (skipped / optimised / accepted / rejected)" if method

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the kitchen holds torch and the config sits above this modu
 
 def ensemble(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
     """Average the logits of every ingredient (K forward passes per image at inference); its ValAcc comes with its test accuracies."""
-    kitchen.on_step(kitchen.method)
+    kitchen.step_done("its members chosen")
     return SoupResult(list(kitchen.order), None)
 
 

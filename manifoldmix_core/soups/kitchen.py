@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .. import events
+from .. import activity, events
 from ..data import EvalSet
 from ..evaluate import Evaluator
 from ..ingredients import SHARED_HEAD, Ingredient, check_finite, ingredient_fingerprinted, ingredient_state, read_signature
@@ -51,6 +51,7 @@ class Kitchen:
         self.valacc_of: dict[str, float] = {}
         self.order: list[str] = []
         self.method = ""
+        self.searched: int | None = None  # components the running λ search optimises at once (its method sets it)
         self._slot: tuple[str, torch.Tensor] | None = None
         self._finite: set[str] = set()  # ingredients already checked for NaN / inf in this run
         self._logits: dict[tuple[str, str], torch.Tensor] = {}  # (ingredient, set) -> logits, within LOGITS_MEMO_BYTES
@@ -147,14 +148,20 @@ class Kitchen:
         return self.journal.record(event)
 
     def skip_test(self, candidate: str, valacc: float, threshold: float, passed: bool) -> bool:
-        """Record Algorithm 1's skip test; returns whether the candidate passed."""
+        """Record Algorithm 1's skip test; returns whether the candidate passed (a skipped one is a finished step)."""
         self.record(events.skip_test(self.method, candidate, valacc, threshold, passed))
+        if not passed:
+            self.on_step(activity.skipped(self.method, candidate, self.order))
         return passed
+
+    def step_done(self, what: str) -> None:
+        """Report one finished step of the running method, in words under its label (activity.py)."""
+        self.on_step(activity.done(self.method, what))
 
     def decide(self, candidate: str, accepted: bool, valacc: float, lam: Sequence[float] | None = None) -> None:
         """Record an accept/reject decision and report one finished step."""
         self.record(events.decision(self.method, candidate, accepted, valacc, lam))
-        self.on_step(f"{self.method}: {candidate}")
+        self.on_step(activity.decided(self.method, candidate, accepted, self.order))
 
     def test_accuracies(self, build: Build, sets: Sequence[str] | None = None) -> dict[str, float]:
         """Accuracy on every dataset (or the named ones) of the parameters `build` writes, counted batch by batch (no logits kept)."""

@@ -129,6 +129,7 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
     paper = cfg.semantics == "paper"
     m = kitchen.n_components
     free = list(range(m)) if cfg.optimize_inert else kitchen.flat_layout.live_components
+    kitchen.searched = len(free)
     best, *candidates = kitchen.order
     psi, psi_acc, chosen, lambdas = kitchen.theta(best).clone(), kitchen.valacc_of[best], [best], []
     kitchen.decide(best, True, psi_acc)
@@ -138,7 +139,6 @@ def manifoldmixms(kitchen: Kitchen, config: RunConfig) -> SoupResult:
         approx = kitchen.valacc("skip_test", name, init, kitchen.mixed(psi, name, init))
         threshold = cfg.tau * psi_acc
         if not kitchen.skip_test(name, approx, threshold, approx > threshold if paper else approx >= threshold):
-            kitchen.on_step(f"{kitchen.method}: {name} skipped")
             continue
         delta = 1.0 if paper else 0.5 * (1 - init)
         lam, acc = _search_lambda(kitchen, psi, name, init, np.clip(init - delta, 0, 1), np.clip(init + delta, 0, 1), free, cfg, 1)

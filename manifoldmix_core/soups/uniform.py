@@ -18,5 +18,5 @@ def uniform_soup(kitchen: Kitchen, _config: RunConfig) -> SoupResult:
     for k, name in enumerate(order[1:], start=1):
         kitchen.commit(psi, name, [k / (k + 1)] * kitchen.n_components)
     valacc = kitchen.valacc("soup", kitchen.method, None, kitchen.copy_stored(psi))
-    kitchen.on_step(kitchen.method)
+    kitchen.step_done("ValAcc measured")
     return SoupResult(list(order), valacc, params=psi)

@@ -46,5 +46,5 @@ def wise_ft(kitchen: Kitchen, config: RunConfig) -> SoupResult:
     lam = [alpha] * kitchen.n_components
     psi = finetuned.clone()
     kitchen.blend_into(psi, finetuned, zero_shot, lam)
-    kitchen.on_step(f"{kitchen.method}: α = {alpha}")
+    kitchen.step_done(f"α = {alpha} chosen")
     return SoupResult([best], valacc, params=psi, lambdas=[lam], extra={"alpha": alpha})

@@ -72,7 +72,7 @@ def evaluation(e: Eval | IngredientEval, order: Sequence[str], searched: int | N
         if subset:
             words += f", {subset}"
     elif e.phase == ACCEPT_TEST:
-        words = f"accept test for {who}: the λ found, on every held-out image"
+        words = f"accept test on every held-out image for {who} (the λ its search found)"
     elif e.phase == "skip_test":
         words = f"skip test for {who}: ValAcc of the plain average"
     elif e.candidate == e.method:

@@ -276,7 +276,7 @@ def test_the_run_page_names_the_searched_ingredient_and_its_components_like_the_
     assert words in at.get("progress")[0].proto.text
     assert "**λ per component in the search for ingredient 3 of 4 (c)**" in texts(at.markdown)
     assert "λ search for ingredient 3 of 4 (c): running." in texts(at.caption)
-    assert [m.value for m in at.metric if m.label == "λ search for"] == ["3 of 4 (c)"]
+    assert [m.value for m in at.metric if m.label == "λ search for (3 of 4)"] == ["c"]
     assert "optimize_" not in at.get("progress")[0].proto.text
     charts = " ".join(json.dumps(json.loads(chart.proto.spec), ensure_ascii=False) for chart in at.get("plotly_chart"))
     assert "optimize_" not in charts and "skip_test" not in charts and "λ search" in charts  # hovers name steps in words

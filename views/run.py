@@ -89,8 +89,9 @@ def live_view() -> None:
     head[0].markdown(f"### {STATE_ICONS.get(state, '')} {state}")
     head[1].metric("Evaluations", len(evals))
     head[2].metric("Best ValAcc", percent(evals["valacc"].max()) if len(evals) else "–")
-    head[3].metric("λ search for" if state in run_store.ACTIVE else "Last λ search",
-                   live.ingredient(live.current_candidate()).removeprefix("ingredient "))
+    who, order = live.current_candidate(), live.order()
+    place = f" ({order.index(who) + 1} of {len(order)})" if who in order else ""  # the name is the value: a metric cuts long ones
+    head[3].metric(("λ search for" if state in run_store.ACTIVE else "Last λ search") + place, who or "–")
     st.progress(status.progress, text=progress_text(status, live))
     if note := run_store.queue_note(status):
         st.info(note, icon=":material/hourglass_top:")

@@ -174,11 +174,19 @@ def partition_figure(stack: list, components: dict[str, str], palette: dict[str,
 MIN_SPAN = 1.0  # accuracy points: a sweep figure's axes never zoom in further, so noise does not look like a gap
 
 
-def _span(centres: pd.Series, halves: pd.Series) -> list[float]:
-    """An axis range holding every mean with its interval, at least MIN_SPAN points wide (around the middle)."""
-    low, high = (centres - halves).min(), (centres + halves).max()
+def _span(low: pd.Series, high: pd.Series) -> list[float]:
+    """An axis range holding every interval (from `low` to `high`), at least MIN_SPAN points wide (around the middle),
+    and not past 100 % by more than its padding."""
+    low, high = low.min(), high.max()
     middle, width = (low + high) / 2, max(high - low, MIN_SPAN) * 1.15
-    return [middle - width / 2, middle + width / 2]
+    padding = (width - width / 1.15) / 2
+    top = min(middle + width / 2, 100 + padding)  # past 100 % only the padding shows
+    return [top - width, top]
+
+
+def _bars(centres: pd.Series, halves: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """An accuracy's 95 % interval as error bars above and below its mean, cut at 0 and 100 % (no accuracy lies beyond)."""
+    return pd.concat([halves, 100 - centres], axis=1).min(axis=1), pd.concat([halves, centres], axis=1).min(axis=1)
 
 
 def sweep_figure(frame: pd.DataFrame) -> go.Figure:
@@ -188,16 +196,17 @@ def sweep_figure(frame: pd.DataFrame) -> go.Figure:
     fig, id_set, one_run = go.Figure(), frame.attrs.get("id_set"), frame.attrs.get("one_run") or []
     frame = frame.reset_index(drop=True)
     id_half, ood_half = frame["ID ±95%"].astype(float).fillna(0), frame["OOD ±95%"].astype(float).fillna(0)
+    (id_up, id_down), (ood_up, ood_down) = _bars(frame["ID mean"], id_half), _bars(frame["OOD mean"], ood_half)
     for i, row in frame.iterrows():
         runs = "one run: the seed changes nothing" if row["setting"] in one_run else counted(row["seeds"], "seed")
         fig.add_trace(go.Scatter(
             x=[row["OOD mean"]], y=[row["ID mean"]], mode="markers", name=f"{row['setting']} ({runs})",
             marker={"size": 14, "color": PALETTE[i % len(PALETTE)], "symbol": "star", "line": {"width": 1, "color": "#222"}},
-            error_x={"type": "data", "array": [ood_half[i]], "visible": True},
-            error_y={"type": "data", "array": [id_half[i]], "visible": True},
+            error_x={"type": "data", "array": [ood_up[i]], "arrayminus": [ood_down[i]], "visible": True},
+            error_y={"type": "data", "array": [id_up[i]], "arrayminus": [id_down[i]], "visible": True},
             hovertemplate=f"{row['setting']}<br>avg OOD %{{x:.2f}}% ± {ood_half[i]:.2f}<br>ID %{{y:.2f}}% ± {id_half[i]:.2f}<extra></extra>"))
-    fig.update_xaxes(range=_span(frame["OOD mean"], ood_half))
-    fig.update_yaxes(range=_span(frame["ID mean"], id_half))
+    fig.update_xaxes(range=_span(frame["OOD mean"] - ood_down, frame["OOD mean"] + ood_up))
+    fig.update_yaxes(range=_span(frame["ID mean"] - id_down, frame["ID mean"] + id_up))
     fig.update_layout(xaxis_title="Average accuracy on the OOD sets (%), mean ± 95 % interval over seeds",
                       yaxis_title=f"{id_set or 'ID test'} accuracy (%), mean ± 95 %",
                       legend={"orientation": "h", "y": -0.2}, margin={"t": 10, "b": 10}, height=480)

@@ -137,7 +137,7 @@ def typed(control: Control, text: str) -> tuple[Any, str | None]:
         try:
             return tuple(float(part) for part in text.split(",")), None
         except ValueError:
-            return None, f"{where} must be numbers separated by commas, such as 0.5, 0.5, 0.5; got {text[:80]!r}; not saved"
+            return None, f"{where} must be numbers separated by commas, such as 0.5, 0.5, 0.5; got {text[:80]!r}"
     if control.kind == "name" and not text.startswith("{"):
         return text or None, None
     if control.kind == "json" and not text:
@@ -145,10 +145,10 @@ def typed(control: Control, text: str) -> tuple[Any, str | None]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        return None, f"{where} is not valid JSON ({exc.msg} at column {exc.colno}): {text[:80]!r}; not saved"
+        return None, f"{where} is not valid JSON ({exc.msg} at column {exc.colno}): {text[:80]!r}"
     if not isinstance(value, dict):
         return None, (f"{where} must be a JSON object such as {{\"depth\": 12}}, got a {type(value).__name__}: "
-                      f"{text[:80]!r}; not saved")
+                      f"{text[:80]!r}")
     return value, None
 
 

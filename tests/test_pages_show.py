@@ -183,7 +183,7 @@ def test_a_deterministic_setting_is_shown_once_with_its_own_runs_interval(app_en
     assert "Cobyla ran once: its optimizer never draws a random number" in texts(at.caption)
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     cobyla = next(t for t in figure["data"] if t["name"].startswith("Cobyla"))
-    assert cobyla["name"] == "Cobyla (one run: the seed changes nothing)" and cobyla["error_y"]["array"][0] > 0
+    assert cobyla["name"] == "Cobyla (one run: the seed changes nothing)" and cobyla["error_y"]["arrayminus"][0] > 0
 
 # -- item 7: the sweep figure draws the table's 95 % intervals on a sensible axis and says what differs -------------
 
@@ -209,6 +209,18 @@ def test_sweep_figure_draws_the_tables_interval_not_the_sd_on_at_least_a_point_o
         assert high - low >= MIN_SPAN
     assert differences(frame) == ["No two settings differ beyond their 95 % intervals, on ID or on average OOD accuracy: "
                                   "the differences in the figure may be noise."]
+
+
+def test_sweep_figure_never_draws_an_interval_past_100_percent():
+    """A toy sweep at 100 % accuracy drew error bars to 102.4 % on an axis to 103 %: no accuracy lies beyond 100."""
+    from app_lib.figures import sweep_figure
+    frame = _settings(("whole", 3, 99.5, 0.03, 2.4, 99.0, 0.03, 0.43, 91.0), ("coarse", 3, 100.0, 0.0, 2.4, 98.8, 0.03, 0.43, 91.1))
+    figure = sweep_figure(frame).to_plotly_json()
+    assert [t["error_y"]["array"][0] for t in figure["data"]] == pytest.approx([0.5, 0.0])
+    assert [t["error_y"]["arrayminus"][0] for t in figure["data"]] == [2.4, 2.4]
+    assert [t["error_x"]["array"][0] for t in figure["data"]] == pytest.approx([0.43, 0.43])
+    low, high = figure["layout"]["yaxis"]["range"]
+    assert 100 <= high <= 100.5 and low <= 100 - 2.4
 
 
 def test_sweep_words_name_the_settings_that_differ_beyond_their_intervals():

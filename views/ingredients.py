@@ -104,7 +104,8 @@ with demo_tab:
         st.info(reason)
 
 for error in list(problems.values()):
-    st.error(f"Not added: {error}")
+    hint = " Choose the shared head file in the Model section below, then add them again." if "as model.head" in str(error) else ""
+    st.error(f"Not added: {error}{hint}")
 if problems and st.button("Dismiss errors", key="dismiss"):
     problems.clear()
     st.rerun()

@@ -41,7 +41,7 @@ def check(model_config, folder_config: Mapping | None = None) -> None:
     if model_config.architecture is not None and not isinstance(model_config.architecture, Mapping):
         raise ConfigError("for the hf_clip family, model.architecture is a CLIPVisionConfig object "
                           f"(e.g. {{\"num_attention_heads\": 12}}) or blank (a model folder's config.json is read), "
-                          f"got {model_config.architecture!r}")
+                          f"got {model_config.architecture!r} (another family's model name?)")
 
 
 def vision_config(model_config, signature, layout: KeyLayout, folder_config: Mapping | None) -> dict:

@@ -6,6 +6,7 @@ The fused.safetensors of a run is already a timm state dict: `timm.create_model(
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 
 from ..anatomy import Anatomy, KeyLayout, head_prefix
@@ -28,8 +29,10 @@ def _name(model_config, folder_config: Mapping | None):
 
 
 def _needs_name(name, known: str) -> ConfigError:
+    got = json.dumps(name) if isinstance(name, (Mapping, list)) else repr(name)
+    also = " (a vision-config object is another family's setting, e.g. open_clip's)" if isinstance(name, Mapping) else ""
     return ConfigError(f"for the timm_vit family, model.architecture names a timm model (e.g. {known}, ...), "
-                       f"got {name!r}; shape changes such as depth or img_size go into model.options")
+                       f"got {got}{also}; shape changes such as depth or img_size go into model.options")
 
 
 def check(model_config, folder_config: Mapping | None = None) -> None:

@@ -12,7 +12,7 @@ from safetensors import SafetensorError, safe_open
 from manifoldmix_core.anatomy import FLOAT_DTYPES, KeyLayout
 from manifoldmix_core.errors import ManifoldMixError
 from manifoldmix_core.families.registry import detect
-from manifoldmix_core.partition import NAMED_PRESETS, NamedPreset, fits_layout, resolve
+from manifoldmix_core.partition import NAMED_PRESETS, NamedPreset, default_spec, fits_layout, resolve
 
 _FLOATS = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
 
@@ -57,7 +57,7 @@ def partition_size(config: Mapping) -> tuple[int | None, int | None]:
     if layout is None:
         return None, None
     try:
-        spec = config.get("partition") or {"preset": "structural"}
+        spec = config.get("partition") or default_spec()
         partition = resolve(spec if isinstance(spec, Mapping) else {"preset": None}, names, layout)
     except (ManifoldMixError, ValueError, TypeError, KeyError):  # a partition that does not fit this model (or is damaged): the line says less
         return None, None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from manifoldmix_core.methods import GREEDY_SOUP, MANIFOLDMIXMS, UNIFORM_SOUP
+
 from .paths import REPO
 from .vocabulary import counted, percent, to_percent
 
@@ -34,11 +36,11 @@ def demo_story(path: Path = ROWS) -> list[str]:
         f"Finetuning the linear-probe init raises ID test accuracy from {_pct(lp['test'])} to {_pct(best['test'])} "
         f"(best of {h['finetunes']} finetunes by ValAcc) and moves average OOD accuracy {_pp(best['avg_ood'] - lp['avg_ood'])}.",
     ]
-    uniform = h["uniform_soup"]
+    uniform = h[UNIFORM_SOUP.name]
     sentences.append(f"The uniform soup of all {uniform['kept']} finetunes reaches {_pct(uniform['avg_ood'])} average OOD accuracy "
                      f"({_pp(uniform['avg_ood'] - best['avg_ood'])} over the best finetune) at {_pct(uniform['test'])} ID test "
                      f"({_pp(uniform['test'] - best['test'])}).")
-    for key, label in (("greedy_soup", "The greedy soup"), ("manifoldmixms", "ManifoldMixMS (medium partition)")):
+    for key, label in ((GREEDY_SOUP.name, "The greedy soup"), (MANIFOLDMIXMS.name, "ManifoldMixMS (medium partition)")):
         m = h[key]
         sentences.append(f"{label} keeps {counted(m['kept'], 'finetune')}: ID test {_pct(m['test'])} "
                          f"({_pp(m['test'] - best['test'])}), average OOD {_pct(m['avg_ood'])} ({_pp(m['avg_ood'] - best['avg_ood'])}).")

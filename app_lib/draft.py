@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 
 from manifoldmix_core.methods import defaults
+from manifoldmix_core.partition import default_spec
 
 from .demo import demo_config, demo_status
 
 EMPTY = {"name": "my-run", "model": {}, "ingredients": [], "val": None, "test": [], "ood": [],
-         "partition": {"preset": "structural"}, "methods": defaults(), "manifoldmix": {}, "device": "auto"}
+         "partition": default_spec(), "methods": defaults(), "manifoldmix": {}, "device": "auto"}
 
 
 def initial_draft() -> dict:

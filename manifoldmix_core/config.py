@@ -24,7 +24,7 @@ from .errors import ConfigError, DamagedFile
 from .families import registry as families
 from .jsontypes import type_name
 from .lazy import load_ref
-from .partition import check_spec
+from .partition import check_spec, default_spec
 from .settings import Settings, build, extra, setting
 
 NAME_MAX = 128
@@ -106,7 +106,7 @@ class RunConfig(BaseModel):
     val: DatasetConfig
     test: list = Field(default_factory=list)
     ood: list[str] = Field(default_factory=list)
-    partition: dict = Field(default_factory=lambda: {"preset": "structural"})
+    partition: dict = Field(default_factory=default_spec)
     methods: list[str] = Field(default_factory=methods.defaults)
     device: str = "auto"
     batch_size: int | None = None

@@ -227,6 +227,11 @@ PRESET_KINDS: dict[str, PresetKind] = {k.name: k for k in (
 """THE partition kinds a run config's `partition.preset` may name (validation, resolve and the app read this)."""
 
 
+def default_spec() -> dict:
+    """The partition a config gets when it names none: structural's defaults, one component per block."""
+    return {"preset": "structural"}
+
+
 @dataclass(frozen=True)
 class NamedPreset:
     """A preset offered by name (the app's preset list, the sweep's partitions): the very spec a run config would give."""

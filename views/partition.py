@@ -27,7 +27,7 @@ from app_lib.ui import draft
 from app_lib.vocabulary import UNASSIGNED, component_colours, counted
 from manifoldmix_core.anatomy import float_names
 from manifoldmix_core.errors import PartitionError
-from manifoldmix_core.partition import NAMED_PRESETS, Partition, named_presets, resolve
+from manifoldmix_core.partition import NAMED_PRESETS, Partition, default_spec, named_presets, resolve
 
 st.title("Partition")
 st.caption("Each component gets its own λ when a candidate is mixed in: Ψ'(λ)ʲ = λʲ·Ψʲ + (1−λʲ)·θʲ. "
@@ -61,9 +61,9 @@ except Exception as exc:  # unreadable reference ingredient
 stack = units(names, layout)
 if st.session_state.get("partition_model") != str(first):
     try:
-        start = resolve(config.get("partition") or {"preset": "structural"}, names, layout)
+        start = resolve(config.get("partition") or default_spec(), names, layout)
     except PartitionError:
-        start = resolve({"preset": "structural"}, names, layout)
+        start = resolve(default_spec(), names, layout)
     st.session_state["partition_assignment"] = assignment_of(start)
     st.session_state["partition_model"] = str(first)
 assignment = st.session_state["partition_assignment"]

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..partition import PRESET_KINDS
+
 
 def add_parser(sub) -> None:
     demo = sub.add_parser("demo", help="the embedded demo world").add_subparsers(dest="demo_command", required=True)
@@ -16,7 +18,7 @@ def add_parser(sub) -> None:
     build.set_defaults(func=cmd_build)
     run = demo.add_parser("run", help="run the default demo config (all methods, val + ID test + five OOD sets)")
     run.add_argument("--run-dir", type=Path, required=True)
-    run.add_argument("--partition", choices=("whole", "coarse", "medium", "fine"), default="medium")
+    run.add_argument("--partition", choices=tuple(k for k, kind in PRESET_KINDS.items() if kind.label), default="medium")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_run)
 

@@ -18,7 +18,7 @@ from manifoldmix_core import methods, runs
 from manifoldmix_core.events import ACCEPT_TEST, INGREDIENTS, Decision, Eval, Event, IngredientEval, SearchEnd, Setup, SkipTest, read_from
 from manifoldmix_core.run_records import Results, Status
 
-from .vocabulary import size_text
+from .vocabulary import percent, size_text
 
 STATUSES = ("skipped", "optimised", "accepted", "rejected")
 STATUS_COLOURS = {"skipped": "#b0b0b0", "optimised": "#ff9f1c", "accepted": "#2ca02c", "rejected": "#d62728"}
@@ -188,7 +188,7 @@ class LiveLog:
         tried = sum(1 for x in self._searches[e.method][e.candidate] if x.search_pass == e.search_pass) \
             if e.search_pass is not None else None
         line = words.evaluation(e, self.order(), self.searched, tried, subset=self.images_used(e))
-        return f"{line} · best ValAcc {words.percent(self._best[e.method])}"
+        return f"{line} · best ValAcc {percent(self._best[e.method])}"
 
     def lambda_trajectory(self, candidate: str | None = None, method: str | None = None) -> pd.DataFrame:
         """Long frame (evaluation, component, λ, valacc) of the λ the optimizer tried for one candidate."""

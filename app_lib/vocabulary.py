@@ -4,18 +4,13 @@ sizes, and the -2, -3 suffix that makes a name unique."""
 
 from __future__ import annotations
 
-from manifoldmix_core.intervals import to_percent
+from manifoldmix_core.intervals import percent, to_percent  # noqa: F401  (the pages read both from here)
 from manifoldmix_core.methods import METHODS
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """'1 ingredient', '13 ingredients': a count with its noun in the right number."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-
-def percent(fraction: float | None, digits: int = 2) -> str:
-    """An accuracy stored as a fraction, as text ('81.40 %'); '–' when unknown."""
-    return "–" if fraction is None else f"{to_percent(fraction):.{digits}f} %"
 
 
 def size_text(n_bytes: int) -> str:

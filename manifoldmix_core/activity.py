@@ -12,18 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .events import ACCEPT_TEST, Eval, IngredientEval
-from .intervals import to_percent
+from .intervals import percent
 from .methods import METHODS
 
 
 def label(method: str) -> str:
     """A method's label ('ManifoldMixMS'); an id the registry does not know is shown as it is."""
     return METHODS[method].label if method in METHODS else method
-
-
-def percent(fraction: float) -> str:
-    """A ValAcc (a fraction) as people read it: '91.92 %'."""
-    return f"{to_percent(fraction):.2f} %"
 
 
 def ingredient(name: str, order: Sequence[str]) -> str:

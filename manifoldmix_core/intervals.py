@@ -21,6 +21,12 @@ def to_percent(fraction):
     return scaled.round(PERCENT_DIGITS) if hasattr(scaled, "round") else round(scaled, PERCENT_DIGITS)
 
 
+def percent(fraction: float | None, digits: int = 2) -> str:
+    """An accuracy stored as a fraction, as text ('81.40 %'); '–' when unknown. The app's pages and the engine's status
+    line both write accuracies with it."""
+    return "–" if fraction is None else f"{to_percent(fraction):.{digits}f} %"
+
+
 def half_width(p: float, n: int) -> float:
     """Half-width of the 95 % interval of an accuracy p (a fraction) measured on n images: 1.96·sqrt(p(1−p)/n).
 

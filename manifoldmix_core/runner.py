@@ -36,6 +36,7 @@ from .evaluate import Evaluator, bound_classifier, pick_device
 from .families.registry import FAMILIES, detect
 from .files import default_cache_dir, write_atomic
 from .ingredients import Ingredient, ingredient_state, read_folder_config, validate_pool
+from .intervals import percent
 from .lazy import load_ref
 from .logits_cache import LogitsCache
 from .mixing import FlatLayout
@@ -152,9 +153,10 @@ class Progress:
             self.evals += 1
             self.bar.set_postfix(valacc=f"{event.valacc:.4f}")
             order, searched = (self.kitchen.order, self.kitchen.searched) if self.kitchen else ([], None)
-            used = event.images if isinstance(event, events.Eval) and self.kitchen else None
-            what = activity.evaluation(event, order, searched, subset=activity.images(used, len(self.kitchen.val)) if used else "")
-            self._write(what if isinstance(event, events.IngredientEval) else f"{what} · ValAcc {activity.percent(event.valacc)}")
+            used = event.images if isinstance(event, events.Eval) else None
+            subset = activity.images(used, len(self.kitchen.val)) if self.kitchen else ""
+            what = activity.evaluation(event, order, searched, subset=subset)
+            self._write(what if isinstance(event, events.IngredientEval) else f"{what} · ValAcc {percent(event.valacc)}")
 
     def _write(self, message: str, force: bool = False) -> None:
         now = time.time()

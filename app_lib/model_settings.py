@@ -9,7 +9,6 @@ from typing import Any
 
 from manifoldmix_core.config import ModelConfig
 from manifoldmix_core.errors import ConfigError
-from manifoldmix_core.families import registry as families
 from manifoldmix_core.settings import build
 
 from .method_settings import Control, section_controls
@@ -40,9 +39,7 @@ def saved(draft: Mapping, values: Mapping[str, Any]) -> dict:
 def problem(section: Mapping) -> str | None:
     """What the engine's ModelConfig says is wrong with a `model` section (naming the key), or None."""
     try:
-        model = build(ModelConfig, section, SECTION)
-        if model.family is not None:
-            families.get(model.family)
+        build(ModelConfig, section, SECTION)
     except ConfigError as exc:
         return str(exc)
     return None

@@ -66,6 +66,13 @@ class ModelConfig(Settings):
                              "a timm model name, or a Hugging Face vision-config object")
         return value
 
+    @field_validator("family")
+    @classmethod
+    def _family(cls, value: str | None) -> str | None:
+        if value is not None:
+            families.get(value)  # its ConfigError names the key and the registered families
+        return value
+
     @field_validator("image_mean", "image_std")
     @classmethod
     def _rgb(cls, value: tuple, info) -> tuple:
@@ -313,8 +320,6 @@ def _check_values(config: RunConfig) -> None:
         if section and getattr(config, section.section) is None:
             raise ConfigError(f"method {name} reads the '{section.section}' settings, which the config lacks; add "
                               f"\"{section.section}\": {{...}} (the README's run config lists its keys)")
-    if config.model.family is not None:
-        families.get(config.model.family)
     if not DEVICE.fullmatch(config.device):
         raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}")
     check_spec(config.partition)
